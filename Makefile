@@ -1,0 +1,38 @@
+# The two quick-start commands: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PRECALC_HOME ?= $(CURDIR)/.precalc
+export DAGSTER_HOME ?= $(PRECALC_HOME)/dagster
+
+.PHONY: install demo test dev lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/precalc demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -m precalc_assets
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/pip install --quiet --no-deps molsets==0.3.1
+	$(BIN)/python benchmarks/precalc_vs_bare.py
+
+clean:
+	rm -rf $(VENV) $(PRECALC_HOME)

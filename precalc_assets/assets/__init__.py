@@ -1,0 +1,18 @@
+"""The asset graph: library slices -> predictions -> validated -> published."""
+
+from precalc_assets.assets.library import library_slices
+from precalc_assets.assets.predictions import predictions
+from precalc_assets.assets.publication import published_predictions
+from precalc_assets.assets.validation import validated_predictions
+
+MODEL_ASSETS = [predictions, validated_predictions, published_predictions]
+ALL_ASSETS = [library_slices, *MODEL_ASSETS]
+
+__all__ = [
+    "ALL_ASSETS",
+    "MODEL_ASSETS",
+    "library_slices",
+    "predictions",
+    "published_predictions",
+    "validated_predictions",
+]

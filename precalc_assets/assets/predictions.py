@@ -1,0 +1,54 @@
+"""`predictions`: a model over a slice, written as Parquet at the DESIGN §4 key."""
+
+
+from collections import defaultdict
+
+import dagster as dg
+
+from precalc_assets.assets.library import library_slice_materialization, library_slices
+from precalc_assets.metadata import step_metadata
+from precalc_assets.partitions import model_slice_partitions, split_partition_key
+from precalc_assets.pipeline import compute_predictions, prepare_slice, read_library_slice
+from precalc_assets.registry import load_model_spec
+from precalc_assets.resources import ObjectStorageResource
+
+MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
+
+
+def partitions_by_slice(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
+    """Slice -> models of this run; accepts the string form of keys (DESIGN §4)."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for key in context.partition_keys:
+        model_id, slice_key = split_partition_key(key)
+        grouped[slice_key].append(model_id)
+    return dict(grouped)
+
+
+@dg.asset(
+    partitions_def=model_slice_partitions,
+    deps=[library_slices],
+    group_name="precalculation",
+    kinds={"rdkit", "parquet"},
+    backfill_policy=MODEL_BACKFILL,
+    description=(
+        "A model's outputs for every molecule of a slice: "
+        "predictions/model=<m>/slice=<s>.parquet (keys first, declared columns in order)."
+    ),
+)
+def predictions(
+    context: dg.AssetExecutionContext, storage: ObjectStorageResource
+) -> dg.MaterializeResult:
+    store = storage.open()
+    results = []
+    for slice_key, model_ids in partitions_by_slice(context).items():
+        specs = [load_model_spec(store, m) for m in model_ids]
+        library = read_library_slice(store, slice_key)
+        if library is None:
+            context.log.info(f"slice {slice_key} was not prepared yet: preparing it now")
+            context.log_event(library_slice_materialization(prepare_slice(store, slice_key)))
+            library = read_library_slice(store, slice_key)
+        results += compute_predictions(store, specs, slice_key, library)
+    metadata = step_metadata(results, "rows", "rejected")
+    if len(results) == 1:
+        metadata["code_version"] = dg.MetadataValue.text(specs[0].code_version)
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,174 @@
+"""`precalc`: what Dagster's own CLI does not do — register inputs, run what is
+missing (in-process, no daemon), report and look up predictions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import dagster as dg
+
+from precalc_assets.library import DEFAULT_SLICE_SIZE, LibraryError
+from precalc_assets.models import ModelError, builtin_ids
+from precalc_assets.partitions import InvalidIdError
+from precalc_assets.settings import Settings, ensure_dagster_home
+from precalc_assets.stores import StoreError
+
+USER_ERRORS = (LibraryError, ModelError, InvalidIdError, StoreError, ValueError, OSError)
+
+
+@contextmanager
+def user_errors():
+    """Known bad input ends with its message and exit code 1, not a traceback."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except USER_ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def opened(*names: str):
+    """The deployment's resources, built the way Dagster builds them (EnvVar resolved)."""
+    from precalc_assets.resources import resources_for
+
+    settings = Settings.from_env()
+    with dg.build_resources(resources_for(settings.deployment)) as resources:
+        yield tuple(getattr(resources, name).open() for name in names)
+
+
+def instance() -> dg.DagsterInstance:
+    ensure_dagster_home(Settings.from_env())
+    return dg.DagsterInstance.get()
+
+
+@click.group()
+def main() -> None:
+    """Precalculate model predictions over a molecule library with Dagster."""
+
+
+@main.command("add-library")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Library name (default: the file name without suffix).")
+@click.option("--slice-size", type=click.IntRange(min=1), default=DEFAULT_SLICE_SIZE, show_default=True)
+def add_library(path: Path, name: str | None, slice_size: int) -> None:
+    """Copy a library file to storage, cut it into slices and register them."""
+    from precalc_assets.registry import register_library
+
+    with user_errors(), opened("storage") as (store,):
+        manifest, new = register_library(store, path, name=name, slice_size=slice_size)
+        keys = [s.key for s in manifest.slices]
+        inst = instance()
+        inst.add_dynamic_partitions("slice", [k for k in keys if not inst.has_dynamic_partition("slice", k)])
+    state = "registered" if new else "already registered (unchanged)"
+    click.echo(
+        f"library {manifest.name!r} {state}: {manifest.rows:,} rows in {len(keys)} slices "
+        f"of {manifest.slice_size:,} ({keys[0]} .. {keys[-1]}); source {store.uri(manifest.source_key)}"
+    )
+
+
+@main.command("add-model")
+@click.argument("model_id")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model request JSON: {\"runner\": ..., \"columns\": [...]}.")
+def add_model(model_id: str, spec: Path | None) -> None:
+    """Register a model (a built-in ID, or any ID with --spec)."""
+    from precalc_assets.registry import register_model
+
+    with user_errors(), opened("storage") as (store,):
+        model = register_model(store, model_id, spec)
+        inst = instance()
+        if not inst.has_dynamic_partition("model", model_id):
+            inst.add_dynamic_partitions("model", [model_id])
+    click.echo(
+        f"model {model_id!r} registered: runner {model.runner}, columns "
+        f"{', '.join(model.column_names)}; code version {model.code_version}"
+    )
+
+
+@main.command("models")
+def list_models() -> None:
+    """List the built-in models."""
+    from precalc_assets.models import resolve_spec
+
+    for model_id in builtin_ids():
+        spec = resolve_spec(model_id)
+        click.echo(f"{model_id:16} {spec.description}")
+
+
+@main.command("run")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--slice", "slices", multiple=True, help="Only this slice (repeatable).")
+def run(models: tuple[str, ...], slices: tuple[str, ...]) -> None:
+    """Materialise every missing model x slice partition, in this process."""
+    from precalc_assets.definitions import build_definitions
+    from precalc_assets.runner import NotRegistered, missing_partitions, registered, run_missing
+
+    inst = instance()
+    try:
+        chosen_models = registered(inst, "model", models)
+        chosen_slices = registered(inst, "slice", slices)
+    except NotRegistered as exc:
+        raise click.ClickException(str(exc)) from None
+    plan = missing_partitions(inst, chosen_models, chosen_slices)
+    todo = sum(len(m) for m in plan.values())
+    click.echo(f"{todo} partition(s) missing of {len(chosen_models)} model(s) x {len(chosen_slices)} slice(s)")
+    summary = run_missing(build_definitions(), inst, plan, echo=click.echo)
+    _print_report(inst, chosen_models, chosen_slices)
+    if summary.failures:
+        click.echo(f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True)
+        for key, error in summary.failures.items():
+            click.echo(f"  {key}: {error}", err=True)
+        sys.exit(1)
+
+
+@main.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(fmt: str) -> None:
+    """Per model: slices done, rows published, rows rejected."""
+    from precalc_assets.runner import registered
+
+    inst = instance()
+    models, slices = registered(inst, "model"), registered(inst, "slice")
+    _print_report(inst, models, slices, fmt)
+
+
+def _print_report(inst: dg.DagsterInstance, models: list[str], slices: list[str], fmt: str = "table") -> None:
+    from precalc_assets.runner import model_report
+
+    rows = model_report(inst, models, slices)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'model':18} {'slices done':>12} {'rows published':>15} {'rows rejected':>14}")
+    for row in rows:
+        done = f"{row['slices_done']}/{row['slices']}"
+        click.echo(f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}")
+
+
+@main.command("lookup")
+@click.option("--model", "model_id", required=True)
+@click.option("--key", "keys", multiple=True, required=True, help="InChIKey (repeatable).")
+def lookup(model_id: str, keys: tuple[str, ...]) -> None:
+    """Read predictions from the serving table; prints JSON (null for a missing key)."""
+    with user_errors(), opened("serving") as (table,):
+        found = table.get_many(model_id, list(keys))
+    click.echo(json.dumps({k: found.get(k) for k in keys}, indent=2, default=str))
+
+
+@main.command("demo")
+@click.option("--slice-size", type=click.IntRange(min=1), default=1000, show_default=True)
+def demo(slice_size: int) -> None:
+    """Register RDKit's NCI sample (4,999 real molecules) and the built-in models, then run."""
+    import rdkit
+
+    library = Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
+    ctx = click.get_current_context()
+    ctx.invoke(add_library, path=library, name="nci-first5k", slice_size=slice_size)
+    for model_id in builtin_ids():
+        ctx.invoke(add_model, model_id=model_id, spec=None)
+    ctx.invoke(run, models=(), slices=())

@@ -1,0 +1,24 @@
+"""Assembles the code location: assets, jobs and the resources of the deployment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from precalc_assets.assets import ALL_ASSETS
+from precalc_assets.jobs import JOBS
+from precalc_assets.resources import resources_for
+from precalc_assets.settings import Settings
+
+
+def build_definitions(deployment: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=JOBS,
+        resources=resources_for(deployment or Settings.from_env().deployment),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by Dagster tools; PRECALC_DEPLOYMENT is read here, not at import."""
+    return build_definitions()

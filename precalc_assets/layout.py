@@ -1,0 +1,46 @@
+"""Object-storage keys: the layout other tools rely on (DESIGN §4).
+
+Hive-style `model=<m>/slice=<s>` folders so Athena, DuckDB or Spark can read them.
+"""
+
+from __future__ import annotations
+
+LIBRARY_INPUTS = "inputs/library/"
+MODEL_REQUESTS = "inputs/models/"
+
+
+def library_input(name: str, suffix: str) -> str:
+    return f"{LIBRARY_INPUTS}{name}.{suffix}"
+
+
+def model_request(model_id: str) -> str:
+    return f"{MODEL_REQUESTS}{model_id}.json"
+
+
+def library_manifest(name: str) -> str:
+    return f"library/manifests/{name}.json"
+
+
+def raw_slice(slice_key: str) -> str:
+    """The slice's raw input rows, cut from the library file at registration."""
+    return f"library/raw/{slice_key}.parquet"
+
+
+def library_slice(slice_key: str) -> str:
+    return f"library/{slice_key}.parquet"
+
+
+def rejected_library_rows(slice_key: str) -> str:
+    return f"rejected/library/{slice_key}.parquet"
+
+
+def predictions(model_id: str, slice_key: str) -> str:
+    return f"predictions/model={model_id}/slice={slice_key}.parquet"
+
+
+def validated(model_id: str, slice_key: str) -> str:
+    return f"validated/model={model_id}/slice={slice_key}.parquet"
+
+
+def quarantined(model_id: str, slice_key: str) -> str:
+    return f"rejected/predictions/model={model_id}/slice={slice_key}.parquet"

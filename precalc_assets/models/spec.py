@@ -1,0 +1,126 @@
+"""What a model is: an ID, a runner and its declared output columns (DESIGN §5).
+
+Validation schemas, Parquet types and the serving table's `Precalculation` order are
+all derived from the declared columns, so a spec is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from precalc_assets.partitions import InvalidIdError, validate_id
+
+DTYPES = ("float", "int", "bool", "str")
+RUNNERS = ("rdkit", "python", "http", "command")
+# Bump when the project's own way of computing/storing predictions changes, so every
+# partition's code version changes with it.
+PIPELINE_VERSION = "1"
+
+
+class ModelError(ValueError):
+    """A model that cannot be used; the message names the model and what to do."""
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One declared output: a scalar, or a fixed-length vector when `length` is set."""
+
+    name: str
+    dtype: str = "float"
+    length: int | None = None
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+
+    def width(self) -> int:
+        return self.length or 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str
+    runner: str
+    columns: tuple[OutputColumn, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    version: str = "1"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["columns"] = [
+            {k: v for k, v in asdict(c).items() if v is not None and v is not False}
+            for c in self.columns
+        ]
+        return data
+
+    @property
+    def code_version(self) -> str:
+        """Changes whenever the spec or the pipeline changes: stale partitions show."""
+        payload = json.dumps(
+            {"spec": self.to_dict(), "pipeline": PIPELINE_VERSION}, sort_keys=True
+        )
+        return f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+
+
+def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ModelError(
+            f"{source}: model {model_id!r} needs a non-empty 'columns' list, e.g. "
+            '[{"name": "score", "dtype": "float"}]'
+        )
+    columns = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ModelError(f"{source}: column {i} of model {model_id!r} needs a 'name'")
+        unknown = set(item) - {"name", "dtype", "length", "nullable", "min", "max"}
+        if unknown:
+            raise ModelError(
+                f"{source}: column {item['name']!r} of model {model_id!r} has unknown "
+                f"fields {sorted(unknown)}"
+            )
+        if item.get("dtype", "float") not in DTYPES:
+            raise ModelError(
+                f"{source}: column {item['name']!r} of model {model_id!r} has dtype "
+                f"{item.get('dtype')!r}; use one of {', '.join(DTYPES)}"
+            )
+        columns.append(OutputColumn(**item))
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise ModelError(f"{source}: model {model_id!r} declares a column name twice: {names}")
+    return tuple(columns)
+
+
+def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> ModelSpec:
+    """Build a spec from a model request `{"runner": ..., "columns": [...], ...}`."""
+    try:
+        validate_id(model_id, "model ID")
+    except InvalidIdError as exc:
+        raise ModelError(f"{source}: {exc}") from None
+    runner = request.get("runner")
+    if runner not in RUNNERS:
+        raise ModelError(
+            f"{source}: model {model_id!r} has runner {runner!r}; use one of "
+            f"{', '.join(RUNNERS)} (or omit the spec for a built-in model)"
+        )
+    options = {
+        k: v
+        for k, v in request.items()
+        if k not in {"runner", "columns", "description", "version", "model_id"}
+    }
+    return ModelSpec(
+        model_id=model_id,
+        runner=runner,
+        columns=parse_columns(model_id, request.get("columns"), source),
+        options=options,
+        description=str(request.get("description", "")),
+        version=str(request.get("version", "1")),
+    )

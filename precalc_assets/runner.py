@@ -1,0 +1,152 @@
+"""Run what is missing, in-process: no daemon, one Dagster start-up for many runs.
+
+Dagster's run start-up costs seconds in a fresh process; here every partition run
+shares one process, one loaded code location and the slice's parsed molecules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from precalc_assets.partitions import partition_key
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PUBLISHED = dg.AssetKey("published_predictions")
+LIBRARY = dg.AssetKey("library_slices")
+
+
+class NotRegistered(ValueError):
+    """A model or slice named on the command line that was never registered."""
+
+
+@dataclass
+class RunSummary:
+    runs: int = 0
+    partitions_done: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def registered(instance: dg.DagsterInstance, dimension: str, chosen: Iterable[str] = ()) -> list[str]:
+    keys = instance.get_dynamic_partitions(dimension)
+    chosen = list(chosen)
+    unknown = [c for c in chosen if c not in keys]
+    if unknown:
+        what = "precalc add-model" if dimension == "model" else "precalc add-library"
+        raise NotRegistered(f"not registered {dimension}(s): {unknown}; register with `{what}`")
+    return [k for k in keys if not chosen or k in chosen]
+
+
+def missing_partitions(
+    instance: dg.DagsterInstance, models: list[str], slices: list[str]
+) -> dict[str, list[str]]:
+    """Slice -> models whose `published_predictions` partition is not materialised."""
+    done = instance.get_materialized_partitions(PUBLISHED)
+    plan: dict[str, list[str]] = {}
+    for slice_key in slices:
+        todo = [m for m in models if f"{m}|{slice_key}" not in done]
+        if todo:
+            plan[slice_key] = todo
+    return plan
+
+
+def run_missing(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    plan: dict[str, list[str]],
+    echo: Callable[[str], None] = print,
+) -> RunSummary:
+    """Prepare each slice once, then every missing model of it, one run per partition
+    so each keeps its own metadata and failure; a failure never stops the others."""
+    summary = RunSummary()
+    prepared = instance.get_materialized_partitions(LIBRARY)
+    prepare = defs.get_job_def("prepare_library")
+    precalculate = defs.get_job_def("precalculate")
+    for slice_key, models in plan.items():
+        if slice_key not in prepared:
+            result = prepare.execute_in_process(
+                partition_key=slice_key, instance=instance, raise_on_error=False, run_config=QUIET
+            )
+            summary.runs += 1
+            if not result.success:
+                error = _first_error(result)
+                for model_id in models:
+                    summary.failures[f"{model_id}|{slice_key}"] = error
+                echo(f"  slice {slice_key}: FAILED to prepare: {error}")
+                continue
+        for model_id in models:
+            key = f"{model_id}|{slice_key}"
+            result = precalculate.execute_in_process(
+                partition_key=partition_key(model_id, slice_key),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
+            )
+            summary.runs += 1
+            if result.success:
+                summary.partitions_done.append(key)
+                echo(f"  {key}: published")
+            else:
+                summary.failures[key] = _first_error(result)
+                echo(f"  {key}: FAILED: {summary.failures[key]}")
+    return summary
+
+
+def _first_error(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and "dagster" in error.cls_name.lower():
+                error = error.cause
+            return error.message.strip().splitlines()[0] if error.message else error.cls_name
+    return "run failed"
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, dict]:
+    """Partition -> metadata of its latest materialisation (pages through history)."""
+    latest: dict[str, dict] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key), limit=1000, cursor=cursor
+        )
+        for record in page.records:
+            if record.partition_key and record.partition_key not in latest:
+                latest[record.partition_key] = record.asset_materialization.metadata
+        if not page.has_more:
+            return latest
+        cursor = page.cursor
+
+
+def _int(metadata: dict | None, name: str) -> int:
+    value = (metadata or {}).get(name)
+    return int(value.value) if value is not None else 0
+
+
+def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[str]) -> list[dict]:
+    """Per model: slices done of registered, rows published, rows rejected (library
+    rejects of its done slices + quarantined predictions)."""
+    published = latest_metadata(instance, PUBLISHED)
+    validated = latest_metadata(instance, dg.AssetKey("validated_predictions"))
+    library = latest_metadata(instance, LIBRARY)
+    rows = []
+    for model_id in models:
+        done = [s for s in slices if f"{model_id}|{s}" in published]
+        rows.append(
+            {
+                "model": model_id,
+                "slices_done": len(done),
+                "slices": len(slices),
+                "rows_published": sum(
+                    _int(published[f"{model_id}|{s}"], "items_published") for s in done
+                ),
+                "rows_rejected": sum(
+                    _int(library.get(s), "rejected_rows")
+                    + _int(validated.get(f"{model_id}|{s}"), "quarantined_rows")
+                    for s in done
+                ),
+            }
+        )
+    return rows

@@ -1,0 +1,47 @@
+"""The environment settings of DESIGN §3, read when asked (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DAGSTER_YAML = """\
+# Written by precalc: the embedded default instance (SQLite under $PRECALC_HOME).
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    storage_url: str
+    serving_url: str
+    dagster_home: Path
+    deployment: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("PRECALC_HOME") or ".precalc").expanduser().resolve()
+        return cls(
+            home=home,
+            storage_url=env.get("PRECALC_STORAGE_URL") or (home / "storage").as_uri(),
+            serving_url=env.get("PRECALC_SERVING_URL") or f"sqlite:///{home / 'serving.db'}",
+            dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").resolve(),
+            deployment=env.get("PRECALC_DEPLOYMENT") or "local",
+        )
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """Create the embedded instance's folder (SQLite storage) and point Dagster at it."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return settings.dagster_home

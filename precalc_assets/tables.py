@@ -1,0 +1,56 @@
+"""Arrow <-> pandas conversions of prediction frames, vector columns included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from precalc_assets.models.spec import ModelSpec, OutputColumn
+
+ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string()}
+VECTOR_TYPES = {"float": pa.float32(), "int": pa.int16(), "bool": pa.bool_(), "str": pa.string()}
+
+
+def _vector_array(values: pd.Series, column: OutputColumn) -> pa.Array:
+    element = VECTOR_TYPES[column.dtype]
+    if len(values) == 0:
+        return pa.array([], type=pa.list_(element, column.length))
+    flat = np.concatenate([np.asarray(v) for v in values])
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=element), column.length)
+
+
+def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
+    """Keys first, then the declared outputs in their declared order and types."""
+    arrays = {
+        "row": pa.array(frame["row"].to_numpy(dtype=np.int64)),
+        "inchikey": pa.array(frame["inchikey"].astype(str).tolist(), type=pa.string()),
+        "smiles": pa.array(frame["smiles"].astype(str).tolist(), type=pa.string()),
+    }
+    for column in spec.columns:
+        if column.length:
+            arrays[column.name] = _vector_array(frame[column.name], column)
+        else:
+            arrays[column.name] = pa.array(
+                frame[column.name], type=ARROW_TYPES[column.dtype], from_pandas=True
+            )
+    if "failure" in frame.columns:
+        arrays["failure"] = pa.array(frame["failure"].astype(str).tolist(), type=pa.string())
+    return pa.table(arrays)
+
+
+def lenient_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """For quarantined rows, whose values may not fit the declared types at all."""
+    return pa.table({c: pa.array(frame[c].map(repr).tolist()) for c in frame.columns})
+
+
+def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:
+    """Per row, the outputs flattened in declared column order (`Precalculation`)."""
+    columns = []
+    for column in spec.columns:
+        values = frame[column.name]
+        if column.length:
+            columns.append([np.asarray(v).tolist() for v in values])
+        else:
+            columns.append([[v] for v in values.tolist()])
+    return [sum(parts, []) for parts in zip(*columns, strict=True)] if columns else []
