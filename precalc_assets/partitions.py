@@ -25,7 +25,8 @@ class InvalidIdError(ValueError):
 
 def validate_id(value: str, what: str = "ID") -> str:
     """Return `value` if it is a valid model/slice/library ID, else raise InvalidIdError."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    # fullmatch, not match: `$` also matches before a trailing newline ("eos3b5e\n").
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         problems = []
         text = str(value)
         for char, name in (("|", "'|'"), ("/", "'/'"), (" ", "a space")):
@@ -36,6 +37,10 @@ def validate_id(value: str, what: str = "ID") -> str:
         if len(text) > 64:
             problems.append("more than 64 characters")
         detail = f" (it contains {', '.join(problems)})" if problems else ""
+        if not isinstance(value, str):
+            detail = f" (it is a {type(value).__name__}, not a string)"
+        elif not text:
+            detail = " (it is empty)"
         raise InvalidIdError(
             f"invalid {what} {text!r}{detail}: use 1-64 characters of a-z, 0-9, '.', '_' "
             "or '-', starting with a letter or digit"

@@ -62,8 +62,8 @@ def run_missing(
     so each keeps its own metadata and failure; a failure never stops the others."""
     summary = RunSummary()
     prepared = instance.get_materialized_partitions(LIBRARY)
-    prepare = defs.get_job_def("prepare_library")
-    precalculate = defs.get_job_def("precalculate")
+    prepare = defs.resolve_job_def("prepare_library")
+    precalculate = defs.resolve_job_def("precalculate")
     for slice_key, models in plan.items():
         if slice_key not in prepared:
             result = prepare.execute_in_process(

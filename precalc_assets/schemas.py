@@ -71,7 +71,14 @@ def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
     """Keys + declared outputs; InChIKeys well-formed and unique, SMILES non-empty."""
     columns = {
         "row": pa.Column("int64", checks=pa.Check.ge(0), coerce=True),
-        "inchikey": pa.Column(str, checks=pa.Check.str_matches(INCHIKEY_REGEX), unique=True),
+        # A repeated InChIKey quarantines the repeats only; the first row stays valid
+        # (DESIGN §4: a duplicate InChIKey keeps its first row).
+        "inchikey": pa.Column(
+            str,
+            checks=pa.Check.str_matches(INCHIKEY_REGEX),
+            unique=True,
+            report_duplicates="exclude_first",
+        ),
         "smiles": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
     }
     for column in spec.columns:

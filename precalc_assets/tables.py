@@ -13,11 +13,21 @@ VECTOR_TYPES = {"float": pa.float32(), "int": pa.int16(), "bool": pa.bool_(), "s
 
 
 def _vector_array(values: pd.Series, column: OutputColumn) -> pa.Array:
+    """A cell that is not exactly `length` values (None, a scalar, a wrong-length list)
+    becomes null, so validation quarantines that row; concatenating it as it is would
+    shift values into the neighbouring rows' vectors."""
     element = VECTOR_TYPES[column.dtype]
-    if len(values) == 0:
-        return pa.array([], type=pa.list_(element, column.length))
-    flat = np.concatenate([np.asarray(v) for v in values])
-    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=element), column.length)
+    list_type = pa.list_(element, column.length)
+    cells = [None if v is None else np.asarray(v) for v in values]
+    ok = [c is not None and c.shape == (column.length,) for c in cells]
+    if not any(ok):
+        return pa.nulls(len(cells), type=list_type)
+    template = cells[ok.index(True)]
+    flat = np.concatenate([c if good else template for c, good in zip(cells, ok, strict=True)])
+    mask = None if all(ok) else pa.array([not good for good in ok])
+    return pa.FixedSizeListArray.from_arrays(
+        pa.array(flat, type=element), column.length, mask=mask
+    )
 
 
 def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:

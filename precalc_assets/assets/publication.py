@@ -34,7 +34,7 @@ def published_predictions(
     for slice_key, model_ids in partitions_by_slice(context).items():
         for model_id in model_ids:
             spec = load_model_spec(store, model_id)
-            results.append(publish_predictions(store, table, spec, slice_key, context.run_id))
+            results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
     metadata = step_metadata(results, "items_published", "not_published")
     metadata["serving_table"] = dg.MetadataValue.text(table.url)
     return dg.MaterializeResult(metadata=metadata)

@@ -97,7 +97,14 @@ def run_model(
             f"model {spec.model_id!r} failed{where}: {type(exc).__name__}: {exc}. Nothing of "
             "this partition was published; fix the model and re-run it."
         ) from exc
-    frame = raw if isinstance(raw, pd.DataFrame) else pd.DataFrame(raw)
+    try:
+        frame = raw if isinstance(raw, pd.DataFrame) else pd.DataFrame(raw)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(
+            f"model {spec.model_id!r} returned {type(raw).__name__} that is not a table"
+            f"{where} ({exc}); a model must return a DataFrame, a dict of equal-length "
+            "columns or a list of records"
+        ) from exc
     if len(frame) != len(smiles):
         raise ModelError(
             f"model {spec.model_id!r} returned {len(frame)} rows for {len(smiles)} "

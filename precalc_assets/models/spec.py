@@ -69,6 +69,26 @@ class ModelSpec:
         return f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _field_problem(item: dict[str, Any]) -> str:
+    """What is wrong with a column's optional fields, or "" (schemas and Arrow types
+    are built from them, so a wrong type must fail here, not later in a run)."""
+    length = item.get("length")
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 1
+    ):
+        return f"'length' must be a positive integer, got {length!r}"
+    if not isinstance(item.get("nullable", False), bool):
+        return f"'nullable' must be true or false, got {item['nullable']!r}"
+    for bound in ("min", "max"):
+        if item.get(bound) is not None and not _is_number(item[bound]):
+            return f"{bound!r} must be a number, got {item[bound]!r}"
+    return ""
+
+
 def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, ...]:
     if not isinstance(raw, list) or not raw:
         raise ModelError(
@@ -79,7 +99,7 @@ def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, .
     for i, item in enumerate(raw):
         if isinstance(item, str):
             item = {"name": item}
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ModelError(f"{source}: column {i} of model {model_id!r} needs a 'name'")
         unknown = set(item) - {"name", "dtype", "length", "nullable", "min", "max"}
         if unknown:
@@ -91,6 +111,11 @@ def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, .
             raise ModelError(
                 f"{source}: column {item['name']!r} of model {model_id!r} has dtype "
                 f"{item.get('dtype')!r}; use one of {', '.join(DTYPES)}"
+            )
+        problem = _field_problem(item)
+        if problem:
+            raise ModelError(
+                f"{source}: column {item['name']!r} of model {model_id!r}: {problem}"
             )
         columns.append(OutputColumn(**item))
     names = [c.name for c in columns]

@@ -1,0 +1,30 @@
+"""Models that misbehave on purpose, registered through the `python` runner in tests."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+FAIL_SWITCH = "PRECALC_TEST_MODEL_FAILS"
+
+
+def weight_or_crash(smiles: list[str]) -> dict[str, list[float]]:
+    """Molecular weight, but raises halfway through while the switch is on."""
+    out = []
+    for i, s in enumerate(smiles):
+        if os.environ.get(FAIL_SWITCH) and i == len(smiles) // 2:
+            raise RuntimeError("model crashed halfway through the slice")
+        out.append(Descriptors.MolWt(Chem.MolFromSmiles(s)))
+    return {"mol_weight": out}
+
+
+def one_row_short(smiles: list[str]) -> dict[str, list[float]]:
+    return {"mol_weight": [1.0] * (len(smiles) - 1)}
+
+
+def nan_for_nitrogen(smiles: list[str]) -> dict[str, list[float]]:
+    """NaN for every molecule with a nitrogen: those rows must be quarantined."""
+    return {"score": [np.nan if "N" in s.upper() else float(len(s)) for s in smiles]}

@@ -1,0 +1,51 @@
+"""The code location loads, and its asset graph is the one other tools expect."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from precalc_assets.definitions import build_definitions
+
+
+def test_definitions_load_for_each_deployment(monkeypatch):
+    monkeypatch.setenv("PRECALC_STORAGE_URL", "s3://bucket/prefix")
+    monkeypatch.setenv("PRECALC_SERVING_URL", "dynamodb://table")
+    for deployment in ("local", "aws"):
+        defs = build_definitions(deployment)
+        defs.resolve_all_job_defs()
+        assert defs.resolve_job_def("precalculate").partitions_def is not None
+
+
+def test_unknown_deployment_is_refused():
+    with pytest.raises(ValueError, match="PRECALC_DEPLOYMENT='moon'"):
+        build_definitions("moon")
+
+
+def test_asset_graph_keys_and_edges():
+    graph = build_definitions("local").resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"library_slices", "predictions", "validated_predictions", "published_predictions"}
+    parents = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert parents == {
+        "library_slices": [],
+        "predictions": ["library_slices"],
+        "validated_predictions": ["predictions"],
+        "published_predictions": ["validated_predictions"],
+    }
+
+
+def test_model_assets_are_partitioned_by_model_and_slice():
+    graph = build_definitions("local").resolve_asset_graph()
+    partitions = graph.get(dg.AssetKey("published_predictions")).partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert [d.name for d in partitions.partitions_defs] == ["model", "slice"]
+
+
+def test_module_exposes_lazy_definitions():
+    import precalc_assets
+
+    assert precalc_assets.defs is not None
