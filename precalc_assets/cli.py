@@ -54,7 +54,9 @@ def main() -> None:
 @main.command("add-library")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", help="Library name (default: the file name without suffix).")
-@click.option("--slice-size", type=click.IntRange(min=1), default=DEFAULT_SLICE_SIZE, show_default=True)
+@click.option(
+    "--slice-size", type=click.IntRange(min=1), default=DEFAULT_SLICE_SIZE, show_default=True
+)
 def add_library(path: Path, name: str | None, slice_size: int) -> None:
     """Copy a library file to storage, cut it into slices and register them."""
     from precalc_assets.registry import register_library
@@ -63,18 +65,24 @@ def add_library(path: Path, name: str | None, slice_size: int) -> None:
         manifest, new = register_library(store, path, name=name, slice_size=slice_size)
         keys = [s.key for s in manifest.slices]
         inst = instance()
-        inst.add_dynamic_partitions("slice", [k for k in keys if not inst.has_dynamic_partition("slice", k)])
+        inst.add_dynamic_partitions(
+            "slice", [k for k in keys if not inst.has_dynamic_partition("slice", k)]
+        )
     state = "registered" if new else "already registered (unchanged)"
     click.echo(
         f"library {manifest.name!r} {state}: {manifest.rows:,} rows in {len(keys)} slices "
-        f"of {manifest.slice_size:,} ({keys[0]} .. {keys[-1]}); source {store.uri(manifest.source_key)}"
+        f"of {manifest.slice_size:,} ({keys[0]} .. {keys[-1]}); "
+        f"source {store.uri(manifest.source_key)}"
     )
 
 
 @main.command("add-model")
 @click.argument("model_id")
-@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Model request JSON: {\"runner\": ..., \"columns\": [...]}.")
+@click.option(
+    "--spec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Model request JSON: {"runner": ..., "columns": [...]}.',
+)
 def add_model(model_id: str, spec: Path | None) -> None:
     """Register a model (a built-in ID, or any ID with --spec)."""
     from precalc_assets.registry import register_model
@@ -116,11 +124,16 @@ def run(models: tuple[str, ...], slices: tuple[str, ...]) -> None:
         raise click.ClickException(str(exc)) from None
     plan = missing_partitions(inst, chosen_models, chosen_slices)
     todo = sum(len(m) for m in plan.values())
-    click.echo(f"{todo} partition(s) missing of {len(chosen_models)} model(s) x {len(chosen_slices)} slice(s)")
+    click.echo(
+        f"{todo} partition(s) missing of {len(chosen_models)} model(s) "
+        f"x {len(chosen_slices)} slice(s)"
+    )
     summary = run_missing(build_definitions(), inst, plan, echo=click.echo)
     _print_report(inst, chosen_models, chosen_slices)
     if summary.failures:
-        click.echo(f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True)
+        click.echo(
+            f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True
+        )
         for key, error in summary.failures.items():
             click.echo(f"  {key}: {error}", err=True)
         sys.exit(1)
@@ -137,7 +150,9 @@ def status(fmt: str) -> None:
     _print_report(inst, models, slices, fmt)
 
 
-def _print_report(inst: dg.DagsterInstance, models: list[str], slices: list[str], fmt: str = "table") -> None:
+def _print_report(
+    inst: dg.DagsterInstance, models: list[str], slices: list[str], fmt: str = "table"
+) -> None:
     from precalc_assets.runner import model_report
 
     rows = model_report(inst, models, slices)
@@ -147,7 +162,9 @@ def _print_report(inst: dg.DagsterInstance, models: list[str], slices: list[str]
     click.echo(f"{'model':18} {'slices done':>12} {'rows published':>15} {'rows rejected':>14}")
     for row in rows:
         done = f"{row['slices_done']}/{row['slices']}"
-        click.echo(f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}")
+        click.echo(
+            f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}"
+        )
 
 
 @main.command("lookup")

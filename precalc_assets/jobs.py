@@ -11,7 +11,7 @@ precalculate_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*MODEL_ASSETS),
     description=(
         "Compute, validate and publish one model x slice partition, e.g. "
-        "--tags '{\"dagster/partition\": \"eos3b5e|lib-0000\"}'. Prepares the slice if needed."
+        '--tags \'{"dagster/partition": "eos3b5e|lib-0000"}\'. Prepares the slice if needed.'
     ),
 )
 

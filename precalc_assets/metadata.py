@@ -35,7 +35,10 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
         if result.reasons or result.rejected:
             metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
     else:
-        lines = [f"| model | slice | rows in | {rows_label} | {rejected_label} | s |", "|---|---|---:|---:|---:|---:|"]
+        lines = [
+            f"| model | slice | rows in | {rows_label} | {rejected_label} | s |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         lines += [
             f"| {r.model_id or '-'} | {r.slice_key} | {r.rows_in:,} | {r.rows_out:,} | "
             f"{r.rejected:,} | {r.seconds:.2f} |"

@@ -111,7 +111,9 @@ def prepare_slice(store: ObjectStore, slice_key: str) -> StepResult:
 
 def read_library_slice(store: ObjectStore, slice_key: str) -> pa.Table | None:
     try:
-        return store.read_parquet(layout.library_slice(slice_key), columns=["row", "inchikey", "smiles"])
+        return store.read_parquet(
+            layout.library_slice(slice_key), columns=["row", "inchikey", "smiles"]
+        )
     except ObjectNotFound:
         return None
 

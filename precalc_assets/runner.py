@@ -29,7 +29,9 @@ class RunSummary:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def registered(instance: dg.DagsterInstance, dimension: str, chosen: Iterable[str] = ()) -> list[str]:
+def registered(
+    instance: dg.DagsterInstance, dimension: str, chosen: Iterable[str] = ()
+) -> list[str]:
     keys = instance.get_dynamic_partitions(dimension)
     chosen = list(chosen)
     unknown = [c for c in chosen if c not in keys]

@@ -12,7 +12,6 @@ from rdkit.Chem import Descriptors
 from precalc_assets import layout
 from precalc_assets.cli import main
 from precalc_assets_tests.assets.test_precalculate import expected_molecules
-from precalc_assets_tests.dagster_fixtures import aws_project, local_project, project  # noqa: F401
 from precalc_assets_tests.project import nci_lines, write_library
 
 
@@ -52,7 +51,9 @@ def test_add_library_add_model_run_lookup(project, tmp_path):
     # Nothing is missing any more: a second run does nothing.
     assert "0 partition(s) missing" in precalc("run").output
     key = next(iter(expected))
-    found = json.loads(precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", "NOPE").output)
+    found = json.loads(
+        precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", "NOPE").output
+    )
     assert found[key]["smiles"] == expected[key] and found["NOPE"] is None
 
 
@@ -63,13 +64,17 @@ def test_reregistering_the_same_file_keeps_keys(local_project, tmp_path):
     assert "lib-0000 .. lib-0002" in first and "lib-0000 .. lib-0002" in again
     assert "already registered" in again
     assert local_project.instance.get_dynamic_partitions("slice") == [
-        "lib-0000", "lib-0001", "lib-0002"
+        "lib-0000",
+        "lib-0001",
+        "lib-0002",
     ]
 
 
 def test_changed_file_under_same_name_is_refused(local_project, tmp_path):
     precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(5))))
-    result = precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(6))), ok=False)
+    result = precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(6))), ok=False
+    )
     assert result.exit_code == 1
     assert "already registered from a different file" in result.output
     assert "--name lib-v2" in result.output
@@ -129,15 +134,24 @@ def test_missing_bucket_is_named(aws_project, monkeypatch, tmp_path):
     assert "no-such-bucket-here" in result.output and "does not exist" in result.output
 
 
-def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(local_project, tmp_path, monkeypatch):
+def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
+    local_project, tmp_path, monkeypatch
+):
     from precalc_assets_tests.faulty_models import FAIL_SWITCH
 
-    precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20")
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
     spec = tmp_path / "crashy.json"
-    spec.write_text(json.dumps({
-        "runner": "python", "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
-        "columns": ["mol_weight"],
-    }))
+    spec.write_text(
+        json.dumps(
+            {
+                "runner": "python",
+                "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
+                "columns": ["mol_weight"],
+            }
+        )
+    )
     precalc("add-model", "crashy", "--spec", str(spec))
     monkeypatch.setenv(FAIL_SWITCH, "1")
     result = precalc("run", ok=False)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from precalc_assets_tests.assets.test_precalculate import expected_molecules
-from precalc_assets_tests.dagster_fixtures import local_project  # noqa: F401
 from precalc_assets_tests.project import nci_lines, write_library
 
 BIN = Path(sys.executable).parent
@@ -17,7 +16,10 @@ BIN = Path(sys.executable).parent
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN / args[0]), *args[1:]], capture_output=True, text=True, env=dict(os.environ),
+        [str(BIN / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
         timeout=300,
     )
 
@@ -33,7 +35,9 @@ def test_job_execute_with_partition_tag_publishes_exactly_that_partition(local_p
     assert run("precalc", "add-model", "eos3b5e").returncode == 0
 
     tags = json.dumps({"dagster/partition": "eos3b5e|lib-0001"})
-    result = run("dagster", "job", "execute", "-m", "precalc_assets", "-j", "precalculate", "--tags", tags)
+    result = run(
+        "dagster", "job", "execute", "-m", "precalc_assets", "-j", "precalculate", "--tags", tags
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     serving = local_project.serving()
@@ -43,8 +47,13 @@ def test_job_execute_with_partition_tag_publishes_exactly_that_partition(local_p
     status = json.loads(run("precalc", "status", "--format", "json").stdout)
     published = len(expected_molecules(nci_lines(30, start=30)))
     assert status == [
-        {"model": "eos3b5e", "slices_done": 1, "slices": 2, "rows_published": published,
-         "rows_rejected": 30 - published}
+        {
+            "model": "eos3b5e",
+            "slices_done": 1,
+            "slices": 2,
+            "rows_published": published,
+            "rows_rejected": 30 - published,
+        }
     ]
 
 
@@ -53,9 +62,15 @@ def test_asset_materialize_cli(local_project, tmp_path):
     assert run("precalc", "add-library", str(path), "--slice-size", "20").returncode == 0
     assert run("precalc", "add-model", "eos3b5e").returncode == 0
     result = run(
-        "dagster", "asset", "materialize", "-m", "precalc_assets",
-        "--select", "predictions,validated_predictions,published_predictions",
-        "--partition", "eos3b5e|lib-0000",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "precalc_assets",
+        "--select",
+        "predictions,validated_predictions,published_predictions",
+        "--partition",
+        "eos3b5e|lib-0000",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert local_project.serving().count("eos3b5e") == len(expected_molecules(nci_lines(20)))

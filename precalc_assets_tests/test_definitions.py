@@ -25,7 +25,12 @@ def test_unknown_deployment_is_refused():
 def test_asset_graph_keys_and_edges():
     graph = build_definitions("local").resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"library_slices", "predictions", "validated_predictions", "published_predictions"}
+    assert keys == {
+        "library_slices",
+        "predictions",
+        "validated_predictions",
+        "published_predictions",
+    }
     parents = {
         key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
         for key in graph.get_all_asset_keys()

@@ -1,6 +1,5 @@
 """`library_slices`: each slice of a registered library file, canonicalised."""
 
-
 import dagster as dg
 
 from precalc_assets.metadata import step_metadata

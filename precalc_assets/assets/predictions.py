@@ -1,6 +1,5 @@
 """`predictions`: a model over a slice, written as Parquet at the DESIGN §4 key."""
 
-
 from collections import defaultdict
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """`published_predictions`: validated rows upserted into the serving table."""
 
-
 import dagster as dg
 
 from precalc_assets.assets.predictions import MODEL_BACKFILL, partitions_by_slice

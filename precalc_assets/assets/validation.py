@@ -1,6 +1,5 @@
 """`validated_predictions`: the model's pandera schema; failing rows quarantined."""
 
-
 import dagster as dg
 
 from precalc_assets.assets.predictions import MODEL_BACKFILL, partitions_by_slice, predictions

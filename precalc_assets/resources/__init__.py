@@ -4,7 +4,6 @@
 PRECALC_STORAGE_URL and PRECALC_SERVING_URL mandatory through `dg.EnvVar`.
 """
 
-
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 

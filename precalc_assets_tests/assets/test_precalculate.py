@@ -3,6 +3,7 @@ published, with the storage layout and serving items of DESIGN §4."""
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
 import pytest
 from rdkit import Chem
@@ -77,8 +78,11 @@ def test_every_builtin_model_over_all_slices(local_project, tmp_path):
     for model_id in ("eos3b5e", "morgan-fp2048", "rdkit-physchem"):
         local_project.add_model(model_id)
     instance = local_project.instance
-    plan = missing_partitions(instance, ["eos3b5e", "morgan-fp2048", "rdkit-physchem"],
-                              ["lib-0000", "lib-0001", "lib-0002"])
+    plan = missing_partitions(
+        instance,
+        ["eos3b5e", "morgan-fp2048", "rdkit-physchem"],
+        ["lib-0000", "lib-0001", "lib-0002"],
+    )
     assert sum(len(m) for m in plan.values()) == 9
     summary = run_missing(local_project.defs, instance, plan, echo=lambda _: None)
     assert not summary.failures and len(summary.partitions_done) == 9
@@ -99,8 +103,11 @@ def test_model_crash_publishes_nothing_and_rerun_completes(project, tmp_path, mo
     project.add_library(write_library(tmp_path / "lib.smi", nci_lines(80)), "lib", slice_size=80)
     project.add_model(
         "crashy",
-        {"runner": "python", "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
-         "columns": [{"name": "mol_weight", "dtype": "float"}]},
+        {
+            "runner": "python",
+            "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
+            "columns": [{"name": "mol_weight", "dtype": "float"}],
+        },
     )
     monkeypatch.setenv(FAIL_SWITCH, "1")
     result = project.precalculate("crashy", "lib-0000")
@@ -122,8 +129,11 @@ def test_wrong_row_count_fails_naming_the_model(local_project, tmp_path):
     local_project.add_library(write_library(tmp_path / "l.smi", nci_lines(30)), "lib", 30)
     local_project.add_model(
         "short",
-        {"runner": "python", "callable": "precalc_assets_tests.faulty_models:one_row_short",
-         "columns": ["mol_weight"]},
+        {
+            "runner": "python",
+            "callable": "precalc_assets_tests.faulty_models:one_row_short",
+            "columns": ["mol_weight"],
+        },
     )
     result = local_project.precalculate("short", "lib-0000")
     assert not result.success
@@ -136,8 +146,11 @@ def test_nan_rows_are_quarantined_not_published(project, tmp_path):
     project.add_library(write_library(tmp_path / "l.smi", lines), "lib", 100)
     project.add_model(
         "nanny",
-        {"runner": "python", "callable": "precalc_assets_tests.faulty_models:nan_for_nitrogen",
-         "columns": [{"name": "score", "dtype": "float"}]},
+        {
+            "runner": "python",
+            "callable": "precalc_assets_tests.faulty_models:nan_for_nitrogen",
+            "columns": [{"name": "score", "dtype": "float"}],
+        },
     )
     assert project.precalculate("nanny", "lib-0000").success
     expected = expected_molecules(lines)
@@ -188,3 +201,26 @@ def test_predictions_parquet_is_hive_readable(local_project, tmp_path):
         "slice=lib-0000.parquet",
         "slice=lib-0001.parquet",
     ]
+
+
+def test_ranged_run_materialises_every_partition_from_one_parse(local_project, tmp_path):
+    """What a backfill with the multi-run policy does: several partitions in one run."""
+    lines = nci_lines(60)
+    local_project.add_library(write_library(tmp_path / "l.smi", lines), "lib", 30)
+    for model_id in ("eos3b5e", "rdkit-physchem"):
+        local_project.add_model(model_id)
+    job = local_project.defs.resolve_job_def("precalculate")
+    result = job.execute_in_process(
+        instance=local_project.instance,
+        tags={
+            "dagster/asset_partition_range_start": "eos3b5e|lib-0000",
+            "dagster/asset_partition_range_end": "rdkit-physchem|lib-0001",
+        },
+    )
+    assert result.success
+    done = local_project.instance.get_materialized_partitions(dg.AssetKey("published_predictions"))
+    assert done == {f"{m}|lib-000{i}" for m in ("eos3b5e", "rdkit-physchem") for i in (0, 1)}
+    serving = local_project.serving()
+    assert serving.count("eos3b5e") == serving.count("rdkit-physchem") > 0
+    meta = local_project.latest_metadata("published_predictions", "eos3b5e|lib-0001")
+    assert "partitions" in meta  # per-partition table in a ranged run's metadata
