@@ -4,11 +4,19 @@
 PRECALC_STORAGE_URL and PRECALC_SERVING_URL mandatory through `dg.EnvVar`.
 """
 
+import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from precalc_assets.settings import Settings
-from precalc_assets.stores import ObjectStore, ServingTable, open_object_store, open_serving_table
+from precalc_assets.stores import (
+    DynamoServingTable,
+    ObjectStore,
+    ServingTable,
+    dynamodb_client_config,
+    open_object_store,
+    open_serving_table,
+)
 
 
 class ObjectStorageResource(dg.ConfigurableResource):
@@ -37,9 +45,15 @@ class ServingTableResource(dg.ConfigurableResource):
         return self.url or Settings.from_env().serving_url
 
     def open(self) -> ServingTable:
-        table = open_serving_table(self.resolved_url())
-        if hasattr(table, "write_threads"):
-            table.write_threads = self.write_threads
+        url = self.resolved_url()
+        client = None
+        if url.startswith("dynamodb://"):
+            # Region, endpoint and credentials come from boto3's own chain.
+            config = dynamodb_client_config(max_attempts=self.max_attempts)
+            client = boto3.client("dynamodb", config=config)
+        table = open_serving_table(url, dynamodb_client=client)
+        if isinstance(table, DynamoServingTable):
+            table.max_workers = self.write_threads
         return table
 
 
