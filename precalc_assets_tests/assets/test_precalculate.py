@@ -224,3 +224,37 @@ def test_ranged_run_materialises_every_partition_from_one_parse(local_project, t
     assert serving.count("eos3b5e") == serving.count("rdkit-physchem") > 0
     meta = local_project.latest_metadata("published_predictions", "eos3b5e|lib-0001")
     assert "partitions" in meta  # per-partition table in a ranged run's metadata
+
+
+def test_persistent_throttling_fails_the_run_clearly_and_rerun_completes(
+    aws_project, tmp_path, monkeypatch
+):
+    """DynamoDB keeps handing items back as UnprocessedItems: the run must fail saying
+    so (never report success with items missing), and a later run completes."""
+    from precalc_assets.stores import DynamoServingTable
+
+    aws_project.add_library(write_library(tmp_path / "l.smi", nci_lines(60)), "lib", 60)
+    aws_project.add_model("eos3b5e")
+    real_call = DynamoServingTable._call
+    throttled = {"on": True, "calls": 0}
+
+    def throttling_call(self, action, operation, **kwargs):
+        response = real_call(self, action, operation, **kwargs)
+        if operation == "batch_write_item" and throttled["on"]:
+            throttled["calls"] += 1
+            return {"UnprocessedItems": kwargs["RequestItems"]}  # nothing was taken
+        return response
+
+    monkeypatch.setattr(DynamoServingTable, "_call", throttling_call)
+    monkeypatch.setattr(DynamoServingTable, "_backoff", lambda self, attempt: None)
+    result = aws_project.precalculate("eos3b5e", "lib-0000")
+    assert not result.success
+    message = str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+    assert "UnprocessedItems" in message and "re-running is safe" in message
+    assert throttled["calls"] >= 10  # re-sent with backoff before giving up
+    done = aws_project.instance.get_materialized_partitions(dg.AssetKey("published_predictions"))
+    assert "eos3b5e|lib-0000" not in done
+
+    throttled["on"] = False
+    assert aws_project.precalculate("eos3b5e", "lib-0000").success
+    assert aws_project.serving().count("eos3b5e") == len(expected_molecules(nci_lines(60)))
