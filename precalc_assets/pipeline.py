@@ -212,9 +212,7 @@ def publish_predictions(
     ]
     serving.ensure_table()
     written = serving.upsert(items)
-    landed = serving.get_many(
-        spec.model_id, [i.inchikey for i in items], consistent_read=True
-    )
+    landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
     missing = [i.inchikey for i in items if landed.get(i.inchikey, {}).get("run_id") != run_id]
     if written != len(items) or missing:
         raise PublishError(

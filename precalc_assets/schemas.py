@@ -94,7 +94,9 @@ def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.
     """
     schema = predictions_schema(spec)
     try:
-        return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(failure=pd.Series(dtype=str))
+        return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(
+            failure=pd.Series(dtype=str)
+        )
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         frame_level = cases[cases["index"].isna()]

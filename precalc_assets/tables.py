@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from precalc_assets.models.spec import ModelSpec, OutputColumn
+from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
 
 ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string()}
-VECTOR_TYPES = {"float": pa.float32(), "int": pa.int16(), "bool": pa.bool_(), "str": pa.string()}
+VECTOR_TYPES = {"float": pa.float32(), "int": pa.int32(), "bool": pa.bool_(), "str": pa.string()}
 
 
 def _vector_array(values: pd.Series, column: OutputColumn) -> pa.Array:
@@ -25,9 +25,7 @@ def _vector_array(values: pd.Series, column: OutputColumn) -> pa.Array:
     template = cells[ok.index(True)]
     flat = np.concatenate([c if good else template for c, good in zip(cells, ok, strict=True)])
     mask = None if all(ok) else pa.array([not good for good in ok])
-    return pa.FixedSizeListArray.from_arrays(
-        pa.array(flat, type=element), column.length, mask=mask
-    )
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=element), column.length, mask=mask)
 
 
 def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
@@ -41,9 +39,15 @@ def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
         if column.length:
             arrays[column.name] = _vector_array(frame[column.name], column)
         else:
-            arrays[column.name] = pa.array(
-                frame[column.name], type=ARROW_TYPES[column.dtype], from_pandas=True
-            )
+            try:
+                arrays[column.name] = pa.array(
+                    frame[column.name], type=ARROW_TYPES[column.dtype], from_pandas=True
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                raise ModelError(
+                    f"model {spec.model_id!r}: column {column.name!r} holds values that are "
+                    f"not {column.dtype} ({exc}); fix the model or its declared dtype"
+                ) from exc
     if "failure" in frame.columns:
         arrays["failure"] = pa.array(frame["failure"].astype(str).tolist(), type=pa.string())
     return pa.table(arrays)

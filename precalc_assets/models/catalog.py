@@ -14,7 +14,9 @@ def builtin_ids() -> list[str]:
     return sorted(BUILTIN_SPECS)
 
 
-def resolve_spec(model_id: str, request: dict[str, Any] | None = None, source: str = "") -> ModelSpec:
+def resolve_spec(
+    model_id: str, request: dict[str, Any] | None = None, source: str = ""
+) -> ModelSpec:
     """A request with a `runner` defines the model; a bare one must name a built-in."""
     source = source or f"model {model_id!r}"
     try:
@@ -40,5 +42,7 @@ def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec
     except json.JSONDecodeError as exc:
         raise ModelError(f"{source}: not valid JSON ({exc}); fix or remove the file") from None
     if not isinstance(request, dict):
-        raise ModelError(f"{source}: a model request must be a JSON object, got {type(request).__name__}")
+        raise ModelError(
+            f"{source}: a model request must be a JSON object, got {type(request).__name__}"
+        )
     return resolve_spec(model_id, request, source)

@@ -63,10 +63,10 @@ class ModelSpec:
     @property
     def code_version(self) -> str:
         """Changes whenever the spec or the pipeline changes: stale partitions show."""
-        payload = json.dumps(
-            {"spec": self.to_dict(), "pipeline": PIPELINE_VERSION}, sort_keys=True
+        payload = json.dumps({"spec": self.to_dict(), "pipeline": PIPELINE_VERSION}, sort_keys=True)
+        return (
+            f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
         )
-        return f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
 
 def _is_number(value: Any) -> bool:
@@ -114,9 +114,7 @@ def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, .
             )
         problem = _field_problem(item)
         if problem:
-            raise ModelError(
-                f"{source}: column {item['name']!r} of model {model_id!r}: {problem}"
-            )
+            raise ModelError(f"{source}: column {item['name']!r} of model {model_id!r}: {problem}")
         columns.append(OutputColumn(**item))
     names = [c.name for c in columns]
     if len(set(names)) != len(names):

@@ -440,7 +440,7 @@ class DynamoServingTable(ServingTable):
         backoff_base_s: float = 0.05,
         backoff_max_s: float = 5.0,
     ) -> None:
-        if not _TABLE_NAME_RE.match(table_name or ""):
+        if not _TABLE_NAME_RE.fullmatch(table_name or ""):
             raise StoreError(
                 f"Invalid DynamoDB table name {table_name!r}: 3-255 characters of letters, "
                 "digits, '_', '.', '-'."
@@ -735,7 +735,7 @@ def open_serving_table(url: str, dynamodb_client: Any = None) -> ServingTable:
             raise StoreError(f"Serving URL {url!r} has no path. Accepted forms: {_ACCEPTED_FORMS}.")
         return SqliteServingTable(_path_from_url_rest(rest))
     if scheme == "dynamodb":
-        if not _TABLE_NAME_RE.match(rest):
+        if not _TABLE_NAME_RE.fullmatch(rest):
             raise StoreError(
                 f"Serving URL {url!r} does not name a valid DynamoDB table (3-255 characters of "
                 f"letters, digits, '_', '.', '-'). Accepted forms: {_ACCEPTED_FORMS}."

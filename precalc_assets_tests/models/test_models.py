@@ -1,0 +1,412 @@
+"""Model specs, the catalog and running models (DESIGN §4, §5).
+
+The `python` runner imports `module:function`; the fake models below are reached
+through this module's own import name, so no package has to be installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Descriptors, rdFingerprintGenerator
+
+from precalc_assets.chem import canonicalize_rows
+from precalc_assets.models import (
+    ModelError,
+    ModelSpec,
+    OutputColumn,
+    builtin_ids,
+    parse_request,
+    resolve_spec,
+    run_model,
+    runner_for,
+)
+from precalc_assets.models.spec import spec_from_request
+
+SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "[Na+].[Cl-]"]
+SOURCE = "inputs/models/my-model.json"
+
+
+@pytest.fixture(scope="module")
+def molecules() -> tuple[list[str], list[Chem.Mol]]:
+    accepted, mols, rejected = canonicalize_rows(list(enumerate(SMILES)))
+    assert not rejected
+    return [m.smiles for m in accepted], mols
+
+
+# ----------------------------------------------------------------- fake python models
+
+
+def fake_scores(smiles: list[str]) -> list[dict]:
+    return [{"extra": "ignored", "score": float(len(s)), "label": s[:1]} for s in smiles]
+
+
+def fake_one_row(smiles: list[str]) -> list[dict]:
+    return [{"score": 1.0}]
+
+
+def fake_raises(smiles: list[str]) -> list[dict]:
+    raise RuntimeError("CUDA out of memory")
+
+
+def fake_wrong_column(smiles: list[str]) -> dict:
+    return {"prob": [0.5] * len(smiles)}
+
+
+def fake_scalar(smiles: list[str]) -> float:
+    return 0.5
+
+
+def fake_ragged(smiles: list[str]) -> dict:
+    return {"score": [0.5] * len(smiles), "label": ["x"]}
+
+
+def fake_indexed_frame(smiles: list[str]) -> pd.DataFrame:
+    n = len(smiles)
+    return pd.DataFrame({"label": ["y"] * n, "score": range(n)}, index=range(100, 100 + n))
+
+
+def python_spec(function: str, model_id: str = "fake-model", **extra: object) -> ModelSpec:
+    request = {
+        "runner": "python",
+        "callable": f"{__name__}:{function}",
+        "columns": [{"name": "score", "dtype": "float"}, {"name": "label", "dtype": "str"}],
+        **extra,
+    }
+    return spec_from_request(model_id, request, SOURCE)
+
+
+# ----------------------------------------------------------------------- the catalog
+
+
+def test_builtin_ids() -> None:
+    assert builtin_ids() == ["eos3b5e", "morgan-fp2048", "rdkit-physchem"]
+
+
+def test_builtin_specs_declare_their_columns() -> None:
+    eos = resolve_spec("eos3b5e")
+    assert (eos.model_id, eos.runner) == ("eos3b5e", "rdkit")
+    assert eos.columns == (OutputColumn("mol_weight", "float", min=0.0),)
+
+    morgan = resolve_spec("morgan-fp2048")
+    (bits,) = morgan.columns
+    assert (bits.name, bits.dtype, bits.length, bits.min, bits.max) == ("bits", "int", 2048, 0, 1)
+
+    physchem = resolve_spec("rdkit-physchem")
+    assert len(physchem.columns) == 8
+    assert physchem.column_names[:2] == ["mol_logp", "tpsa"]
+    assert all(c.dtype == "float" and c.length is None for c in physchem.columns)
+    assert len(set(physchem.column_names)) == 8
+
+
+@pytest.mark.parametrize("payload", [b"", b"  \n", b"{}", "{}", b'{"description": "any"}'])
+def test_a_bare_request_for_a_builtin_means_the_builtin(payload: bytes | str) -> None:
+    assert parse_request("eos3b5e", payload, "inputs/models/eos3b5e.json") == resolve_spec(
+        "eos3b5e"
+    )
+
+
+def test_unknown_model_id_lists_the_builtins() -> None:
+    with pytest.raises(ModelError) as info:
+        parse_request("eos9zzz", b"{}", "inputs/models/eos9zzz.json")
+    message = str(info.value)
+    assert "inputs/models/eos9zzz.json" in message
+    assert "'eos9zzz'" in message
+    for model_id in builtin_ids():
+        assert model_id in message
+    assert '"runner"' in message  # ... and how to declare any other model
+
+
+def test_unknown_model_id_without_a_source_names_the_model() -> None:
+    with pytest.raises(ModelError, match="model 'nope'"):
+        resolve_spec("nope")
+
+
+@pytest.mark.parametrize(
+    "payload", [b"{", b'{"runner": "python",}', b"not json", b"\xef\xbb\xbf{'a': 1}"]
+)
+def test_malformed_json_names_the_source(payload: bytes) -> None:
+    with pytest.raises(ModelError) as info:
+        parse_request("eos3b5e", payload, "s3://bucket/inputs/models/eos3b5e.json")
+    message = str(info.value)
+    assert message.startswith("s3://bucket/inputs/models/eos3b5e.json: ")
+    assert "not valid JSON" in message
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"), [(b"[]", "list"), (b"null", "NoneType"), (b"3", "int")]
+)
+def test_request_must_be_an_object(payload: bytes, kind: str) -> None:
+    with pytest.raises(ModelError, match=f"JSON object, got {kind}"):
+        parse_request("eos3b5e", payload, SOURCE)
+
+
+@pytest.mark.parametrize("model_id", ["Eos3b5e", "eos|3b5e", "a/b", ""])
+def test_invalid_model_id_is_a_model_error(model_id: str) -> None:
+    with pytest.raises(ModelError, match="invalid model ID"):
+        parse_request(model_id, b"{}", SOURCE)
+    with pytest.raises(ModelError, match="invalid model ID"):
+        spec_from_request(model_id, {"runner": "python", "columns": ["x"]}, SOURCE)
+
+
+def test_request_with_a_spec_defines_the_model() -> None:
+    payload = json.dumps(
+        {
+            "runner": "python",
+            "callable": "pkg.mod:fn",
+            "columns": ["score", {"name": "fp", "dtype": "int", "length": 16, "min": 0}],
+            "description": "demo",
+            "version": 3,
+        }
+    )
+    spec = parse_request("my-model", payload.encode(), SOURCE)
+    assert spec.model_id == "my-model"
+    assert spec.runner == "python"
+    assert spec.options == {"callable": "pkg.mod:fn"}
+    assert spec.columns == (OutputColumn("score"), OutputColumn("fp", "int", length=16, min=0))
+    assert (spec.description, spec.version) == ("demo", "3")
+
+
+def test_a_spec_overrides_a_builtin_of_the_same_id() -> None:
+    spec = parse_request(
+        "eos3b5e", b'{"runner": "python", "callable": "m:f", "columns": ["w"]}', SOURCE
+    )
+    assert spec.runner == "python" and spec.column_names == ["w"]
+
+
+# ---------------------------------------------------------------------- spec parsing
+
+
+@pytest.mark.parametrize(
+    ("request_", "says"),
+    [
+        ({"runner": "docker", "columns": ["x"]}, "runner 'docker'; use one of rdkit, python"),
+        ({"runner": None, "columns": ["x"]}, "runner None"),
+        ({"runner": "python", "columns": [{"name": "x", "dtype": "double"}]}, "dtype 'double'"),
+        ({"runner": "python", "columns": ["x", {"name": "x"}]}, "declares a column name twice"),
+        ({"runner": "python"}, "non-empty 'columns' list"),
+        ({"runner": "python", "columns": []}, "non-empty 'columns' list"),
+        ({"runner": "python", "columns": "x"}, "non-empty 'columns' list"),
+        ({"runner": "python", "columns": [{"dtype": "float"}]}, "column 0 of model"),
+        ({"runner": "python", "columns": [{"name": ""}]}, "column 0 of model"),
+        ({"runner": "python", "columns": [3]}, "column 0 of model"),
+        ({"runner": "python", "columns": [{"name": "x", "unit": "Da"}]}, "unknown fields ['unit']"),
+        ({"runner": "python", "columns": [{"name": "x", "length": "2048"}]}, "'length'"),
+        ({"runner": "python", "columns": [{"name": "x", "length": 0}]}, "'length'"),
+        ({"runner": "python", "columns": [{"name": "x", "length": True}]}, "'length'"),
+        ({"runner": "python", "columns": [{"name": "x", "nullable": "no"}]}, "'nullable'"),
+        ({"runner": "python", "columns": [{"name": "x", "min": "0"}]}, "'min'"),
+        ({"runner": "python", "columns": [{"name": "x", "max": [1]}]}, "'max'"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_source_and_model(request_: dict, says: str) -> None:
+    with pytest.raises(ModelError) as info:
+        spec_from_request("my-model", request_, SOURCE)
+    message = str(info.value)
+    assert says in message
+    assert message.startswith(f"{SOURCE}: ")
+    assert "'my-model'" in message
+
+
+def test_valid_column_options_are_accepted() -> None:
+    spec = spec_from_request(
+        "m",
+        {
+            "runner": "python",
+            "columns": [
+                {"name": "p", "dtype": "float", "nullable": True, "min": 0, "max": 1.0},
+                {"name": "v", "dtype": "bool", "length": 3},
+                {"name": "s", "dtype": "str"},
+            ],
+        },
+        SOURCE,
+    )
+    assert spec.columns == (
+        OutputColumn("p", "float", nullable=True, min=0, max=1.0),
+        OutputColumn("v", "bool", length=3),
+        OutputColumn("s", "str"),
+    )
+    assert [c.width() for c in spec.columns] == [1, 3, 1]
+
+
+# ---------------------------------------------------------------------- code version
+
+
+BASE_REQUEST = {
+    "runner": "python",
+    "callable": "pkg.mod:fn",
+    "columns": [{"name": "score", "dtype": "float", "min": 0}],
+}
+
+
+def code_version(**changes: object) -> str:
+    return spec_from_request("my-model", {**BASE_REQUEST, **changes}, SOURCE).code_version
+
+
+def test_code_version_is_stable() -> None:
+    version = code_version()
+    assert re.fullmatch(r"my-model-v1-[0-9a-f]{12}", version)
+    assert code_version() == version
+    reordered = dict(reversed(list(BASE_REQUEST.items())))
+    assert spec_from_request("my-model", reordered, "elsewhere.json").code_version == version
+    assert resolve_spec("eos3b5e").code_version == resolve_spec("eos3b5e").code_version
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"callable": "pkg.mod:fn2"},
+        {"columns": [{"name": "score", "dtype": "int", "min": 0}]},
+        {"columns": [{"name": "score2", "dtype": "float", "min": 0}]},
+        {"columns": [{"name": "score", "dtype": "float", "min": 1}]},
+        {"columns": [{"name": "score", "dtype": "float"}]},
+        {"columns": [{"name": "score", "dtype": "float", "min": 0, "nullable": True}]},
+        {"columns": [{"name": "score", "dtype": "float", "min": 0}, "extra"]},
+        {"version": "2"},
+        {"batch_size": 50},
+    ],
+)
+def test_code_version_changes_with_the_spec(changes: dict) -> None:
+    assert code_version(**changes) != code_version()
+
+
+def test_builtins_have_distinct_code_versions() -> None:
+    versions = {resolve_spec(m).code_version for m in builtin_ids()}
+    assert len(versions) == len(builtin_ids())
+
+
+# ------------------------------------------------------------------- running models
+
+
+def test_eos3b5e_is_rdkit_molwt(molecules: tuple[list[str], list[Chem.Mol]]) -> None:
+    smiles, mols = molecules
+    out = run_model(resolve_spec("eos3b5e"), smiles, mols)
+    assert list(out.columns) == ["mol_weight"]
+    expected = [Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in smiles]
+    assert out["mol_weight"].tolist() == expected
+    assert out["mol_weight"].iloc[0] == pytest.approx(46.069, abs=1e-3)  # ethanol
+
+
+def test_morgan_fp2048_returns_2048_bits(molecules: tuple[list[str], list[Chem.Mol]]) -> None:
+    smiles, mols = molecules
+    out = run_model(resolve_spec("morgan-fp2048"), smiles, mols)
+    assert list(out.columns) == ["bits"] and len(out) == len(smiles)
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    for cell, s in zip(out["bits"], smiles, strict=True):
+        bits = np.asarray(cell)
+        assert bits.shape == (2048,)
+        assert set(np.unique(bits)) <= {0, 1}
+        assert bits.sum() > 0
+        expected = generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s))
+        np.testing.assert_array_equal(bits, expected)
+    assert not np.array_equal(out["bits"][0], out["bits"][1])
+
+
+def test_rdkit_physchem(molecules: tuple[list[str], list[Chem.Mol]]) -> None:
+    smiles, mols = molecules
+    spec = resolve_spec("rdkit-physchem")
+    out = run_model(spec, smiles, mols)
+    assert list(out.columns) == spec.column_names
+    benzene = out.iloc[smiles.index("c1ccccc1")]
+    assert (benzene["ring_count"], benzene["heavy_atoms"], benzene["h_donors"]) == (1, 6, 0)
+    assert benzene["fraction_csp3"] == 0.0
+    assert out["tpsa"].iloc[smiles.index("CCO")] == pytest.approx(20.23)
+
+
+@pytest.mark.parametrize("model_id", ["eos3b5e", "morgan-fp2048", "rdkit-physchem"])
+def test_builtins_are_deterministic(
+    model_id: str, molecules: tuple[list[str], list[Chem.Mol]]
+) -> None:
+    smiles, mols = molecules
+    spec = resolve_spec(model_id)
+    first = run_model(spec, smiles, mols)
+    again = run_model(spec, smiles, [Chem.MolFromSmiles(s) for s in smiles])
+    pd.testing.assert_frame_equal(
+        first.map(lambda v: np.asarray(v).tolist()), again.map(lambda v: np.asarray(v).tolist())
+    )
+
+
+@pytest.mark.parametrize("model_id", ["eos3b5e", "morgan-fp2048", "rdkit-physchem"])
+def test_no_molecules_gives_an_empty_frame_with_the_declared_columns(model_id: str) -> None:
+    spec = resolve_spec(model_id)
+    out = run_model(spec, [], [])
+    assert len(out) == 0
+    assert list(out.columns) == spec.column_names
+
+
+def test_python_runner_keeps_the_declared_columns_in_order() -> None:
+    out = run_model(python_spec("fake_scores"), ["CCO", "c1ccccc1"], [])
+    assert list(out.columns) == ["score", "label"]
+    assert out.to_dict("list") == {"score": [3.0, 8.0], "label": ["C", "c"]}
+
+
+def test_model_output_index_is_reset() -> None:
+    out = run_model(python_spec("fake_indexed_frame"), ["C", "CC", "CCC"], [])
+    assert list(out.index) == [0, 1, 2]
+    assert out["score"].tolist() == [0, 1, 2]
+
+
+def test_wrong_row_count_names_the_model() -> None:
+    with pytest.raises(ModelError) as info:
+        run_model(python_spec("fake_one_row"), ["C", "CC", "CCC"], [], where=" on slice 'lib-0003'")
+    message = str(info.value)
+    assert "'fake-model'" in message
+    assert "returned 1 rows for 3 molecules on slice 'lib-0003'" in message
+
+
+def test_a_failing_model_is_a_model_error() -> None:
+    with pytest.raises(ModelError) as info:
+        run_model(python_spec("fake_raises"), ["C"], [], where=" on slice 'lib-0000'")
+    message = str(info.value)
+    assert "'fake-model' failed on slice 'lib-0000'" in message
+    assert "RuntimeError: CUDA out of memory" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_missing_declared_column_names_the_model_and_column() -> None:
+    with pytest.raises(ModelError) as info:
+        run_model(python_spec("fake_wrong_column"), ["C", "CC"], [])
+    message = str(info.value)
+    assert "'fake-model'" in message
+    assert "['score', 'label']" in message  # what is missing
+    assert "['prob']" in message  # what came back
+
+
+@pytest.mark.parametrize("function", ["fake_scalar", "fake_ragged"])
+def test_output_that_is_not_a_table_is_a_model_error(function: str) -> None:
+    with pytest.raises(ModelError, match="'fake-model' returned .* not a table"):
+        run_model(python_spec(function), ["C", "CC"], [])
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("no_colon", "'callable' must be 'package.module:function'"),
+        ("", "'callable' must be 'package.module:function'"),
+        ("precalc_no_such_module:fn", "cannot import"),
+        (f"{__name__}:no_such_function", "cannot import"),
+    ],
+)
+def test_python_runner_with_a_bad_callable(target: str, says: str) -> None:
+    spec = spec_from_request(
+        "fake-model", {"runner": "python", "callable": target, "columns": ["x"]}, SOURCE
+    )
+    with pytest.raises(ModelError, match=says):
+        run_model(spec, ["C"], [])
+
+
+def test_runner_without_an_implementation_is_a_model_error() -> None:
+    spec = ModelSpec("fake-model", "quantum", (OutputColumn("x"),))
+    with pytest.raises(ModelError, match="runner 'quantum' is not available"):
+        runner_for(spec)
+
+
+def test_rdkit_runner_with_an_unknown_function() -> None:
+    spec = ModelSpec("fake-model", "rdkit", (OutputColumn("x"),), options={"function": "qed"})
+    with pytest.raises(ModelError, match="no built-in RDKit function 'qed'"):
+        run_model(spec, ["C"], [Chem.MolFromSmiles("C")])

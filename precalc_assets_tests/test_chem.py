@@ -1,0 +1,153 @@
+"""Molecule identity (DESIGN §4): canonical SMILES, standard InChIKey, reject reasons."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rdkit import Chem
+
+from precalc_assets import chem
+from precalc_assets.chem import (
+    REJECT_DUPLICATE,
+    REJECT_EMPTY,
+    REJECT_NO_ATOMS,
+    REJECT_NO_INCHIKEY,
+    REJECT_UNPARSEABLE,
+    Molecule,
+    canonicalize_rows,
+    identify,
+    mols_from_smiles,
+)
+
+INCHIKEY = re.compile(r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$")
+ETHANOL_KEY = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
+BENZENE_KEY = "UHOVQNZJYSORNB-UHFFFAOYSA-N"
+
+REAL = [
+    "CCO",
+    "c1ccccc1",
+    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",  # caffeine
+    "C[C@H](N)C(=O)O",  # L-alanine
+    "[Na+].[Cl-]",
+    "[2H]C([2H])([2H])O",
+    "O",
+]
+
+
+@pytest.mark.parametrize("smiles", REAL)
+def test_identify_returns_rdkit_canonical_smiles_and_standard_inchikey(smiles: str) -> None:
+    mol, canonical, key, reason = identify(smiles)
+    reference = Chem.MolFromSmiles(smiles)
+    assert reason == ""
+    assert mol is not None and mol.GetNumAtoms() == reference.GetNumAtoms()
+    assert canonical == Chem.MolToSmiles(reference)
+    assert key == Chem.MolToInchiKey(reference)
+    assert INCHIKEY.match(key)
+    # canonical SMILES is a fixed point: identifying it again gives the same identity
+    assert identify(canonical)[1:] == (canonical, key, "")
+
+
+def test_known_inchikeys() -> None:
+    assert identify("CCO")[2] == ETHANOL_KEY
+    assert identify("c1ccccc1")[2] == BENZENE_KEY
+
+
+@pytest.mark.parametrize(
+    "spelling", ["CCO", "OCC", "C(O)C", "[CH3][CH2][OH]", "  CCO\t", "\nOCC\r\n"]
+)
+def test_spellings_of_one_molecule_share_identity(spelling: str) -> None:
+    assert identify(spelling)[1:] == ("CCO", ETHANOL_KEY, "")
+
+
+def test_kekule_and_aromatic_benzene_share_identity() -> None:
+    assert identify("C1=CC=CC=C1")[1:] == identify("c1ccccc1")[1:]
+
+
+def test_stereoisomers_have_different_keys() -> None:
+    assert identify("C[C@H](N)C(=O)O")[2] != identify("C[C@@H](N)C(=O)O")[2]
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        (None, REJECT_EMPTY),
+        ("", REJECT_EMPTY),
+        ("   ", REJECT_EMPTY),
+        ("\t\r\n", REJECT_EMPTY),
+        ("C1CC", REJECT_UNPARSEABLE),  # unclosed ring
+        ("C(", REJECT_UNPARSEABLE),
+        ("xyz", REJECT_UNPARSEABLE),
+        ("[R]", REJECT_UNPARSEABLE),
+        ("c1cccc1", REJECT_UNPARSEABLE),  # cannot be kekulised
+        (".", REJECT_UNPARSEABLE),
+        ("smiles", REJECT_UNPARSEABLE),
+        ("*", REJECT_NO_INCHIKEY),  # a dummy atom has no InChI
+    ],
+)
+def test_rejects_carry_a_reason_and_nothing_else(smiles: str | None, reason: str) -> None:
+    assert identify(smiles) == (None, "", "", reason)
+
+
+def test_zero_atom_molecule_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No SMILES text that survives strip() parses to 0 atoms in this RDKit, but an empty
+    # Mol (what MolFromSmiles("") returns) must never reach a model.
+    monkeypatch.setattr(chem.Chem, "MolFromSmiles", lambda text: Chem.Mol())
+    assert identify("C") == (None, "", "", REJECT_NO_ATOMS)
+
+
+def test_canonicalize_rows_keeps_row_numbers_and_the_first_duplicate() -> None:
+    rows = [
+        (10, "OCC"),
+        (11, ""),
+        (12, "c1ccccc1"),
+        (13, "C1CC"),
+        (14, "CCO"),  # same molecule as row 10
+        (15, None),
+        (16, "C1=CC=CC=C1"),  # same molecule as row 12
+        (17, "*"),
+        (18, "CC(=O)O"),
+    ]
+    accepted, mols, rejected = canonicalize_rows(rows)  # type: ignore[arg-type]
+
+    assert accepted == [
+        Molecule(10, "CCO", ETHANOL_KEY, "OCC"),
+        Molecule(12, "c1ccccc1", BENZENE_KEY, "c1ccccc1"),
+        Molecule(18, "CC(=O)O", identify("CC(=O)O")[2], "CC(=O)O"),
+    ]
+    assert [Chem.MolToSmiles(m) for m in mols] == [m.smiles for m in accepted]
+    assert [(r.row, r.input_smiles, r.reason) for r in rejected] == [
+        (11, "", REJECT_EMPTY),
+        (13, "C1CC", REJECT_UNPARSEABLE),
+        (14, "CCO", REJECT_DUPLICATE),
+        (15, "", REJECT_EMPTY),
+        (16, "C1=CC=CC=C1", REJECT_DUPLICATE),
+        (17, "*", REJECT_NO_INCHIKEY),
+    ]
+    details = {r.row: r.detail for r in rejected}
+    assert details[14] == "same InChIKey as row 10"
+    assert details[16] == "same InChIKey as row 12"
+
+
+@pytest.mark.parametrize("copies", [1, 2, 5])
+def test_canonicalize_rows_accounts_for_every_row_exactly_once(copies: int) -> None:
+    rows = list(enumerate((REAL + ["", "C1CC", "*"]) * copies))
+    accepted, mols, rejected = canonicalize_rows(rows)
+    seen = [m.row for m in accepted] + [r.row for r in rejected]
+    assert sorted(seen) == [row for row, _ in rows]
+    assert len(mols) == len(accepted) == len(REAL)
+    assert len({m.inchikey for m in accepted}) == len(accepted)
+    # the survivors are the first copies
+    assert [m.row for m in accepted] == list(range(len(REAL)))
+    assert sum(r.reason == REJECT_DUPLICATE for r in rejected) == len(REAL) * (copies - 1)
+
+
+def test_canonicalize_rows_of_nothing() -> None:
+    assert canonicalize_rows([]) == ([], [], [])
+
+
+def test_mols_from_smiles_reparses_canonical_smiles() -> None:
+    accepted, _, _ = canonicalize_rows(list(enumerate(REAL)))
+    mols = mols_from_smiles([m.smiles for m in accepted])
+    assert [Chem.MolToInchiKey(m) for m in mols] == [m.inchikey for m in accepted]
