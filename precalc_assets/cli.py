@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 import dagster as dg
 
+from precalc_assets.ids import InvalidIdError
 from precalc_assets.library import DEFAULT_SLICE_SIZE, LibraryError
 from precalc_assets.models import ModelError, builtin_ids
-from precalc_assets.partitions import InvalidIdError
 from precalc_assets.settings import Settings, ensure_dagster_home
 from precalc_assets.stores import StoreError
 
@@ -111,7 +111,14 @@ def list_models() -> None:
 @main.command("run")
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
 @click.option("--slice", "slices", multiple=True, help="Only this slice (repeatable).")
-def run(models: tuple[str, ...], slices: tuple[str, ...]) -> None:
+@click.option(
+    "--partitions-per-run",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Pack up to this many model x slice partitions into one Dagster run.",
+)
+def run(models: tuple[str, ...], slices: tuple[str, ...], partitions_per_run: int = 8) -> None:
     """Materialise every missing model x slice partition, in this process."""
     from precalc_assets.definitions import build_definitions
     from precalc_assets.runner import NotRegistered, missing_partitions, registered, run_missing
@@ -128,7 +135,9 @@ def run(models: tuple[str, ...], slices: tuple[str, ...]) -> None:
         f"{todo} partition(s) missing of {len(chosen_models)} model(s) "
         f"x {len(chosen_slices)} slice(s)"
     )
-    summary = run_missing(build_definitions(), inst, plan, echo=click.echo)
+    summary = run_missing(
+        build_definitions(), inst, plan, echo=click.echo, max_partitions_per_run=partitions_per_run
+    )
     _print_report(inst, chosen_models, chosen_slices)
     if summary.failures:
         click.echo(

@@ -17,7 +17,7 @@ from typing import IO
 from rdkit import Chem
 
 from precalc_assets import chem  # noqa: F401  (silences RDKit parse logging)
-from precalc_assets.partitions import validate_id
+from precalc_assets.ids import validate_id
 
 DEFAULT_SLICE_SIZE = 10_000
 SMILES_COLUMNS = ("smiles", "input")

@@ -6,6 +6,8 @@ import dagster as dg
 
 from precalc_assets.pipeline import StepResult
 
+BY_PARTITION = "by_partition"
+
 
 def _path_value(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.path(uri.removeprefix("file://"))
@@ -45,4 +47,31 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
             for r in results
         ]
         metadata["partitions"] = dg.MetadataValue.md("\n".join(lines))
+        # Dagster copies a batched run's metadata to every partition it materialises;
+        # this keeps each partition's own figures readable (see `partition_figure`).
+        metadata[BY_PARTITION] = dg.MetadataValue.json(
+            {
+                partition_id(r): {
+                    "rows_in": r.rows_in,
+                    rows_label: r.rows_out,
+                    rejected_label: r.rejected,
+                    "seconds": round(r.seconds, 3),
+                }
+                for r in results
+            }
+        )
     return metadata
+
+
+def partition_id(result: StepResult) -> str:
+    return f"{result.model_id}|{result.slice_key}" if result.model_id else result.slice_key
+
+
+def partition_figure(metadata: dict | None, partition: str, name: str) -> int:
+    """A partition's own figure from its latest materialisation, batched or not."""
+    metadata = metadata or {}
+    by_partition = metadata.get(BY_PARTITION)
+    if by_partition is not None:
+        return int(by_partition.value.get(partition, {}).get(name, 0))
+    value = metadata.get(name)
+    return int(value.value) if value is not None else 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from precalc_assets import layout
+from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.library import (
     DEFAULT_SLICE_SIZE,
     LibraryError,
@@ -28,7 +29,6 @@ from precalc_assets.library import (
     slice_key,
 )
 from precalc_assets.models import ModelError, ModelSpec, parse_request
-from precalc_assets.partitions import InvalidIdError, validate_id
 from precalc_assets.stores import ObjectNotFound, ObjectStore
 
 

@@ -1,7 +1,8 @@
 """Run what is missing, in-process: no daemon, one Dagster start-up for many runs.
 
-Dagster's run start-up costs seconds in a fresh process; here every partition run
-shares one process, one loaded code location and the slice's parsed molecules.
+Dagster's run start-up costs seconds in a fresh process; here every run shares one
+process and one loaded code location, and each run covers a rectangle of up to N
+model x slice partitions, so a slice is parsed once for all the models of the run.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from precalc_assets.batches import plan_batches
+from precalc_assets.metadata import partition_figure
 from precalc_assets.partitions import partition_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PUBLISHED = dg.AssetKey("published_predictions")
 LIBRARY = dg.AssetKey("library_slices")
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 
 class NotRegistered(ValueError):
@@ -59,41 +64,62 @@ def run_missing(
     instance: dg.DagsterInstance,
     plan: dict[str, list[str]],
     echo: Callable[[str], None] = print,
+    max_partitions_per_run: int = 8,
 ) -> RunSummary:
-    """Prepare each slice once, then every missing model of it, one run per partition
-    so each keeps its own metadata and failure; a failure never stops the others."""
+    """Run the missing partitions packed into model-range x slice-range runs; a run
+    that fails is retried one partition per run, so one bad partition never holds back
+    the others and each failure is reported with its own cause."""
     summary = RunSummary()
-    prepared = instance.get_materialized_partitions(LIBRARY)
-    prepare = defs.resolve_job_def("prepare_library")
     precalculate = defs.resolve_job_def("precalculate")
-    for slice_key, models in plan.items():
-        if slice_key not in prepared:
-            result = prepare.execute_in_process(
-                partition_key=slice_key, instance=instance, raise_on_error=False, run_config=QUIET
-            )
-            summary.runs += 1
-            if not result.success:
-                error = _first_error(result)
-                for model_id in models:
-                    summary.failures[f"{model_id}|{slice_key}"] = error
-                echo(f"  slice {slice_key}: FAILED to prepare: {error}")
-                continue
-        for model_id in models:
-            key = f"{model_id}|{slice_key}"
-            result = precalculate.execute_in_process(
-                partition_key=partition_key(model_id, slice_key),
-                instance=instance,
-                raise_on_error=False,
-                run_config=QUIET,
-            )
-            summary.runs += 1
-            if result.success:
-                summary.partitions_done.append(key)
-                echo(f"  {key}: published")
-            else:
-                summary.failures[key] = _first_error(result)
-                echo(f"  {key}: FAILED: {summary.failures[key]}")
+    batches = plan_batches(
+        plan,
+        instance.get_dynamic_partitions("model"),
+        instance.get_dynamic_partitions("slice"),
+        max_partitions_per_run,
+    )
+    for batch in batches:
+        if batch.size == 1:
+            _run_one(precalculate, instance, batch.partition_keys()[0], summary, echo)
+            continue
+        start, end = batch.range
+        result = precalculate.execute_in_process(
+            instance=instance,
+            tags={RANGE_START: start, RANGE_END: end},
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+        summary.runs += 1
+        if result.success:
+            summary.partitions_done += batch.partition_keys()
+            echo(f"  {start} .. {end}: published {batch.size} partition(s)")
+            continue
+        echo(f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now")
+        for key in batch.partition_keys():
+            _run_one(precalculate, instance, key, summary, echo)
     return summary
+
+
+def _run_one(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    key: str,
+    summary: RunSummary,
+    echo: Callable[[str], None],
+) -> None:
+    model_id, slice_key = key.split("|")
+    result = job.execute_in_process(
+        partition_key=partition_key(model_id, slice_key),
+        instance=instance,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    summary.runs += 1
+    if result.success:
+        summary.partitions_done.append(key)
+        echo(f"  {key}: published")
+    else:
+        summary.failures[key] = _first_error(result)
+        echo(f"  {key}: FAILED: {summary.failures[key]}")
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
@@ -122,11 +148,6 @@ def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dic
         cursor = page.cursor
 
 
-def _int(metadata: dict | None, name: str) -> int:
-    value = (metadata or {}).get(name)
-    return int(value.value) if value is not None else 0
-
-
 def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[str]) -> list[dict]:
     """Per model: slices done of registered, rows published, rows rejected (library
     rejects of its done slices + quarantined predictions)."""
@@ -142,11 +163,16 @@ def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[s
                 "slices_done": len(done),
                 "slices": len(slices),
                 "rows_published": sum(
-                    _int(published[f"{model_id}|{s}"], "items_published") for s in done
+                    partition_figure(
+                        published[f"{model_id}|{s}"], f"{model_id}|{s}", "items_published"
+                    )
+                    for s in done
                 ),
                 "rows_rejected": sum(
-                    _int(library.get(s), "rejected_rows")
-                    + _int(validated.get(f"{model_id}|{s}"), "quarantined_rows")
+                    partition_figure(library.get(s), s, "rejected_rows")
+                    + partition_figure(
+                        validated.get(f"{model_id}|{s}"), f"{model_id}|{s}", "quarantined_rows"
+                    )
                     for s in done
                 ),
             }

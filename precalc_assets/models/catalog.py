@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.rdkit_models import BUILTIN_SPECS
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
-from precalc_assets.partitions import InvalidIdError, validate_id
 
 
 def builtin_ids() -> list[str]:

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from precalc_assets.partitions import InvalidIdError, validate_id
+from precalc_assets.ids import InvalidIdError, validate_id
 
 DTYPES = ("float", "int", "bool", "str")
 RUNNERS = ("rdkit", "python", "http", "command")
