@@ -58,16 +58,19 @@ def identify(smiles: str | None) -> tuple[Chem.Mol | None, str, str, str]:
 
 def canonicalize_rows(
     rows: list[tuple[int, str]],
+    first_row: dict[str, int] | None = None,
 ) -> tuple[list[Molecule], list[Chem.Mol], list[Rejected]]:
     """Identify every (row number, SMILES); keep the first row of each InChIKey.
 
     Returns the accepted molecules, their RDKit mols (same order, so models can reuse
-    the parse) and the rejected rows with a reason.
+    the parse) and the rejected rows with a reason. Pass the same `first_row` dict to
+    successive chunks of one slice so duplicates are caught across chunks (an RDKit
+    mol costs ~28 KB, so a slice is processed in chunks, never all mols at once).
     """
     accepted: list[Molecule] = []
     mols: list[Chem.Mol] = []
     rejected: list[Rejected] = []
-    first_row: dict[str, int] = {}
+    first_row = {} if first_row is None else first_row
     for row, raw in rows:
         mol, canonical, key, reason = identify(raw)
         if reason:

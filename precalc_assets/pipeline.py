@@ -7,7 +7,8 @@ can run in any process, and re-running a step overwrites its own output (idempot
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,17 +17,16 @@ import pyarrow as pa
 from rdkit import Chem
 
 from precalc_assets import layout
-from precalc_assets.chem import canonicalize_rows, mols_from_smiles
+from precalc_assets.chem import Molecule, Rejected, canonicalize_rows, mols_from_smiles
 from precalc_assets.models import ModelSpec, run_model
 from precalc_assets.registry import manifest_for_slice
 from precalc_assets.schemas import split_valid
 from precalc_assets.stores import ObjectNotFound, ObjectStore, ServingItem, ServingTable, StoreError
 from precalc_assets.tables import lenient_to_arrow, outputs_as_lists, predictions_to_arrow
 
-# A slice's parsed molecules, kept for the models that run next in the same process, so
-# `precalc run` parses each slice once for every model (validated against the SMILES).
-_MOL_CACHE: OrderedDict[tuple[str, str], tuple[tuple[str, ...], list[Chem.Mol]]] = OrderedDict()
-_MOL_CACHE_SLICES = 2
+CHUNK_ROWS = 1_000  # molecules parsed at a time: an RDKit mol costs ~28 KB
+
+ChunkHandler = Callable[[list[Molecule], list[Chem.Mol]], None]
 
 
 class PublishError(RuntimeError):
@@ -45,24 +45,14 @@ class StepResult:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _remember_mols(store: ObjectStore, slice_key: str, smiles: list[str], mols: list[Chem.Mol]):
-    _MOL_CACHE[(store.url, slice_key)] = (tuple(smiles), mols)
-    _MOL_CACHE.move_to_end((store.url, slice_key))
-    while len(_MOL_CACHE) > _MOL_CACHE_SLICES:
-        _MOL_CACHE.popitem(last=False)
+def prepare_slice(
+    store: ObjectStore, slice_key: str, on_chunk: ChunkHandler | None = None
+) -> StepResult:
+    """Raw rows -> canonical SMILES + InChIKey (`library/<slice>.parquet`), rejects apart.
 
-
-def slice_mols(store: ObjectStore, slice_key: str, smiles: list[str]) -> list[Chem.Mol]:
-    cached = _MOL_CACHE.get((store.url, slice_key))
-    if cached is not None and cached[0] == tuple(smiles):
-        return cached[1]
-    mols = mols_from_smiles(smiles)
-    _remember_mols(store, slice_key, smiles, mols)
-    return mols
-
-
-def prepare_slice(store: ObjectStore, slice_key: str) -> StepResult:
-    """Raw rows -> canonical SMILES + InChIKey (`library/<slice>.parquet`), rejects apart."""
+    Rows are parsed a chunk at a time; `on_chunk` gets each chunk's accepted molecules
+    and their mols, so models can run on the same parse (one parse per molecule).
+    """
     started = time.perf_counter()
     manifest = manifest_for_slice(store, slice_key)
     expected = manifest.slice(slice_key)
@@ -74,7 +64,15 @@ def prepare_slice(store: ObjectStore, slice_key: str) -> StepResult:
             f"{rows[0][0] if rows else '-'}, the manifest says {expected.rows} from "
             f"{expected.first_row}; re-register library {manifest.name!r}"
         )
-    accepted, mols, rejected = canonicalize_rows(rows)
+    accepted: list[Molecule] = []
+    rejected: list[Rejected] = []
+    first_row: dict[str, int] = {}
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk, mols, bad = canonicalize_rows(rows[start : start + CHUNK_ROWS], first_row)
+        accepted += chunk
+        rejected += bad
+        if on_chunk is not None and chunk:
+            on_chunk(chunk, mols)
     table = pa.table(
         {
             "row": pa.array([m.row for m in accepted], type=pa.int64()),
@@ -93,7 +91,6 @@ def prepare_slice(store: ObjectStore, slice_key: str) -> StepResult:
     )
     store.write_parquet(layout.rejected_library_rows(slice_key), rejects)
     store.write_parquet(layout.library_slice(slice_key), table)
-    _remember_mols(store, slice_key, [m.smiles for m in accepted], mols)
     return StepResult(
         slice_key=slice_key,
         rows_in=len(rows),
@@ -119,30 +116,76 @@ def read_library_slice(store: ObjectStore, slice_key: str) -> pa.Table | None:
 
 
 def compute_predictions(
-    store: ObjectStore, specs: list[ModelSpec], slice_key: str, library: pa.Table
-) -> list[StepResult]:
-    """Every model of `specs` over one slice, from one parse of its molecules."""
-    smiles = library.column("smiles").to_pylist()
-    mols = slice_mols(store, slice_key, smiles)
-    keys = library.to_pandas()
+    store: ObjectStore, specs: list[ModelSpec], slice_key: str
+) -> tuple[list[StepResult], StepResult | None]:
+    """Every model of `specs` over one slice, from one parse of each molecule.
+
+    A slice not prepared yet is prepared here, the models running on the same parse;
+    returns the model results and, in that case, the slice's own result. Nothing is
+    written for any model unless every model succeeded on every chunk.
+    """
+    keys: list[pd.DataFrame] = []
+    outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
+    seconds = dict.fromkeys(outputs, 0.0)
+    where = f" on slice {slice_key!r}"
+
+    def run_chunk(molecules: list[Molecule], mols: list[Chem.Mol]) -> None:
+        smiles = [m.smiles for m in molecules]
+        keys.append(
+            pd.DataFrame(
+                {
+                    "row": [m.row for m in molecules],
+                    "inchikey": [m.inchikey for m in molecules],
+                    "smiles": smiles,
+                }
+            )
+        )
+        for spec in specs:
+            started = time.perf_counter()
+            outputs[spec.model_id].append(run_model(spec, smiles, mols, where=where))
+            seconds[spec.model_id] += time.perf_counter() - started
+
+    library = read_library_slice(store, slice_key)
+    prepared = None
+    if library is None:
+        prepared = prepare_slice(store, slice_key, on_chunk=run_chunk)
+    else:
+        rows = library.column("row").to_pylist()
+        inchikeys = library.column("inchikey").to_pylist()
+        smiles = library.column("smiles").to_pylist()
+        for start in range(0, len(smiles), CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            chunk = [
+                Molecule(r, s, k, s)
+                for r, s, k in zip(rows[part], smiles[part], inchikeys[part], strict=True)
+            ]
+            run_chunk(chunk, mols_from_smiles(smiles[part]))
+
+    key_frame = (
+        pd.concat(keys, ignore_index=True)
+        if keys
+        else pd.DataFrame({"row": [], "inchikey": [], "smiles": []})
+    )
     results = []
     for spec in specs:
-        started = time.perf_counter()
-        outputs = run_model(spec, smiles, mols, where=f" on slice {slice_key!r}")
-        frame = pd.concat([keys, outputs], axis=1)
+        parts = outputs[spec.model_id]
+        model_frame = (
+            pd.concat(parts, ignore_index=True) if parts else run_model(spec, [], [], where)
+        )
+        frame = pd.concat([key_frame, model_frame], axis=1)
         key = layout.predictions(spec.model_id, slice_key)
         store.write_parquet(key, predictions_to_arrow(frame, spec))
         results.append(
             StepResult(
                 slice_key=slice_key,
                 model_id=spec.model_id,
-                rows_in=len(smiles),
+                rows_in=len(key_frame),
                 rows_out=len(frame),
-                seconds=time.perf_counter() - started,
+                seconds=seconds[spec.model_id],
                 paths={"predictions": store.uri(key)},
             )
         )
-    return results
+    return results, prepared
 
 
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
@@ -196,6 +239,7 @@ def publish_predictions(
             f"`validated_predictions` for {spec.model_id}|{slice_key} first"
         ) from None
     timestamp = datetime.now(UTC).isoformat(timespec="seconds")
+    code_version = spec.code_version  # a hash of the spec: compute it once, not per item
     outputs = outputs_as_lists(frame, spec)
     items = [
         ServingItem(
@@ -205,7 +249,7 @@ def publish_predictions(
             outputs=tuple(values),
             slice_key=slice_key,
             run_id=run_id,
-            code_version=spec.code_version,
+            code_version=code_version,
             timestamp=timestamp,
         )
         for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)

@@ -7,7 +7,7 @@ import dagster as dg
 from precalc_assets.assets.library import library_slice_materialization, library_slices
 from precalc_assets.metadata import step_metadata
 from precalc_assets.partitions import model_slice_partitions, split_partition_key
-from precalc_assets.pipeline import compute_predictions, prepare_slice, read_library_slice
+from precalc_assets.pipeline import compute_predictions
 from precalc_assets.registry import load_model_spec
 from precalc_assets.resources import ObjectStorageResource
 
@@ -41,12 +41,13 @@ def predictions(
     results = []
     for slice_key, model_ids in partitions_by_slice(context).items():
         specs = [load_model_spec(store, m) for m in model_ids]
-        library = read_library_slice(store, slice_key)
-        if library is None:
-            context.log.info(f"slice {slice_key} was not prepared yet: preparing it now")
-            context.log_event(library_slice_materialization(prepare_slice(store, slice_key)))
-            library = read_library_slice(store, slice_key)
-        results += compute_predictions(store, specs, slice_key, library)
+        slice_results, prepared = compute_predictions(store, specs, slice_key)
+        if prepared is not None:
+            # The slice was canonicalised in this step, on the same parse as the models:
+            # record it as a materialisation of `library_slices`, so history stays true.
+            context.log.info(f"slice {slice_key} was not prepared yet: prepared it here")
+            context.log_event(library_slice_materialization(prepared))
+        results += slice_results
     metadata = step_metadata(results, "rows", "rejected")
     if len(results) == 1:
         metadata["code_version"] = dg.MetadataValue.text(specs[0].code_version)
