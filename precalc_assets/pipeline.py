@@ -188,17 +188,20 @@ def compute_predictions(
     return results, prepared
 
 
+def _read_upstream(store: ObjectStore, key: str, asset: str) -> pd.DataFrame:
+    try:
+        return store.read_parquet(key).to_pandas()
+    except ObjectNotFound:
+        raise StoreError(
+            f"no {asset} at {store.uri(key)}: materialise `{asset}` for this partition first "
+            "(the `precalculate` job runs every step)"
+        ) from None
+
+
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
-    source = layout.predictions(spec.model_id, slice_key)
-    try:
-        frame = store.read_parquet(source).to_pandas()
-    except ObjectNotFound:
-        raise StoreError(
-            f"no predictions at {store.uri(source)}: materialise `predictions` for "
-            f"{spec.model_id}|{slice_key} first (the `precalculate` job does all steps)"
-        ) from None
+    frame = _read_upstream(store, layout.predictions(spec.model_id, slice_key), "predictions")
     valid, quarantined = split_valid(frame, spec)
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
@@ -230,14 +233,9 @@ def publish_predictions(
 ) -> StepResult:
     """Upsert the validated rows, then read every key back: success means all landed."""
     started = time.perf_counter()
-    source = layout.validated(spec.model_id, slice_key)
-    try:
-        frame = store.read_parquet(source).to_pandas()
-    except ObjectNotFound:
-        raise StoreError(
-            f"no validated predictions at {store.uri(source)}: materialise "
-            f"`validated_predictions` for {spec.model_id}|{slice_key} first"
-        ) from None
+    frame = _read_upstream(
+        store, layout.validated(spec.model_id, slice_key), "validated_predictions"
+    )
     timestamp = datetime.now(UTC).isoformat(timespec="seconds")
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
     outputs = outputs_as_lists(frame, spec)

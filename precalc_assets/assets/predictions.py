@@ -1,15 +1,18 @@
 """`predictions`: a model over a slice, written as Parquet at the DESIGN §4 key."""
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 import dagster as dg
 
 from precalc_assets.assets.library import library_slice_materialization, library_slices
 from precalc_assets.metadata import step_metadata
+from precalc_assets.models import ModelSpec
 from precalc_assets.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.pipeline import compute_predictions
 from precalc_assets.registry import load_model_spec
 from precalc_assets.resources import ObjectStorageResource
+from precalc_assets.stores import ObjectStore
 
 MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
 
@@ -21,6 +24,14 @@ def partitions_by_slice(context: dg.AssetExecutionContext) -> dict[str, list[str
         model_id, slice_key = split_partition_key(key)
         grouped[slice_key].append(model_id)
     return dict(grouped)
+
+
+def specs_by_slice(
+    context: dg.AssetExecutionContext, store: ObjectStore
+) -> Iterator[tuple[str, list[ModelSpec]]]:
+    """(slice, model specs) for the partitions of this run, specs read from storage."""
+    for slice_key, model_ids in partitions_by_slice(context).items():
+        yield slice_key, [load_model_spec(store, m) for m in model_ids]
 
 
 @dg.asset(
@@ -39,8 +50,7 @@ def predictions(
 ) -> dg.MaterializeResult:
     store = storage.open()
     results = []
-    for slice_key, model_ids in partitions_by_slice(context).items():
-        specs = [load_model_spec(store, m) for m in model_ids]
+    for slice_key, specs in specs_by_slice(context, store):
         slice_results, prepared = compute_predictions(store, specs, slice_key)
         if prepared is not None:
             # The slice was canonicalised in this step, on the same parse as the models:

@@ -2,12 +2,11 @@
 
 import dagster as dg
 
-from precalc_assets.assets.predictions import MODEL_BACKFILL, partitions_by_slice
+from precalc_assets.assets.predictions import MODEL_BACKFILL, specs_by_slice
 from precalc_assets.assets.validation import validated_predictions
 from precalc_assets.metadata import step_metadata
 from precalc_assets.partitions import model_slice_partitions
 from precalc_assets.pipeline import publish_predictions
-from precalc_assets.registry import load_model_spec
 from precalc_assets.resources import ObjectStorageResource, ServingTableResource
 
 
@@ -30,9 +29,8 @@ def published_predictions(
     store = storage.open()
     table = serving.open()
     results = []
-    for slice_key, model_ids in partitions_by_slice(context).items():
-        for model_id in model_ids:
-            spec = load_model_spec(store, model_id)
+    for slice_key, specs in specs_by_slice(context, store):
+        for spec in specs:
             results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
     metadata = step_metadata(results, "items_published", "not_published")
     metadata["serving_table"] = dg.MetadataValue.text(table.url)

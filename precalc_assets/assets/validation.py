@@ -2,11 +2,10 @@
 
 import dagster as dg
 
-from precalc_assets.assets.predictions import MODEL_BACKFILL, partitions_by_slice, predictions
+from precalc_assets.assets.predictions import MODEL_BACKFILL, predictions, specs_by_slice
 from precalc_assets.metadata import step_metadata
 from precalc_assets.partitions import model_slice_partitions
 from precalc_assets.pipeline import validate_predictions
-from precalc_assets.registry import load_model_spec
 from precalc_assets.resources import ObjectStorageResource
 
 
@@ -26,12 +25,13 @@ def validated_predictions(
 ) -> dg.MaterializeResult:
     store = storage.open()
     results = []
-    for slice_key, model_ids in partitions_by_slice(context).items():
-        for model_id in model_ids:
-            result = validate_predictions(store, load_model_spec(store, model_id), slice_key)
+    for slice_key, specs in specs_by_slice(context, store):
+        for spec in specs:
+            result = validate_predictions(store, spec, slice_key)
             if result.rejected:
                 context.log.warning(
-                    f"{model_id}|{slice_key}: {result.rejected} rows quarantined: {result.reasons}"
+                    f"{spec.model_id}|{slice_key}: {result.rejected} rows quarantined: "
+                    f"{result.reasons}"
                 )
             results.append(result)
     return dg.MaterializeResult(metadata=step_metadata(results, "valid_rows", "quarantined_rows"))
