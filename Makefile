@@ -23,7 +23,7 @@ test: install
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 dev: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -c "from precalc_assets.settings import Settings, ensure_dagster_home as e; e(Settings.from_env())"
 	$(BIN)/dagster dev -m precalc_assets
 
 lint: install
