@@ -18,12 +18,14 @@ from rdkit import Chem
 
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, Rejected, canonicalize_rows, mols_from_smiles
+from precalc_assets.library import LibraryError, parse_slice_key
 from precalc_assets.models import ModelSpec, run_model
 from precalc_assets.registry import manifest_for_slice
 from precalc_assets.schemas import split_valid
 from precalc_assets.stores import ObjectNotFound, ObjectStore, ServingItem, ServingTable, StoreError
 from precalc_assets.tables import lenient_to_arrow, outputs_as_lists, predictions_to_arrow
 
+REJECT_DUPLICATE_EARLIER_SLICE = "duplicate_inchikey_in_earlier_slice"
 CHUNK_ROWS = 1_000  # molecules parsed at a time: an RDKit mol costs ~28 KB
 
 ChunkHandler = Callable[[list[Molecule], list[Chem.Mol]], None]
@@ -253,6 +255,8 @@ def publish_predictions(
         for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)
     ]
     serving.ensure_table()
+    held = held_by_earlier_slice(serving, spec.model_id, slice_key, list(frame["inchikey"]))
+    items = [item for item in items if item.inchikey not in held]
     written = serving.upsert(items)
     landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
     missing = [i.inchikey for i in items if landed.get(i.inchikey, {}).get("run_id") != run_id]
@@ -267,6 +271,29 @@ def publish_predictions(
         model_id=spec.model_id,
         rows_in=len(frame),
         rows_out=len(items),
+        rejected=len(held),
         seconds=time.perf_counter() - started,
         paths={"serving_table": serving.url},
+        reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
     )
+
+
+def held_by_earlier_slice(
+    serving: ServingTable, model_id: str, slice_key: str, inchikeys: list[str]
+) -> set[str]:
+    """Keys whose served item comes from an earlier slice of the same library file.
+
+    Duplicates are dropped within a slice when it is prepared; across slices the first
+    row must win too (DESIGN §4), whatever order the slices are published in: a later
+    slice leaves such items alone, an earlier one overwrites them.
+    """
+    name, index = parse_slice_key(slice_key)
+    held = set()
+    for key, item in serving.get_many(model_id, inchikeys).items():
+        try:
+            other_name, other_index = parse_slice_key(item.get("slice_key") or "")
+        except LibraryError:
+            continue
+        if other_name == name and other_index < index:
+            held.add(key)
+    return held

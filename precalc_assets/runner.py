@@ -150,7 +150,8 @@ def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dic
 
 def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[str]) -> list[dict]:
     """Per model: slices done of registered, rows published, rows rejected (library
-    rejects of its done slices + quarantined predictions)."""
+    rejects of its done slices + quarantined predictions + duplicates of a key already
+    published by an earlier slice), so published + rejected = rows of the done slices."""
     published = latest_metadata(instance, PUBLISHED)
     validated = latest_metadata(instance, dg.AssetKey("validated_predictions"))
     library = latest_metadata(instance, LIBRARY)
@@ -172,6 +173,9 @@ def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[s
                     partition_figure(library.get(s), s, "rejected_rows")
                     + partition_figure(
                         validated.get(f"{model_id}|{s}"), f"{model_id}|{s}", "quarantined_rows"
+                    )
+                    + partition_figure(
+                        published[f"{model_id}|{s}"], f"{model_id}|{s}", "not_published"
                     )
                     for s in done
                 ),

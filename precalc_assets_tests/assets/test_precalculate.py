@@ -258,3 +258,26 @@ def test_persistent_throttling_fails_the_run_clearly_and_rerun_completes(
     throttled["on"] = False
     assert aws_project.precalculate("eos3b5e", "lib-0000").success
     assert aws_project.serving().count("eos3b5e") == len(expected_molecules(nci_lines(60)))
+
+
+@pytest.mark.parametrize("order", [("lib-0000", "lib-0001"), ("lib-0001", "lib-0000")])
+def test_duplicate_key_across_slices_keeps_the_first_row(project, tmp_path, order):
+    """2-hydroxypyridine (slice 0) and 2-pyridone (slice 1) share one standard InChIKey:
+    the first row is served whichever slice is published first."""
+    lines = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN"]
+    project.add_library(write_library(tmp_path / "l.smi", lines), "lib", slice_size=2)
+    project.add_model("eos3b5e")
+    for slice_key in order:
+        assert project.precalculate("eos3b5e", slice_key).success
+    key = identify("Oc1ccccn1")[2]
+    assert key == identify("O=c1cccc[nH]1")[2]
+    served = project.serving().get_many("eos3b5e", [key])[key]
+    assert (served["smiles"], served["slice_key"]) == ("Oc1ccccn1", "lib-0000")
+    meta = project.latest_metadata("published_predictions", "eos3b5e|lib-0001")
+    if order[0] == "lib-0000":
+        assert (meta["items_published"], meta["not_published"]) == (1, 1)
+    # Re-running the later slice never takes the item over.
+    assert project.precalculate("eos3b5e", "lib-0001").success
+    served = project.serving().get_many("eos3b5e", [key])[key]
+    assert served["slice_key"] == "lib-0000"
+    assert project.serving().count("eos3b5e") == 3
