@@ -96,20 +96,25 @@ def dynamodb_table_name(aws_env: str) -> str:
 # Dagster-level: a project in a temporary home, on each backend.
 
 
-@pytest.fixture
-def local_project(tmp_path, monkeypatch) -> Project:
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch) -> None:
+    """Every test gets its own PRECALC_HOME and DAGSTER_HOME (embedded default), so
+    nothing reads or writes the developer's ./.precalc or a configured cloud store."""
     for name in ("PRECALC_STORAGE_URL", "PRECALC_SERVING_URL", "PRECALC_DEPLOYMENT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    (tmp_path / "home" / "dagster").mkdir(parents=True)
+
+
+@pytest.fixture
+def local_project(tmp_path) -> Project:
     return Project("local", tmp_path)
 
 
 @pytest.fixture
 def aws_project(tmp_path, monkeypatch, s3_bucket, dynamodb_table_name) -> Project:
     bucket = s3_bucket
-    monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
     monkeypatch.setenv("PRECALC_STORAGE_URL", f"s3://{bucket}/precalc")
     monkeypatch.setenv("PRECALC_SERVING_URL", f"dynamodb://{dynamodb_table_name}")
     return Project("aws", tmp_path)
