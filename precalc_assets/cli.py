@@ -119,9 +119,11 @@ def list_models() -> None:
     help="Pack up to this many model x slice partitions into one Dagster run.",
 )
 def run(models: tuple[str, ...], slices: tuple[str, ...], partitions_per_run: int = 8) -> None:
-    """Materialise every missing model x slice partition, in this process."""
+    """Materialise every missing, stale or failed model x slice partition, in this
+    process (the ledger says which)."""
     from precalc_assets.definitions import build_definitions
-    from precalc_assets.runner import NotRegistered, missing_partitions, registered, run_missing
+    from precalc_assets.ledger import build_ledger, work_to_do
+    from precalc_assets.runner import NotRegistered, registered, run_missing
 
     inst = instance()
     try:
@@ -129,10 +131,11 @@ def run(models: tuple[str, ...], slices: tuple[str, ...], partitions_per_run: in
         chosen_slices = registered(inst, "slice", slices)
     except NotRegistered as exc:
         raise click.ClickException(str(exc)) from None
-    plan = missing_partitions(inst, chosen_models, chosen_slices)
+    with user_errors(), opened("storage") as (store,):
+        plan = work_to_do(build_ledger(inst, store, chosen_models, chosen_slices))
     todo = sum(len(m) for m in plan.values())
     click.echo(
-        f"{todo} partition(s) missing of {len(chosen_models)} model(s) "
+        f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
         f"x {len(chosen_slices)} slice(s)"
     )
     summary = run_missing(
@@ -162,9 +165,20 @@ def status(fmt: str) -> None:
 def _print_report(
     inst: dg.DagsterInstance, models: list[str], slices: list[str], fmt: str = "table"
 ) -> None:
-    from precalc_assets.runner import model_report
+    from precalc_assets.ledger import build_ledger, summarize
 
-    rows = model_report(inst, models, slices)
+    with user_errors(), opened("storage") as (store,):
+        summaries = summarize(build_ledger(inst, store, models, slices))
+    rows = [
+        {
+            "model": s.model,
+            "slices_done": len(s.done),
+            "slices": s.slices,
+            "rows_published": s.rows_published,
+            "rows_rejected": s.rows_rejected,
+        }
+        for s in summaries
+    ]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -174,6 +188,37 @@ def _print_report(
         click.echo(
             f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}"
         )
+
+
+@main.command("ledger")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+def ledger(models: tuple[str, ...], fmt: str) -> None:
+    """What is done, stale, failed or missing, per model (from materialisation history)."""
+    import csv
+
+    from precalc_assets.ledger import build_ledger, summarize, summary_markdown
+    from precalc_assets.runner import NotRegistered, registered
+
+    inst = instance()
+    try:
+        chosen = registered(inst, "model", models)
+    except NotRegistered as exc:
+        raise click.ClickException(str(exc)) from None
+    with user_errors(), opened("storage") as (store,):
+        rows = build_ledger(inst, store, chosen)
+    summaries = summarize(rows)
+    if fmt == "json":
+        click.echo(json.dumps({"models": [s.to_dict() for s in summaries]}, indent=2))
+    elif fmt == "csv":
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(rows[0].__dict__) if rows else ["model"]
+        )
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.__dict__)
+    else:
+        click.echo(summary_markdown(summaries))
 
 
 @main.command("lookup")

@@ -7,6 +7,7 @@ import dagster as dg
 from precalc_assets.pipeline import StepResult
 
 BY_PARTITION = "by_partition"
+CODE_VERSION = "code_version"
 
 
 def _path_value(uri: str) -> dg.MetadataValue:
@@ -34,6 +35,8 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
     if len(results) == 1:
         result = results[0]
         metadata.update({name: _path_value(uri) for name, uri in result.paths.items()})
+        if result.code_version:
+            metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
         if result.reasons or result.rejected:
             metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
     else:
@@ -56,6 +59,7 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
                     rows_label: r.rows_out,
                     rejected_label: r.rejected,
                     "seconds": round(r.seconds, 3),
+                    CODE_VERSION: r.code_version,
                 }
                 for r in results
             }
@@ -67,11 +71,15 @@ def partition_id(result: StepResult) -> str:
     return f"{result.model_id}|{result.slice_key}" if result.model_id else result.slice_key
 
 
-def partition_figure(metadata: dict | None, partition: str, name: str) -> int:
-    """A partition's own figure from its latest materialisation, batched or not."""
+def partition_value(metadata: dict | None, partition: str, name: str) -> object:
+    """A partition's own value from its latest materialisation, batched or not."""
     metadata = metadata or {}
     by_partition = metadata.get(BY_PARTITION)
     if by_partition is not None:
-        return int(by_partition.value.get(partition, {}).get(name, 0))
+        return by_partition.value.get(partition, {}).get(name)
     value = metadata.get(name)
-    return int(value.value) if value is not None else 0
+    return value.value if value is not None else None
+
+
+def partition_figure(metadata: dict | None, partition: str, name: str) -> int:
+    return int(partition_value(metadata, partition, name) or 0)

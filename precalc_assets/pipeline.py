@@ -45,6 +45,7 @@ class StepResult:
     seconds: float = 0.0
     paths: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    code_version: str = ""
 
 
 def prepare_slice(
@@ -185,6 +186,7 @@ def compute_predictions(
                 rows_out=len(frame),
                 seconds=seconds[spec.model_id],
                 paths={"predictions": store.uri(key)},
+                code_version=spec.code_version,
             )
         )
     return results, prepared
@@ -223,6 +225,7 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         seconds=time.perf_counter() - started,
         paths={"validated": store.uri(v_key), "quarantine_file": store.uri(q_key)},
         reasons=dict(reasons),
+        code_version=spec.code_version,
     )
 
 
@@ -275,6 +278,7 @@ def publish_predictions(
         seconds=time.perf_counter() - started,
         paths={"serving_table": serving.url},
         reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
+        code_version=code_version,
     )
 
 

@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from precalc_assets.batches import plan_batches
-from precalc_assets.metadata import partition_figure
 from precalc_assets.partitions import partition_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PUBLISHED = dg.AssetKey("published_predictions")
-LIBRARY = dg.AssetKey("library_slices")
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -44,19 +41,6 @@ def registered(
         what = "precalc add-model" if dimension == "model" else "precalc add-library"
         raise NotRegistered(f"not registered {dimension}(s): {unknown}; register with `{what}`")
     return [k for k in keys if not chosen or k in chosen]
-
-
-def missing_partitions(
-    instance: dg.DagsterInstance, models: list[str], slices: list[str]
-) -> dict[str, list[str]]:
-    """Slice -> models whose `published_predictions` partition is not materialised."""
-    done = instance.get_materialized_partitions(PUBLISHED)
-    plan: dict[str, list[str]] = {}
-    for slice_key in slices:
-        todo = [m for m in models if f"{m}|{slice_key}" not in done]
-        if todo:
-            plan[slice_key] = todo
-    return plan
 
 
 def run_missing(
@@ -130,55 +114,3 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
                 error = error.cause
             return error.message.strip().splitlines()[0] if error.message else error.cls_name
     return "run failed"
-
-
-def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, dict]:
-    """Partition -> metadata of its latest materialisation (pages through history)."""
-    latest: dict[str, dict] = {}
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key), limit=1000, cursor=cursor
-        )
-        for record in page.records:
-            if record.partition_key and record.partition_key not in latest:
-                latest[record.partition_key] = record.asset_materialization.metadata
-        if not page.has_more:
-            return latest
-        cursor = page.cursor
-
-
-def model_report(instance: dg.DagsterInstance, models: list[str], slices: list[str]) -> list[dict]:
-    """Per model: slices done of registered, rows published, rows rejected (library
-    rejects of its done slices + quarantined predictions + duplicates of a key already
-    published by an earlier slice), so published + rejected = rows of the done slices."""
-    published = latest_metadata(instance, PUBLISHED)
-    validated = latest_metadata(instance, dg.AssetKey("validated_predictions"))
-    library = latest_metadata(instance, LIBRARY)
-    rows = []
-    for model_id in models:
-        done = [s for s in slices if f"{model_id}|{s}" in published]
-        rows.append(
-            {
-                "model": model_id,
-                "slices_done": len(done),
-                "slices": len(slices),
-                "rows_published": sum(
-                    partition_figure(
-                        published[f"{model_id}|{s}"], f"{model_id}|{s}", "items_published"
-                    )
-                    for s in done
-                ),
-                "rows_rejected": sum(
-                    partition_figure(library.get(s), s, "rejected_rows")
-                    + partition_figure(
-                        validated.get(f"{model_id}|{s}"), f"{model_id}|{s}", "quarantined_rows"
-                    )
-                    + partition_figure(
-                        published[f"{model_id}|{s}"], f"{model_id}|{s}", "not_published"
-                    )
-                    for s in done
-                ),
-            }
-        )
-    return rows

@@ -59,6 +59,4 @@ def predictions(
             context.log_event(library_slice_materialization(prepared))
         results += slice_results
     metadata = step_metadata(results, "rows", "rejected")
-    if len(results) == 1:
-        metadata["code_version"] = dg.MetadataValue.text(specs[0].code_version)
     return dg.MaterializeResult(metadata=metadata)

@@ -11,7 +11,8 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
-from precalc_assets.runner import missing_partitions, run_missing
+from precalc_assets.ledger import build_ledger, summarize, work_to_do
+from precalc_assets.runner import run_missing
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.project import nci_lines, write_library
 
@@ -78,15 +79,13 @@ def test_every_builtin_model_over_all_slices(local_project, tmp_path):
     for model_id in ("eos3b5e", "morgan-fp2048", "rdkit-physchem"):
         local_project.add_model(model_id)
     instance = local_project.instance
-    plan = missing_partitions(
-        instance,
-        ["eos3b5e", "morgan-fp2048", "rdkit-physchem"],
-        ["lib-0000", "lib-0001", "lib-0002"],
-    )
+    store = local_project.store()
+    plan = work_to_do(build_ledger(instance, store))
     assert sum(len(m) for m in plan.values()) == 9
     summary = run_missing(local_project.defs, instance, plan, echo=lambda _: None)
     assert not summary.failures and len(summary.partitions_done) == 9
-    assert missing_partitions(instance, ["eos3b5e"], ["lib-0000"]) == {}
+    assert work_to_do(build_ledger(instance, store)) == {}
+    assert all(s.complete for s in summarize(build_ledger(instance, store)))
 
     serving = local_project.serving()
     expected = expected_molecules(lines)
