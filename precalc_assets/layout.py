@@ -44,3 +44,8 @@ def validated(model_id: str, slice_key: str) -> str:
 
 def quarantined(model_id: str, slice_key: str) -> str:
     return f"rejected/predictions/model={model_id}/slice={slice_key}.parquet"
+
+
+LEDGER_PARTITIONS_PARQUET = "ledger/partitions.parquet"
+LEDGER_PARTITIONS_CSV = "ledger/partitions.csv"
+LEDGER_MODELS_JSON = "ledger/models.json"

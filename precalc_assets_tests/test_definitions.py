@@ -30,6 +30,7 @@ def test_asset_graph_keys_and_edges():
         "predictions",
         "validated_predictions",
         "published_predictions",
+        "precalc_ledger",
     }
     parents = {
         key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
@@ -40,6 +41,7 @@ def test_asset_graph_keys_and_edges():
         "predictions": ["library_slices"],
         "validated_predictions": ["predictions"],
         "published_predictions": ["validated_predictions"],
+        "precalc_ledger": ["published_predictions"],
     }
 
 

@@ -1,0 +1,113 @@
+"""The ledger, read from Dagster's materialisation history, drives `precalc run`."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from precalc_assets.cli import main
+from precalc_assets_tests.faulty_models import FAIL_SWITCH
+from precalc_assets_tests.project import nci_lines, write_library
+
+WEIGHT = "precalc_assets_tests.faulty_models:weight_or_crash"
+
+
+def precalc(*args: str, ok: bool = True):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def ledger_json() -> dict:
+    return {
+        m["model"]: m for m in json.loads(precalc("ledger", "--format", "json").output)["models"]
+    }
+
+
+def write_spec(tmp_path, name: str, **extra) -> str:
+    spec = {"runner": "python", "callable": WEIGHT, "columns": ["mol_weight"], **extra}
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_ledger_reports_missing_then_complete(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    before = ledger_json()["eos3b5e"]
+    assert before["missing"] == ["lib-0000", "lib-0001"] and not before["complete"]
+    precalc("run")
+    after = ledger_json()["eos3b5e"]
+    assert after["done"] == ["lib-0000", "lib-0001"] and after["complete"]
+    assert after["rows_published"] + after["rows_rejected"] == 40
+    assert after["last_run_id"]
+    csv_out = precalc("ledger", "--format", "csv").output.splitlines()
+    assert csv_out[0].startswith("model,slice,status") and len(csv_out) == 3
+    assert "| eos3b5e | yes | 2/2 |" in precalc("ledger").output
+
+
+def test_spec_change_makes_partitions_stale_and_run_redoes_only_those(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    precalc("run")
+    assert all(m["complete"] for m in ledger_json().values())
+
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v2.json", version="2"))
+    state = ledger_json()
+    assert (
+        state["weights"]["stale"] == ["lib-0000", "lib-0001"] and not state["weights"]["complete"]
+    )
+    assert state["eos3b5e"]["complete"]
+
+    out = precalc("run").output
+    assert "2 partition(s) missing, stale or failed" in out
+    assert "weights|lib-0000" in out and "eos3b5e|" not in out
+    assert ledger_json()["weights"]["complete"]
+
+
+def test_failed_partition_is_reported_and_rerun(local_project, tmp_path, monkeypatch):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(20))), "--slice-size", "20"
+    )
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    monkeypatch.setenv(FAIL_SWITCH, "1")
+    precalc("run", ok=False)
+    assert ledger_json()["weights"]["failed"] == ["lib-0000"]
+    monkeypatch.delenv(FAIL_SWITCH)
+    assert "1 partition(s) missing, stale or failed" in precalc("run").output
+    assert ledger_json()["weights"]["done"] == ["lib-0000"]
+
+
+def test_precalc_ledger_asset_writes_the_ledger(local_project, tmp_path):
+    import dagster as dg
+
+    from precalc_assets import layout
+    from precalc_assets.assets import precalc_ledger
+
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(30))), "--slice-size", "10"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("run", "--slice", "lib-0000")
+    result = dg.materialize(
+        [precalc_ledger], instance=local_project.instance, resources=local_project.defs.resources
+    )
+    assert result.success
+    store = local_project.store()
+    table = store.read_parquet(layout.LEDGER_PARTITIONS_PARQUET).to_pandas()
+    assert dict(zip(table["slice"], table["status"], strict=True)) == {
+        "lib-0000": "done",
+        "lib-0001": "missing",
+        "lib-0002": "missing",
+    }
+    assert store.exists(layout.LEDGER_PARTITIONS_CSV)
+    meta = result.asset_materializations_for_node("precalc_ledger")[0].metadata
+    assert meta["partitions_to_do"].value == 2
+    assert "| eos3b5e | no | 1/3 |" in meta["models"].value
