@@ -205,11 +205,15 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
         chosen = registered(inst, "model", models)
     except NotRegistered as exc:
         raise click.ClickException(str(exc)) from None
+    from precalc_assets.sensors import load_rejected_inputs
+
     with user_errors(), opened("storage") as (store,):
         rows = build_ledger(inst, store, chosen)
+        rejected = load_rejected_inputs(store)
     summaries = summarize(rows)
     if fmt == "json":
-        click.echo(json.dumps({"models": [s.to_dict() for s in summaries]}, indent=2))
+        payload = {"models": [s.to_dict() for s in summaries], "rejected_inputs": rejected}
+        click.echo(json.dumps(payload, indent=2))
     elif fmt == "csv":
         writer = csv.DictWriter(
             sys.stdout, fieldnames=list(rows[0].__dict__) if rows else ["model"]
@@ -219,6 +223,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
             writer.writerow(row.__dict__)
     else:
         click.echo(summary_markdown(summaries))
+        for key, why in rejected.items():
+            click.echo(f"rejected input {store.uri(key)}: {why}")
 
 
 @main.command("lookup")

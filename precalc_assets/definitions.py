@@ -7,6 +7,7 @@ import dagster as dg
 from precalc_assets.assets import ALL_ASSETS
 from precalc_assets.jobs import JOBS
 from precalc_assets.resources import resources_for
+from precalc_assets.sensors import SENSORS
 from precalc_assets.settings import Settings
 
 
@@ -14,6 +15,7 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         jobs=JOBS,
+        sensors=SENSORS,
         resources=resources_for(deployment or Settings.from_env().deployment),
     )
 

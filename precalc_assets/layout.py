@@ -49,3 +49,4 @@ def quarantined(model_id: str, slice_key: str) -> str:
 LEDGER_PARTITIONS_PARQUET = "ledger/partitions.parquet"
 LEDGER_PARTITIONS_CSV = "ledger/partitions.csv"
 LEDGER_MODELS_JSON = "ledger/models.json"
+REJECTED_INPUTS_JSON = "ledger/rejected_inputs.json"

@@ -1,0 +1,112 @@
+"""Sensors on object storage: new inputs are picked up on their own.
+
+`model_requests_sensor` watches `inputs/models/<id>.json`: a new or changed request is
+validated, the model registered as a dynamic partition, and runs requested for its
+missing, stale or failed slices, packed into ranged runs. Identity is key + ETag, kept
+in the cursor, so files written in the same second, overwritten or deleted are all
+seen correctly; the cursor only moves with the tick's result, so a failed tick loses
+nothing. Bad files never stop a tick: each is skipped with a message naming it and the
+fix, in the tick's log and in `ledger/rejected_inputs.json`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from precalc_assets import layout
+from precalc_assets.batches import plan_batches
+from precalc_assets.jobs import precalculate_job
+from precalc_assets.ledger import build_ledger, work_to_do
+from precalc_assets.models import ModelError, parse_request
+from precalc_assets.partitions import model_partitions
+from precalc_assets.resources import ObjectStorageResource
+from precalc_assets.runner import RANGE_END, RANGE_START
+from precalc_assets.stores import ObjectStore
+
+PARTITIONS_PER_RUN = 8
+
+
+def record_rejected_inputs(store: ObjectStore, rejected: dict[str, str], cleared: set[str]) -> None:
+    """Keep the listing of rejected input files (key -> why) that `precalc ledger` shows."""
+    key = layout.REJECTED_INPUTS_JSON
+    current = json.loads(store.get_bytes(key)) if store.exists(key) else {}
+    updated = {k: v for k, v in current.items() if k not in cleared} | rejected
+    if updated != current:
+        store.put_bytes(key, json.dumps(updated, indent=2, sort_keys=True).encode())
+
+
+def load_rejected_inputs(store: ObjectStore) -> dict[str, str]:
+    key = layout.REJECTED_INPUTS_JSON
+    return json.loads(store.get_bytes(key)) if store.exists(key) else {}
+
+
+def run_requests_for(
+    plan: dict[str, list[str]], models: list[str], slices: list[str], run_key: str
+) -> list[dg.RunRequest]:
+    requests = []
+    for batch in plan_batches(plan, models, slices, PARTITIONS_PER_RUN):
+        start, end = batch.range
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{run_key}:{start}:{end}",
+                tags={RANGE_START: start, RANGE_END: end},
+            )
+        )
+    return requests
+
+
+@dg.sensor(
+    job=precalculate_job,
+    minimum_interval_seconds=30,
+    description="Registers model requests dropped in inputs/models/ and runs their missing slices.",
+)
+def model_requests_sensor(
+    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+) -> dg.SensorResult:
+    store = storage.open()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current = {
+        info.key: info.etag
+        for info in store.list(layout.MODEL_REQUESTS)
+        if info.key.endswith(".json")
+    }
+    changed = sorted(key for key, etag in current.items() if seen.get(key) != etag)
+    instance = context.instance
+    models = instance.get_dynamic_partitions("model")
+    slices = instance.get_dynamic_partitions("slice")
+    new_models: list[str] = []
+    rejected: dict[str, str] = {}
+    run_requests: list[dg.RunRequest] = []
+    for key in changed:
+        model_id = key[len(layout.MODEL_REQUESTS) : -len(".json")]
+        try:
+            parse_request(model_id, store.get_bytes(key), store.uri(key))
+        except ModelError as exc:
+            context.log.warning(f"skipped {store.uri(key)}: {exc}")
+            rejected[key] = str(exc)
+            continue
+        if model_id in models:
+            plan = work_to_do(build_ledger(instance, store, [model_id], slices))
+        else:
+            new_models.append(model_id)
+            plan = {slice_key: [model_id] for slice_key in slices}
+        context.log.info(
+            f"model {model_id!r} from {store.uri(key)}: {sum(map(len, plan.values()))} "
+            "partition(s) to run"
+        )
+        run_requests += run_requests_for(
+            plan, models + new_models, slices, f"{model_id}@{current[key]}"
+        )
+    record_rejected_inputs(store, rejected, cleared=set(changed) - set(rejected))
+    return dg.SensorResult(
+        run_requests=run_requests,
+        cursor=json.dumps(current, sort_keys=True),
+        dynamic_partitions_requests=(
+            [model_partitions.build_add_request(new_models)] if new_models else []
+        ),
+    )
+
+
+SENSORS = [model_requests_sensor]

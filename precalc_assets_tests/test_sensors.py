@@ -1,0 +1,99 @@
+"""Sensors against real storage (local folder and S3 on moto), with build_sensor_context."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from click.testing import CliRunner
+
+from precalc_assets import layout
+from precalc_assets.cli import main
+from precalc_assets.sensors import load_rejected_inputs, model_requests_sensor
+from precalc_assets_tests.assets.test_precalculate import expected_molecules
+from precalc_assets_tests.project import nci_lines, write_library
+
+
+def tick(project, cursor=None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=project.instance,
+        cursor=cursor,
+        definitions=project.defs,
+        resources=project.defs.resources,
+    ) as context:
+        return model_requests_sensor(context)
+
+
+def test_model_request_registers_and_runs_missing_slices(project, tmp_path):
+    lines = nci_lines(60)
+    project.add_library(write_library(tmp_path / "lib.smi", lines), "lib", slice_size=20)
+    store = project.store()
+    store.put_bytes(layout.model_request("eos3b5e"), b"{}")
+    store.put_bytes("inputs/models/broken.json", b"{not json")
+    store.put_bytes("inputs/models/Bad|Id.json", b"{}")
+    store.put_bytes("inputs/models/robot.json", json.dumps({"runner": "teleport"}).encode())
+
+    result = tick(project)
+    (add,) = result.dynamic_partitions_requests
+    assert list(add.partition_keys) == ["eos3b5e"]
+    rejected = load_rejected_inputs(store)
+    assert set(rejected) == {
+        "inputs/models/broken.json",
+        "inputs/models/Bad|Id.json",
+        "inputs/models/robot.json",
+    }
+    assert "not valid JSON" in rejected["inputs/models/broken.json"]
+    assert "'|'" in rejected["inputs/models/Bad|Id.json"]
+    assert "runner 'teleport'" in rejected["inputs/models/robot.json"]
+    ledger = json.loads(
+        CliRunner().invoke(main, ["ledger", "--format", "json"], catch_exceptions=False).output
+    )
+    assert ledger["rejected_inputs"] == rejected
+    assert [r.tags["dagster/asset_partition_range_start"] for r in result.run_requests] == [
+        "eos3b5e|lib-0000"
+    ]
+
+    # What the daemon does with the result: add the partition, launch the runs.
+    project.instance.add_dynamic_partitions("model", list(add.partition_keys))
+    job = project.defs.resolve_job_def("precalculate")
+    for request in result.run_requests:
+        assert job.execute_in_process(instance=project.instance, tags=request.tags).success
+    assert project.serving().count("eos3b5e") == len(expected_molecules(lines))
+
+    # Nothing new: the next tick requests nothing, re-uploading the same bytes neither.
+    again = tick(project, result.cursor)
+    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+    store.put_bytes(layout.model_request("eos3b5e"), b"{}")
+    assert tick(project, again.cursor).run_requests == []
+
+
+def test_fixed_request_clears_its_rejection_and_changed_spec_reruns(local_project, tmp_path):
+    local_project.add_library(write_library(tmp_path / "lib.smi", nci_lines(20)), "lib", 20)
+    store = local_project.store()
+    key = "inputs/models/weights.json"
+    store.put_bytes(key, b"{not json")
+    first = tick(local_project)
+    assert key in load_rejected_inputs(store) and first.run_requests == []
+
+    spec = {
+        "runner": "python",
+        "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
+        "columns": ["mol_weight"],
+    }
+    store.put_bytes(key, json.dumps(spec).encode())
+    second = tick(local_project, first.cursor)
+    assert key not in load_rejected_inputs(store)
+    assert len(second.run_requests) == 1
+    local_project.instance.add_dynamic_partitions("model", ["weights"])
+    job = local_project.defs.resolve_job_def("precalculate")
+    assert job.execute_in_process(
+        instance=local_project.instance, tags=second.run_requests[0].tags
+    ).success
+
+    # A changed spec (new code version) makes the slice stale: the sensor asks for it again.
+    store.put_bytes(key, json.dumps({**spec, "version": "2"}).encode())
+    third = tick(local_project, second.cursor)
+    assert third.dynamic_partitions_requests == []
+    assert [r.tags["dagster/asset_partition_range_start"] for r in third.run_requests] == [
+        "weights|lib-0000"
+    ]
