@@ -6,6 +6,7 @@ import dagster as dg
 
 from precalc_assets.assets import ALL_ASSETS
 from precalc_assets.jobs import JOBS
+from precalc_assets.registration import register_library_job
 from precalc_assets.resources import resources_for
 from precalc_assets.sensors import SENSORS
 from precalc_assets.settings import Settings
@@ -14,7 +15,7 @@ from precalc_assets.settings import Settings
 def build_definitions(deployment: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=JOBS,
+        jobs=[*JOBS, register_library_job],
         sensors=SENSORS,
         resources=resources_for(deployment or Settings.from_env().deployment),
     )

@@ -21,4 +21,4 @@ prepare_library_job = dg.define_asset_job(
     description="Canonicalise library slices (RDKit parse, canonical SMILES, InChIKey).",
 )
 
-JOBS = [precalculate_job, prepare_library_job]
+JOBS = [precalculate_job, prepare_library_job]  # + register_library_job (registration.py)

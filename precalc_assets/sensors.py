@@ -19,8 +19,14 @@ from precalc_assets import layout
 from precalc_assets.batches import plan_batches
 from precalc_assets.jobs import precalculate_job
 from precalc_assets.ledger import build_ledger, work_to_do
+from precalc_assets.library import LibraryError, library_format
 from precalc_assets.models import ModelError, parse_request
 from precalc_assets.partitions import model_partitions
+from precalc_assets.registration import (
+    LIBRARY_KEY_TAG,
+    RegisterLibraryConfig,
+    register_library_job,
+)
 from precalc_assets.resources import ObjectStorageResource
 from precalc_assets.runner import RANGE_END, RANGE_START
 from precalc_assets.stores import ObjectStore
@@ -109,4 +115,75 @@ def model_requests_sensor(
     )
 
 
-SENSORS = [model_requests_sensor]
+@dg.sensor(
+    job=register_library_job,
+    minimum_interval_seconds=30,
+    description=(
+        "Finds new or changed files under inputs/library/ (key + ETag) and registers each "
+        "in a run of register_library_job."
+    ),
+)
+def library_files_sensor(
+    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+) -> dg.SensorResult:
+    store = storage.open()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current: dict[str, str] = {}
+    rejected: dict[str, str] = {}
+    for info in store.list(layout.LIBRARY_INPUTS):
+        try:
+            library_format(info.key)
+        except LibraryError as exc:
+            if seen.get(info.key) != info.etag:
+                context.log.warning(f"skipped {store.uri(info.key)}: {exc}")
+                rejected[info.key] = str(exc)
+            current[info.key] = info.etag
+            continue
+        current[info.key] = info.etag
+    requests = [
+        dg.RunRequest(
+            run_key=f"{key}@{etag}",
+            run_config=dg.RunConfig(ops={"register_library_file": RegisterLibraryConfig(key=key)}),
+            tags={LIBRARY_KEY_TAG: key},
+        )
+        for key, etag in sorted(current.items())
+        if seen.get(key) != etag and key not in rejected
+    ]
+    for request in requests:
+        context.log.info(f"registering {store.uri(request.tags[LIBRARY_KEY_TAG])}")
+    if rejected:
+        record_rejected_inputs(store, rejected, cleared=set())
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[register_library_job],
+    request_job=precalculate_job,
+    description="After a library file is registered, runs every model over its missing slices.",
+)
+def library_registered_sensor(context: dg.RunStatusSensorContext, storage: ObjectStorageResource):
+    store = storage.open()
+    config = context.dagster_run.run_config["ops"]["register_library_file"]["config"]
+    instance = context.instance
+    models = instance.get_dynamic_partitions("model")
+    all_slices = instance.get_dynamic_partitions("slice")
+    manifest_slices = registered_slices_of(store, config["key"], all_slices)
+    plan = work_to_do(build_ledger(instance, store, models, manifest_slices))
+    return run_requests_for(plan, models, all_slices, context.dagster_run.run_id)
+
+
+def registered_slices_of(store: ObjectStore, key: str, registered: list[str]) -> list[str]:
+    """The registered slices cut from the library file at `key`."""
+    from precalc_assets.registry import load_manifest
+
+    names = {s.rpartition("-")[0] for s in registered}
+    slices: list[str] = []
+    for name in sorted(names):
+        manifest = load_manifest(store, name)
+        if manifest is not None and manifest.source_key == key:
+            slices += [s.key for s in manifest.slices if s.key in registered]
+    return slices
+
+
+SENSORS = [model_requests_sensor, library_files_sensor, library_registered_sensor]

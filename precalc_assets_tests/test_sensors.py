@@ -9,7 +9,12 @@ from click.testing import CliRunner
 
 from precalc_assets import layout
 from precalc_assets.cli import main
-from precalc_assets.sensors import load_rejected_inputs, model_requests_sensor
+from precalc_assets.sensors import (
+    library_files_sensor,
+    library_registered_sensor,
+    load_rejected_inputs,
+    model_requests_sensor,
+)
 from precalc_assets_tests.assets.test_precalculate import expected_molecules
 from precalc_assets_tests.project import nci_lines, write_library
 
@@ -97,3 +102,73 @@ def test_fixed_request_clears_its_rejection_and_changed_spec_reruns(local_projec
     assert [r.tags["dagster/asset_partition_range_start"] for r in third.run_requests] == [
         "weights|lib-0000"
     ]
+
+
+def library_tick(project, cursor=None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=project.instance,
+        cursor=cursor,
+        definitions=project.defs,
+        resources=project.defs.resources,
+    ) as context:
+        return library_files_sensor(context)
+
+
+def register(project, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    job = project.defs.resolve_job_def("register_library_job")
+    return job.execute_in_process(
+        run_config=request.run_config, instance=project.instance, raise_on_error=False
+    )
+
+
+def test_dropped_library_file_is_registered_then_every_model_runs(project, tmp_path):
+    project.add_model("eos3b5e")
+    lines = ["smiles"] + [line.split()[0] for line in nci_lines(45)]
+    store = project.store()
+    store.put_bytes("inputs/library/drop.csv", "\n".join(lines).encode())
+    store.put_bytes("inputs/library/notes.pdf", b"%PDF")
+    store.put_bytes("inputs/library/empty.csv", b"name,weight\naspirin,180\n")
+
+    first = library_tick(project)
+    keys = sorted(
+        r.run_config["ops"]["register_library_file"]["config"]["key"] for r in first.run_requests
+    )
+    assert keys == ["inputs/library/drop.csv", "inputs/library/empty.csv"]
+    assert (
+        "unsupported library file type" in load_rejected_inputs(store)["inputs/library/notes.pdf"]
+    )
+
+    results = {
+        r.run_config["ops"]["register_library_file"]["config"]["key"]: register(project, r)
+        for r in first.run_requests
+    }
+    assert not results["inputs/library/empty.csv"].success
+    assert "no SMILES column" in load_rejected_inputs(store)["inputs/library/empty.csv"]
+    registered = results["inputs/library/drop.csv"]
+    assert registered.success
+    assert project.instance.get_dynamic_partitions("slice") == ["drop-0000"]
+
+    with dg.build_run_status_sensor_context(
+        sensor_name="library_registered_sensor",
+        dagster_instance=project.instance,
+        dagster_run=registered.dagster_run,
+        dagster_event=registered.get_run_success_event(),
+        resources=project.defs.resources,
+    ) as context:
+        requests = library_registered_sensor(context)
+    job = project.defs.resolve_job_def("precalculate")
+    for request in requests:
+        assert job.execute_in_process(instance=project.instance, tags=request.tags).success
+    served = project.serving().count("eos3b5e")
+    assert served == len(expected_molecules(lines[1:]))
+
+    # The same file again: no run. A changed file: a new library version.
+    store.put_bytes("inputs/library/drop.csv", "\n".join(lines).encode())
+    second = library_tick(project, first.cursor)
+    assert second.run_requests == []
+    store.put_bytes("inputs/library/drop.csv", "\n".join(lines + ["CCCCCC"]).encode())
+    third = library_tick(project, second.cursor)
+    assert len(third.run_requests) == 1
+    assert register(project, third.run_requests[0]).success
+    slices = project.instance.get_dynamic_partitions("slice")
+    assert len(slices) == 2 and slices[0] == "drop-0000" and slices[1].endswith("-0000")
