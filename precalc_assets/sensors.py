@@ -66,6 +66,7 @@ def run_requests_for(
 @dg.sensor(
     job=precalculate_job,
     minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers model requests dropped in inputs/models/ and runs their missing slices.",
 )
 def model_requests_sensor(
@@ -118,6 +119,7 @@ def model_requests_sensor(
 @dg.sensor(
     job=register_library_job,
     minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Finds new or changed files under inputs/library/ (key + ETag) and registers each "
         "in a run of register_library_job."
@@ -160,6 +162,7 @@ def library_files_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[register_library_job],
     request_job=precalculate_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a library file is registered, runs every model over its missing slices.",
 )
 def library_registered_sensor(context: dg.RunStatusSensorContext, storage: ObjectStorageResource):
@@ -187,3 +190,75 @@ def registered_slices_of(store: ObjectStore, key: str, registered: list[str]) ->
 
 
 SENSORS = [model_requests_sensor, library_files_sensor, library_registered_sensor]
+
+
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def pending_partitions(
+    instance: dg.DagsterInstance, models: list[str], slices: list[str]
+) -> set[str]:
+    """Partitions targeted by `precalculate` runs that have not finished yet."""
+    pending: set[str] = set()
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=precalculate_job.name, statuses=ACTIVE))
+    for run in runs:
+        tags = run.tags
+        if "dagster/partition" in tags:
+            pending.add(tags["dagster/partition"])
+        elif RANGE_START in tags and RANGE_END in tags:
+            (m0, s0), (m1, s1) = (tags[RANGE_START].split("|"), tags[RANGE_END].split("|"))
+            if {m0, m1} <= set(models) and {s0, s1} <= set(slices):
+                for m in models[models.index(m0) : models.index(m1) + 1]:
+                    for s in slices[slices.index(s0) : slices.index(s1) + 1]:
+                        pending.add(f"{m}|{s}")
+    return pending
+
+
+@dg.sensor(
+    job=precalculate_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Catch-up: asks the ledger for missing, stale or failed-before-this-version "
+        "partitions that no run is working on, and requests them (ranged runs)."
+    ),
+)
+def missing_partitions_sensor(
+    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+) -> dg.SensorResult:
+    store = storage.open()
+    instance = context.instance
+    models = instance.get_dynamic_partitions("model")
+    slices = instance.get_dynamic_partitions("slice")
+    rows = build_ledger(instance, store, models, slices)
+    pending = pending_partitions(instance, models, slices)
+    plan: dict[str, list[str]] = {}
+    versions = {}
+    for row in rows:
+        key = f"{row.model}|{row.slice}"
+        # A failed partition is retried once per code version (its run_key), not forever.
+        if row.status in ("missing", "stale", "failed") and key not in pending:
+            plan.setdefault(row.slice, []).append(row.model)
+            versions[row.model] = row.current_code_version
+    requests = []
+    batches = plan_batches(plan, models, slices, PARTITIONS_PER_RUN)
+    for batch in batches:
+        start, end = batch.range
+        version = "+".join(sorted({versions[m] for m in batch.models}))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"catch-up:{start}:{end}:{version}",
+                tags={RANGE_START: start, RANGE_END: end},
+            )
+        )
+    if requests:
+        context.log.info(f"{sum(b.size for b in batches)} partition(s) requested")
+    return dg.SensorResult(run_requests=requests)
+
+
+SENSORS = [*SENSORS, missing_partitions_sensor]

@@ -172,3 +172,34 @@ def test_dropped_library_file_is_registered_then_every_model_runs(project, tmp_p
     assert register(project, third.run_requests[0]).success
     slices = project.instance.get_dynamic_partitions("slice")
     assert len(slices) == 2 and slices[0] == "drop-0000" and slices[1].endswith("-0000")
+
+
+def catch_up_tick(project) -> dg.SensorResult:
+    from precalc_assets.sensors import missing_partitions_sensor
+
+    with dg.build_sensor_context(
+        instance=project.instance, definitions=project.defs, resources=project.defs.resources
+    ) as context:
+        return missing_partitions_sensor(context)
+
+
+def test_catch_up_requests_what_no_run_covers(local_project, tmp_path):
+    from dagster._core.test_utils import create_run_for_test
+
+    local_project.add_library(write_library(tmp_path / "l.smi", nci_lines(40)), "lib", 10)
+    local_project.add_model("eos3b5e")
+    assert local_project.precalculate("eos3b5e", "lib-0000").success
+    # A running run already covers lib-0001..lib-0002: only lib-0003 is requested.
+    create_run_for_test(
+        local_project.instance,
+        job_name="precalculate",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={
+            "dagster/asset_partition_range_start": "eos3b5e|lib-0001",
+            "dagster/asset_partition_range_end": "eos3b5e|lib-0002",
+        },
+    )
+    (request,) = catch_up_tick(local_project).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "eos3b5e|lib-0003"
+    assert request.tags["dagster/asset_partition_range_end"] == "eos3b5e|lib-0003"
+    assert request.run_key.startswith("catch-up:eos3b5e|lib-0003:eos3b5e|lib-0003:eos3b5e-v1-")
