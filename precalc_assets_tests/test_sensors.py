@@ -161,6 +161,16 @@ def test_dropped_library_file_is_registered_then_every_model_runs(project, tmp_p
         assert job.execute_in_process(instance=project.instance, tags=request.tags).success
     served = project.serving().count("eos3b5e")
     assert served == len(expected_molecules(lines[1:]))
+    ledger = json.loads(
+        CliRunner().invoke(main, ["ledger", "--format", "json"], catch_exceptions=False).output
+    )
+    (model,) = ledger["models"]
+    assert model["model"] == "eos3b5e" and model["complete"] and model["done"] == ["drop-0000"]
+    assert model["rows_published"] == served
+    assert set(ledger["rejected_inputs"]) == {
+        "inputs/library/notes.pdf",
+        "inputs/library/empty.csv",
+    }
 
     # The same file again: no run. A changed file: a new library version.
     store.put_bytes("inputs/library/drop.csv", "\n".join(lines).encode())
@@ -203,3 +213,21 @@ def test_catch_up_requests_what_no_run_covers(local_project, tmp_path):
     assert request.tags["dagster/asset_partition_range_start"] == "eos3b5e|lib-0003"
     assert request.tags["dagster/asset_partition_range_end"] == "eos3b5e|lib-0003"
     assert request.run_key.startswith("catch-up:eos3b5e|lib-0003:eos3b5e|lib-0003:eos3b5e-v1-")
+
+
+def test_library_cursor_survives_many_files_deletion_and_reupload(project):
+    from precalc_assets_tests.stores.test_object_store import _seed
+
+    store = project.store()
+    names = [f"inputs/library/f{i:04d}.csv" for i in range(1100)]
+    _seed(store, names)
+    first = library_tick(project)
+    assert len(first.run_requests) == 1100  # all seen across the 1,000-key page boundary
+    assert library_tick(project, first.cursor).run_requests == []
+
+    store.delete(names[5])
+    after_delete = library_tick(project, first.cursor)
+    assert after_delete.run_requests == []
+    store.put_bytes(names[5], b"x")  # back again after deletion: a file to register again
+    again = library_tick(project, after_delete.cursor)
+    assert [r.tags["precalc/library_file"] for r in again.run_requests] == [names[5]]
