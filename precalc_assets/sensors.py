@@ -49,17 +49,21 @@ def load_rejected_inputs(store: ObjectStore) -> dict[str, str]:
 
 
 def run_requests_for(
-    plan: dict[str, list[str]], models: list[str], slices: list[str], run_key: str
+    plan: dict[str, list[str]],
+    models: list[str],
+    slices: list[str],
+    run_key: str,
+    versions: dict[str, str] | None = None,
 ) -> list[dg.RunRequest]:
+    """Ranged `precalculate` run requests covering `plan`; the run key names the batch
+    (and the models' code versions, when given), so a batch is never launched twice."""
     requests = []
     for batch in plan_batches(plan, models, slices, PARTITIONS_PER_RUN):
         start, end = batch.range
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{run_key}:{start}:{end}",
-                tags={RANGE_START: start, RANGE_END: end},
-            )
-        )
+        key = f"{run_key}:{start}:{end}"
+        if versions is not None:
+            key += ":" + "+".join(sorted({versions[m] for m in batch.models}))
+        requests.append(dg.RunRequest(run_key=key, tags={RANGE_START: start, RANGE_END: end}))
     return requests
 
 
@@ -245,19 +249,9 @@ def missing_partitions_sensor(
         if row.status in ("missing", "stale", "failed") and key not in pending:
             plan.setdefault(row.slice, []).append(row.model)
             versions[row.model] = row.current_code_version
-    requests = []
-    batches = plan_batches(plan, models, slices, PARTITIONS_PER_RUN)
-    for batch in batches:
-        start, end = batch.range
-        version = "+".join(sorted({versions[m] for m in batch.models}))
-        requests.append(
-            dg.RunRequest(
-                run_key=f"catch-up:{start}:{end}:{version}",
-                tags={RANGE_START: start, RANGE_END: end},
-            )
-        )
+    requests = run_requests_for(plan, models, slices, "catch-up", versions)
     if requests:
-        context.log.info(f"{sum(b.size for b in batches)} partition(s) requested")
+        context.log.info(f"{len(requests)} run(s) requested for missing work")
     return dg.SensorResult(run_requests=requests)
 
 

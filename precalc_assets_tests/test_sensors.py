@@ -19,14 +19,14 @@ from precalc_assets_tests.assets.test_precalculate import expected_molecules
 from precalc_assets_tests.project import nci_lines, write_library
 
 
-def tick(project, cursor=None) -> dg.SensorResult:
+def tick(project, cursor=None, sensor=model_requests_sensor) -> dg.SensorResult:
     with dg.build_sensor_context(
         instance=project.instance,
         cursor=cursor,
         definitions=project.defs,
         resources=project.defs.resources,
     ) as context:
-        return model_requests_sensor(context)
+        return sensor(context)
 
 
 def test_model_request_registers_and_runs_missing_slices(project, tmp_path):
@@ -105,13 +105,7 @@ def test_fixed_request_clears_its_rejection_and_changed_spec_reruns(local_projec
 
 
 def library_tick(project, cursor=None) -> dg.SensorResult:
-    with dg.build_sensor_context(
-        instance=project.instance,
-        cursor=cursor,
-        definitions=project.defs,
-        resources=project.defs.resources,
-    ) as context:
-        return library_files_sensor(context)
+    return tick(project, cursor, library_files_sensor)
 
 
 def register(project, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
@@ -187,10 +181,7 @@ def test_dropped_library_file_is_registered_then_every_model_runs(project, tmp_p
 def catch_up_tick(project) -> dg.SensorResult:
     from precalc_assets.sensors import missing_partitions_sensor
 
-    with dg.build_sensor_context(
-        instance=project.instance, definitions=project.defs, resources=project.defs.resources
-    ) as context:
-        return missing_partitions_sensor(context)
+    return tick(project, None, missing_partitions_sensor)
 
 
 def test_catch_up_requests_what_no_run_covers(local_project, tmp_path):
