@@ -56,3 +56,17 @@ def test_module_exposes_lazy_definitions():
     import precalc_assets
 
     assert precalc_assets.defs is not None
+
+
+def test_sensors_and_jobs_are_defined_and_start_running():
+    defs = build_definitions("local")
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {
+        "library_files_sensor",
+        "library_registered_sensor",
+        "model_requests_sensor",
+        "missing_partitions_sensor",
+    }
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    assert {"precalculate", "prepare_library", "register_library_job"} <= jobs
