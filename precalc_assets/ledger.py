@@ -62,20 +62,32 @@ class ModelSummary:
         return asdict(self)
 
 
-def latest_records(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, object]:
-    """Partition -> record of its latest materialisation (pages through history)."""
+def latest_records(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str] | None = None
+) -> dict[str, object]:
+    """Partition -> record of its latest materialisation (pages through history).
+
+    With `partitions`, only their history is read (chunks of 1,000 keys), so a ledger of
+    one model, or a sensor asking about one model, does not read every partition's.
+    """
+    chunks = (
+        [None]
+        if partitions is None
+        else [partitions[i : i + 1000] for i in range(0, len(partitions), 1000)]
+    )
     latest: dict[str, object] = {}
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key), limit=1000, cursor=cursor
-        )
-        for record in page.records:
-            if record.partition_key and record.partition_key not in latest:
-                latest[record.partition_key] = record
-        if not page.has_more:
-            return latest
-        cursor = page.cursor
+    for chunk in chunks:
+        records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=chunk)
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+            for record in page.records:
+                if record.partition_key and record.partition_key not in latest:
+                    latest[record.partition_key] = record
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return latest
 
 
 def _metadata(record) -> dict:
@@ -99,13 +111,17 @@ def build_ledger(
     slices: list[str] | None = None,
 ) -> list[LedgerRow]:
     """One row per registered model x slice (or the given subsets)."""
-    models = instance.get_dynamic_partitions("model") if models is None else models
-    slices = instance.get_dynamic_partitions("slice") if slices is None else slices
+    all_models = instance.get_dynamic_partitions("model")
+    all_slices = instance.get_dynamic_partitions("slice")
+    models = all_models if models is None else models
+    slices = all_slices if slices is None else slices
+    # Read only the history of the partitions asked for, unless that is all of them.
+    subset = list(models) != list(all_models) or list(slices) != list(all_slices)
     versions = current_code_versions(store, models)
-    published = latest_records(instance, PUBLISHED)
-    validated = latest_records(instance, VALIDATED)
-    library = latest_records(instance, LIBRARY)
     keys = [f"{m}|{s}" for m in models for s in slices]
+    published = latest_records(instance, PUBLISHED, keys if subset else None)
+    validated = latest_records(instance, VALIDATED, keys if subset else None)
+    library = latest_records(instance, LIBRARY, slices if subset else None)
     statuses = (
         instance.get_status_by_partition(PUBLISHED, keys, model_slice_partitions) or {}
         if keys

@@ -137,15 +137,13 @@ def library_files_sensor(
     current: dict[str, str] = {}
     rejected: dict[str, str] = {}
     for info in store.list(layout.LIBRARY_INPUTS):
+        current[info.key] = info.etag
         try:
             library_format(info.key)
         except LibraryError as exc:
             if seen.get(info.key) != info.etag:
                 context.log.warning(f"skipped {store.uri(info.key)}: {exc}")
                 rejected[info.key] = str(exc)
-            current[info.key] = info.etag
-            continue
-        current[info.key] = info.etag
     requests = [
         dg.RunRequest(
             run_key=f"{key}@{etag}",

@@ -111,3 +111,16 @@ def test_precalc_ledger_asset_writes_the_ledger(local_project, tmp_path):
     meta = result.asset_materializations_for_node("precalc_ledger")[0].metadata
     assert meta["partitions_to_do"].value == 2
     assert "| eos3b5e | no | 1/3 |" in meta["models"].value
+
+
+def test_ledger_of_one_model_reads_only_its_partitions(local_project, tmp_path):
+    lib = write_library(tmp_path / "lib.smi", nci_lines(40))
+    precalc("add-library", str(lib), "--slice-size", "20")
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    precalc("run", "--model", "eos3b5e")
+    out = json.loads(precalc("ledger", "--model", "eos3b5e", "--format", "json").output)
+    (model,) = out["models"]
+    assert model["model"] == "eos3b5e" and model["complete"]
+    assert model["rows_published"] + model["rows_rejected"] == 40
+    assert ledger_json()["weights"]["missing"] == ["lib-0000", "lib-0001"]
