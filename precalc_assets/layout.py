@@ -50,3 +50,8 @@ LEDGER_PARTITIONS_PARQUET = "ledger/partitions.parquet"
 LEDGER_PARTITIONS_CSV = "ledger/partitions.csv"
 LEDGER_MODELS_JSON = "ledger/models.json"
 REJECTED_INPUTS_JSON = "ledger/rejected_inputs.json"
+
+
+def ledger_cache(instance_id: str) -> str:
+    """The ledger's cache of materialisation facts, one per Dagster instance."""
+    return f"ledger/cache/instance={instance_id}.parquet"

@@ -12,16 +12,19 @@ A model x slice partition is
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
 import dagster as dg
+import pyarrow as pa
+from dagster._core.events import DagsterEventType
 
+from precalc_assets import layout
 from precalc_assets.metadata import CODE_VERSION, partition_figure, partition_value
 from precalc_assets.models import ModelError
 from precalc_assets.partitions import model_slice_partitions
 from precalc_assets.registry import load_model_spec
-from precalc_assets.stores import ObjectStore
+from precalc_assets.stores import ObjectStore, StoreError
 
 PUBLISHED = dg.AssetKey("published_predictions")
 VALIDATED = dg.AssetKey("validated_predictions")
@@ -62,36 +65,122 @@ class ModelSummary:
         return asdict(self)
 
 
-def latest_records(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str] | None = None
-) -> dict[str, object]:
-    """Partition -> record of its latest materialisation (pages through history).
+@dataclass
+class Fact:
+    """What the ledger keeps of a partition's latest materialisation."""
 
-    With `partitions`, only their history is read (chunks of 1,000 keys), so a ledger of
-    one model, or a sensor asking about one model, does not read every partition's.
+    storage_id: int
+    run_id: str = ""
+    timestamp: float = 0.0
+    code_version: str = ""
+    items_published: int = 0
+    not_published: int = 0
+    quarantined_rows: int = 0
+    rejected_rows: int = 0
+
+
+FACT_COLUMNS = [f.name for f in fields(Fact)]
+# Figures read from each asset's metadata (the rest of its metadata is not kept).
+FIGURES = {
+    PUBLISHED: ("items_published", "not_published"),
+    VALIDATED: ("quarantined_rows",),
+    LIBRARY: ("rejected_rows",),
+}
+# Above this many partitions, ask the event log for all of them and filter here.
+PARTITION_FILTER_LIMIT = 5_000
+
+
+def _fact(asset_key: dg.AssetKey, record) -> Fact:
+    meta = record.asset_materialization.metadata
+    key = record.partition_key
+    fact = Fact(record.storage_id, record.run_id, record.timestamp)
+    if asset_key == PUBLISHED:
+        fact.code_version = str(partition_value(meta, key, CODE_VERSION) or "")
+    for name in FIGURES[asset_key]:
+        setattr(fact, name, partition_figure(meta, key, name))
+    return fact
+
+
+class History:
+    """Each partition's latest materialisation facts, read incrementally.
+
+    Dagster's event log stays the source of truth: a partition whose latest storage id
+    (one cheap indexed query, no event decoding) differs from the cached one is read
+    again, a partition no longer in the log (wiped) is dropped. Only new events are
+    decoded (~200 us each), so a ledger of 100k partitions costs seconds once warm.
+    The cache is an object in storage named after the Dagster instance's run-storage id,
+    so a reset instance never reuses another's facts; losing it only costs a cold read.
     """
-    chunks = (
-        [None]
-        if partitions is None
-        else [partitions[i : i + 1000] for i in range(0, len(partitions), 1000)]
-    )
-    latest: dict[str, object] = {}
-    for chunk in chunks:
-        records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=chunk)
-        cursor = None
-        while True:
-            page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+
+    def __init__(self, instance: dg.DagsterInstance, store: ObjectStore | None) -> None:
+        self.instance = instance
+        self.store = store
+        self.cache_key = _cache_key(instance) if store is not None else None
+        self.facts: dict[str, dict[str, Fact]] = {}
+        self.changed = False
+        if self.cache_key and store.exists(self.cache_key):
+            try:
+                self.facts = _read_facts(store.read_parquet(self.cache_key))
+            except (StoreError, KeyError, TypeError):
+                self.changed = True  # unreadable: rebuilt from history and rewritten
+
+    def latest(
+        self, asset_key: dg.AssetKey, partitions: list[str] | None = None
+    ) -> dict[str, Fact]:
+        """Partition -> facts of its latest materialisation (all, or the given ones)."""
+        wanted = None if partitions is None else set(partitions)
+        few = wanted is not None and len(wanted) <= PARTITION_FILTER_LIMIT
+        ids = self.instance.event_log_storage.get_latest_storage_id_by_partition(
+            asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions=wanted if few else None
+        )
+        if wanted is not None:
+            ids = {p: i for p, i in ids.items() if p in wanted}
+        known = self.facts.setdefault(asset_key.to_user_string(), {})
+        gone = [p for p in known if p not in ids and (wanted is None or p in wanted)]
+        for partition in gone:
+            del known[partition]
+        to_read = sorted(i for p, i in ids.items() if p not in known or known[p].storage_id != i)
+        for start in range(0, len(to_read), 1000):
+            chunk = to_read[start : start + 1000]
+            page = self.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=chunk), limit=len(chunk)
+            )
             for record in page.records:
-                if record.partition_key and record.partition_key not in latest:
-                    latest[record.partition_key] = record
-            if not page.has_more:
-                break
-            cursor = page.cursor
-    return latest
+                known[record.partition_key] = _fact(asset_key, record)
+        self.changed = self.changed or bool(gone or to_read)
+        return {p: known[p] for p in ids if p in known}
+
+    def save(self) -> None:
+        if self.changed and self.cache_key:
+            self.store.write_parquet(self.cache_key, _facts_table(self.facts))
+            self.changed = False
 
 
-def _metadata(record) -> dict:
-    return record.asset_materialization.metadata if record is not None else {}
+def _cache_key(instance: dg.DagsterInstance) -> str | None:
+    try:
+        return layout.ledger_cache(instance.run_storage.get_run_storage_id())
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def _facts_table(facts: dict[str, dict[str, Fact]]) -> pa.Table:
+    columns: dict[str, list] = {"asset": [], "partition": []} | {c: [] for c in FACT_COLUMNS}
+    for asset, by_partition in facts.items():
+        for partition, fact in by_partition.items():
+            columns["asset"].append(asset)
+            columns["partition"].append(partition)
+            for name in FACT_COLUMNS:
+                columns[name].append(getattr(fact, name))
+    return pa.table(columns)
+
+
+def _read_facts(table: pa.Table) -> dict[str, dict[str, Fact]]:
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    facts: dict[str, dict[str, Fact]] = {}
+    values = zip(*(columns[c] for c in FACT_COLUMNS), strict=True)
+    for asset, partition, row in zip(columns["asset"], columns["partition"], values, strict=True):
+        facts.setdefault(asset, {})[partition] = Fact(*row)
+    return facts
 
 
 def current_code_versions(store: ObjectStore, models: Iterable[str]) -> dict[str, str | ModelError]:
@@ -119,9 +208,11 @@ def build_ledger(
     subset = list(models) != list(all_models) or list(slices) != list(all_slices)
     versions = current_code_versions(store, models)
     keys = [f"{m}|{s}" for m in models for s in slices]
-    published = latest_records(instance, PUBLISHED, keys if subset else None)
-    validated = latest_records(instance, VALIDATED, keys if subset else None)
-    library = latest_records(instance, LIBRARY, slices if subset else None)
+    history = History(instance, store)
+    published = history.latest(PUBLISHED, keys if subset else None)
+    validated = history.latest(VALIDATED, keys if subset else None)
+    library = history.latest(LIBRARY, slices if subset else None)
+    history.save()
     statuses = (
         instance.get_status_by_partition(PUBLISHED, keys, model_slice_partitions) or {}
         if keys
@@ -133,21 +224,22 @@ def build_ledger(
         current_text = current if isinstance(current, str) else ""
         for slice_key in slices:
             key = f"{model_id}|{slice_key}"
-            record = published.get(key)
-            meta = _metadata(record)
-            version = str(partition_value(meta, key, CODE_VERSION) or "")
-            status = _status(statuses.get(key), record is not None, version, current_text)
+            fact = published.get(key)
+            version = fact.code_version if fact is not None else ""
+            status = _status(statuses.get(key), fact is not None, version, current_text)
             row = LedgerRow(model_id, slice_key, status, current_code_version=current_text)
-            if record is not None:
-                row.rows_published = partition_figure(meta, key, "items_published")
+            if fact is not None:
+                library_fact = library.get(slice_key)
+                validated_fact = validated.get(key)
+                row.rows_published = fact.items_published
                 row.rows_rejected = (
-                    partition_figure(_metadata(library.get(slice_key)), slice_key, "rejected_rows")
-                    + partition_figure(_metadata(validated.get(key)), key, "quarantined_rows")
-                    + partition_figure(meta, key, "not_published")
+                    (library_fact.rejected_rows if library_fact else 0)
+                    + (validated_fact.quarantined_rows if validated_fact else 0)
+                    + fact.not_published
                 )
                 row.code_version = version
-                row.run_id = record.run_id
-                row.materialized_at = datetime.fromtimestamp(record.timestamp, UTC).isoformat(
+                row.run_id = fact.run_id
+                row.materialized_at = datetime.fromtimestamp(fact.timestamp, UTC).isoformat(
                     timespec="seconds"
                 )
             rows.append(row)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 from click.testing import CliRunner
 
 from precalc_assets.cli import main
+from precalc_assets.ledger import build_ledger
+from precalc_assets.registry import load_model_spec
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.project import nci_lines, write_library
 
@@ -124,3 +127,93 @@ def test_ledger_of_one_model_reads_only_its_partitions(local_project, tmp_path):
     assert model["model"] == "eos3b5e" and model["complete"]
     assert model["rows_published"] + model["rows_rejected"] == 40
     assert ledger_json()["weights"]["missing"] == ["lib-0000", "lib-0001"]
+
+
+def _publish_event(instance, key: str, version: str, items: int) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "published_predictions",
+            partition=key,
+            metadata={"items_published": items, "not_published": 0, "code_version": version},
+        )
+    )
+
+
+def _count_decoded(instance, monkeypatch) -> list[int]:
+    """Storage ids of the events the ledger decodes (the expensive part at scale)."""
+    decoded: list[int] = []
+    fetch = instance.fetch_materializations
+
+    def spy(records_filter, *args, **kwargs):
+        decoded.extend(records_filter.storage_ids or [])
+        return fetch(records_filter, *args, **kwargs)
+
+    monkeypatch.setattr(instance, "fetch_materializations", spy)
+    return decoded
+
+
+def test_ledger_decodes_only_events_it_has_not_seen(local_project, tmp_path, monkeypatch):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    slices = [f"lib-{i:04d}" for i in range(30)]
+    instance.add_dynamic_partitions("slice", slices)
+    for slice_key in slices:
+        _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
+    decoded = _count_decoded(instance, monkeypatch)
+
+    first = build_ledger(instance, store)
+    assert len(decoded) == 30 and {r.status for r in first} == {"done"}
+    cache_keys = [o.key for o in store.list("ledger/cache/")]
+    assert len(cache_keys) == 1 and cache_keys[0].endswith(".parquet")
+
+    decoded.clear()
+    assert build_ledger(instance, store) == first
+    assert decoded == []  # warm: nothing decoded again
+
+    _publish_event(instance, "eos3b5e|lib-0007", "eos3b5e-v1-old", 12)
+    rows = {r.slice: r for r in build_ledger(instance, store)}
+    assert len(decoded) == 1
+    assert rows["lib-0007"].status == "stale" and rows["lib-0007"].rows_published == 12
+    assert rows["lib-0008"].status == "done"
+
+
+def test_ledger_cache_follows_a_wipe_and_a_new_instance(local_project, tmp_path, monkeypatch):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    instance.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
+    for slice_key in ("lib-0000", "lib-0001"):
+        _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
+    assert {r.status for r in build_ledger(instance, store)} == {"done"}
+
+    instance.wipe_assets([dg.AssetKey("published_predictions")])
+    assert {r.status for r in build_ledger(instance, store)} == {"missing"}
+
+    # A fresh instance (new DAGSTER_HOME) over the same storage does not reuse the facts.
+    _publish_event(instance, "eos3b5e|lib-0000", version, 10)
+    build_ledger(instance, store)
+    other_home = tmp_path / "other-dagster"
+    other_home.mkdir()
+    with dg.instance_for_test(temp_dir=str(other_home)) as fresh:
+        fresh.add_dynamic_partitions("model", ["eos3b5e"])
+        fresh.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
+        assert {r.status for r in build_ledger(fresh, store)} == {"missing"}
+    assert build_ledger(instance, store)[0].status == "done"
+
+
+def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    instance.add_dynamic_partitions("slice", ["lib-0000"])
+    _publish_event(instance, "eos3b5e|lib-0000", version, 10)
+    build_ledger(instance, store)
+    (cache,) = store.list("ledger/cache/")
+    store.put_bytes(cache.key, b"not parquet")
+    (row,) = build_ledger(instance, store)
+    assert row.status == "done" and row.rows_published == 10
+    assert store.read_parquet(cache.key).num_rows == 1
