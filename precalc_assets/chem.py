@@ -6,6 +6,7 @@ SMILES; unparseable, empty or key-less inputs are rejected with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rdkit import Chem, RDLogger
@@ -90,3 +91,44 @@ def canonicalize_rows(
 def mols_from_smiles(smiles: list[str]) -> list[Chem.Mol]:
     """Re-parse canonical SMILES already accepted by `identify` (they always parse)."""
     return [Chem.MolFromSmiles(s) for s in smiles]
+
+
+def fragment_smiles(smiles: Iterable[str], limit: int) -> list[str]:
+    """Unique BRICS fragments of `smiles`, capped with hydrogens, canonical, first-seen order.
+
+    A deterministic "clearly different chemical space" made of real chemistry (smaller,
+    simpler molecules than the library they come from), used to demonstrate and test the
+    drift check. Every BRICS bond is broken at once (`BreakBRICSBonds`, the leaves of
+    `BRICSDecompose` in linear time: the full decomposition enumerates intermediates and
+    is ~20x slower). Fragments that do not sanitise or have fewer than 3 heavy atoms are
+    skipped; at most `limit` are returned.
+    """
+    from rdkit.Chem import BRICS
+
+    found: dict[str, None] = {}
+    if limit <= 0:
+        return []
+    for text in smiles:
+        mol = Chem.MolFromSmiles((text or "").strip())
+        if mol is None or mol.GetNumAtoms() == 0:
+            continue
+        broken = BRICS.BreakBRICSBonds(mol)
+        for frag in Chem.GetMolFrags(broken, asMols=True, sanitizeFrags=False):
+            editable = Chem.RWMol(frag)
+            for atom in editable.GetAtoms():
+                if atom.GetAtomicNum() == 0:  # BRICS attachment point: cap with hydrogen
+                    atom.SetAtomicNum(1)
+                    atom.SetIsotope(0)
+            try:
+                capped = Chem.RemoveHs(editable.GetMol())
+                Chem.SanitizeMol(capped)
+            except Exception:  # noqa: BLE001 - RDKit raises several types; skip the fragment
+                continue
+            if capped.GetNumHeavyAtoms() < 3:
+                continue
+            canonical = Chem.MolToSmiles(capped)
+            if canonical not in found and Chem.MolFromSmiles(canonical) is not None:
+                found[canonical] = None
+                if len(found) >= limit:
+                    return list(found)
+    return list(found)

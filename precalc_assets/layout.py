@@ -55,3 +55,21 @@ REJECTED_INPUTS_JSON = "ledger/rejected_inputs.json"
 def ledger_cache(instance_id: str) -> str:
     """The ledger's cache of materialisation facts, one per Dagster instance."""
     return f"ledger/cache/instance={instance_id}.parquet"
+
+
+def previous_predictions(model_id: str, slice_key: str) -> str:
+    """The predictions a re-materialisation replaced (for the reproducibility check)."""
+    return f"history/predictions/model={model_id}/slice={slice_key}.parquet"
+
+
+def drift_report(model_id: str, slice_key: str) -> str:
+    """Evidently's HTML report of a slice's drift against the model's baseline."""
+    return f"drift/reports/model={model_id}/slice={slice_key}.html"
+
+
+def drift_baseline(model_id: str) -> str:
+    """Which slice is the model's drift baseline, pinned on first use."""
+    return f"drift/baselines/model={model_id}.json"
+
+
+CODE_VERSION_KEY = b"precalc.code_version"  # in the Parquet schema metadata

@@ -109,6 +109,17 @@ def prepare_slice(
     )
 
 
+def with_code_version(table: pa.Table, spec: ModelSpec) -> pa.Table:
+    """Stamp the file with the code version that wrote it (checks compare like with like)."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[layout.CODE_VERSION_KEY] = spec.code_version.encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def code_version_of(table: pa.Table) -> str:
+    return (table.schema.metadata or {}).get(layout.CODE_VERSION_KEY, b"").decode()
+
+
 def read_library_slice(store: ObjectStore, slice_key: str) -> pa.Table | None:
     try:
         return store.read_parquet(
@@ -177,7 +188,11 @@ def compute_predictions(
         )
         frame = pd.concat([key_frame, model_frame], axis=1)
         key = layout.predictions(spec.model_id, slice_key)
-        store.write_parquet(key, predictions_to_arrow(frame, spec))
+        if store.exists(key):  # kept for the reproducibility check
+            store.put_bytes(
+                layout.previous_predictions(spec.model_id, slice_key), store.get_bytes(key)
+            )
+        store.write_parquet(key, with_code_version(predictions_to_arrow(frame, spec), spec))
         results.append(
             StepResult(
                 slice_key=slice_key,
@@ -213,7 +228,7 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
     else:
         store.delete(q_key)
     v_key = layout.validated(spec.model_id, slice_key)
-    store.write_parquet(v_key, predictions_to_arrow(valid, spec))
+    store.write_parquet(v_key, with_code_version(predictions_to_arrow(valid, spec), spec))
     failures = quarantined["failure"] if len(quarantined) else []
     reasons = Counter(part for failure in failures for part in str(failure).split("; "))
     return StepResult(

@@ -12,10 +12,13 @@ fix, in the tick's log and in `ledger/rejected_inputs.json`.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
 
 from precalc_assets import layout
+from precalc_assets.alerts import Alert, NotifierResource
 from precalc_assets.batches import plan_batches
 from precalc_assets.jobs import precalculate_job
 from precalc_assets.ledger import build_ledger, work_to_do
@@ -254,3 +257,105 @@ def missing_partitions_sensor(
 
 
 SENSORS = [*SENSORS, missing_partitions_sensor]
+
+
+ALERT_BATCH = 500
+
+
+def _metadata_number(metadata: dict, name: str) -> float | None:
+    value = metadata.get(name)
+    return float(value.value) if value is not None and value.value is not None else None
+
+
+def check_alert(record: dg.EventLogRecord, failing: dict[str, str]) -> Alert | None:
+    """An alert when a check starts failing (or changes severity), one when it passes
+    again; nothing while it stays in the same state (no alert stuck on forever)."""
+    evaluation = record.event_log_entry.dagster_event.event_specific_data
+    asset = evaluation.asset_key.to_user_string()
+    where = f"{asset}/{evaluation.check_name}/{evaluation.partition or ''}"
+    common = dict(
+        asset=asset,
+        check=evaluation.check_name,
+        partition=evaluation.partition or "",
+        score=_metadata_number(evaluation.metadata, "score"),
+        threshold=_metadata_number(evaluation.metadata, "threshold"),
+        message=evaluation.description or "",
+        run_id=record.run_id,
+        timestamp=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
+        event_id=record.storage_id,
+    )
+    severity = evaluation.severity.value
+    if not evaluation.passed:
+        if failing.get(where) == severity:
+            return None
+        failing[where] = severity
+        return Alert(kind="check_failed", severity=severity, **common)
+    if failing.pop(where, None) is not None:
+        return Alert(kind="check_recovered", severity="INFO", **common)
+    return None
+
+
+def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
+    run = instance.get_run_by_id(record.run_id)
+    tags = run.tags if run else {}
+    partition = tags.get("dagster/partition", "")
+    if not partition and RANGE_START in tags:
+        partition = f"{tags[RANGE_START]}..{tags[RANGE_END]}"
+    return Alert(
+        kind="run_failed",
+        severity="ERROR",
+        asset=run.job_name if run else "",
+        partition=partition if "|" in partition and ".." not in partition else "",
+        message=(record.event_log_entry.message or "run failed")
+        + (f" (partitions {partition})" if partition else ""),
+        run_id=record.run_id,
+        timestamp=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
+        event_id=record.storage_id,
+    )
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Turns failed check evaluations (WARN, ERROR) and failed runs into notifications "
+        "(alerts.jsonl + log; Slack/SNS when configured): one when a check starts failing, "
+        "one when it recovers. Cursor over the event log."
+    ),
+)
+def check_alerts_sensor(
+    context: dg.SensorEvaluationContext, notifier: NotifierResource
+) -> dg.SkipReason:
+    state = json.loads(context.cursor) if context.cursor else {}
+    after_check, after_run = state.get("checks", 0), state.get("runs", 0)
+    failing: dict[str, str] = state.get("failing", {})
+    storage = context.instance.event_log_storage
+    records = storage.get_event_records(
+        dg.EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after_check),
+        limit=ALERT_BATCH,
+        ascending=True,
+    )
+    alerts = [a for r in records if (a := check_alert(r, failing)) is not None]
+    runs = context.instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(DagsterEventType.RUN_FAILURE, after_storage_id=after_run),
+        limit=ALERT_BATCH,
+        ascending=True,
+    ).records
+    alerts += [run_alert(context.instance, r) for r in runs]
+    sent = notifier.notify(alerts, log=context.log) if alerts else {}
+    # Only after every sink took them: a failed delivery fails the tick, nothing is lost.
+    context.update_cursor(
+        json.dumps(
+            {
+                "checks": records[-1].storage_id if records else after_check,
+                "runs": runs[-1].storage_id if runs else after_run,
+                "failing": failing,
+            }
+        )
+    )
+    return dg.SkipReason(
+        f"{len(alerts)} alert(s) sent ({sent})" if alerts else "no new check failure"
+    )
+
+
+SENSORS = [*SENSORS, check_alerts_sensor]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,13 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# One event-log database (not one per run): the alert sensor reads check evaluations
+# across runs by storage id, which the default run-sharded SQLite storage cannot do.
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {base_dir}
 """
 
 
@@ -42,6 +50,8 @@ def ensure_dagster_home(settings: Settings) -> Path:
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        config.write_text(
+            DAGSTER_YAML.format(base_dir=json.dumps(str(settings.dagster_home / "history")))
+        )
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return settings.dagster_home

@@ -28,3 +28,13 @@ def one_row_short(smiles: list[str]) -> dict[str, list[float]]:
 def nan_for_nitrogen(smiles: list[str]) -> dict[str, list[float]]:
     """NaN for every molecule with a nitrogen: those rows must be quarantined."""
     return {"score": [np.nan if "N" in s.upper() else float(len(s)) for s in smiles]}
+
+
+def noisy_weight(smiles: list[str]) -> dict[str, list[float]]:
+    """Molecular weight plus random noise: a model that is not deterministic."""
+    noise = np.random.default_rng().normal(0, 1.0, len(smiles))
+    return {
+        "mol_weight": [
+            Descriptors.MolWt(Chem.MolFromSmiles(s)) + n for s, n in zip(smiles, noise, strict=True)
+        ]
+    }

@@ -465,53 +465,6 @@ def test_a_failing_jsonl_does_not_stop_slack(tmp_path, webhook):
     assert len(webhook.requests) == 1
 
 
-# --- through Dagster: a sensor with a cursor, run twice over the same failures -------------
-
-FAILURES = [drift_failure(event_id=11), completeness_error(event_id=12)]
-
-
-@dg.sensor(name="alerts_contract_sensor")
-def alerts_contract_sensor(context: dg.SensorEvaluationContext, notifier: NotifierResource):
-    """What check_alerts_sensor does with the notifier: alerts after the cursor, then move it."""
-    after = int(context.cursor) if context.cursor else 0
-    new = [a for a in FAILURES if (a.event_id or 0) > after]
-    notifier.notify(new, log=context.log)
-    return dg.SensorResult(cursor=str(max([after, *[a.event_id or 0 for a in new]])))
-
-
-def tick(resources: dict[str, Any], cursor: str | None) -> str | None:
-    with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
-        result = alerts_contract_sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    return result.cursor
-
-
-def test_sensor_twice_over_the_same_failures_notifies_once(
-    tmp_path, webhook, sns_topic, monkeypatch
-):
-    monkeypatch.setenv(SLACK_WEBHOOK_ENV, webhook.url)
-    monkeypatch.setenv(SNS_TOPIC_ENV, sns_topic.arn)
-    resources = {"notifier": notifier_resource_for("aws")}
-    cursor = tick(resources, None)
-    assert cursor == "12"
-    assert tick(resources, cursor) == "12"
-    assert sorted(webhook.texts()) == sorted(a.text() for a in FAILURES)
-    assert sorted(json.loads(e["Message"])["event_id"] for e in sns_topic.received()) == [11, 12]
-    assert [r["event_id"] for r in read_jsonl(alerts_file(tmp_path))] == [11, 12]
-
-
-def test_sensor_tick_fails_and_keeps_cursor_when_a_sink_fails(tmp_path, webhook, monkeypatch):
-    monkeypatch.setenv(SLACK_WEBHOOK_ENV, webhook.url)
-    webhook.statuses = [404]
-    resources = {"notifier": notifier_resource_for("local")}
-    with pytest.raises(AlertDeliveryError):
-        tick(resources, None)
-    # The failed tick returned no cursor; the next one, from the old cursor, delivers.
-    assert tick(resources, None) == "12"
-    assert sorted(webhook.texts()[1:]) == sorted(a.text() for a in FAILURES)
-    assert len(read_jsonl(alerts_file(tmp_path))) == 2
-
-
 # --- optional env vars -----------------------------------------------------------------------
 
 

@@ -66,7 +66,26 @@ def test_sensors_and_jobs_are_defined_and_start_running():
         "library_registered_sensor",
         "model_requests_sensor",
         "missing_partitions_sensor",
+        "check_alerts_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     jobs = {j.name for j in defs.resolve_all_job_defs()}
     assert {"precalculate", "prepare_library", "register_library_job"} <= jobs
+
+
+def test_checks_are_partitioned_and_in_the_precalculate_job():
+    defs = build_definitions("local")
+    graph = defs.resolve_asset_graph()
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert checks == {
+        ("validated_predictions", "completeness"),
+        ("predictions", "output_sanity"),
+        ("predictions", "reproducibility"),
+        ("published_predictions", "prediction_drift"),
+        ("published_predictions", "serving_readback"),
+    }
+    blocking = {s.name for check in defs.asset_checks for s in check.check_specs if s.blocking}
+    assert blocking == {"completeness"}
+    job = defs.resolve_job_def("precalculate")
+    nodes = set(job.graph.node_names())
+    assert {"validated_predictions_completeness", "published_predictions_prediction_drift"} <= nodes

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.rdkit_models import BUILTIN_SPECS
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
+from precalc_assets.quality import check_settings
 
 
 def builtin_ids() -> list[str]:
@@ -24,14 +26,20 @@ def resolve_spec(
     except InvalidIdError as exc:
         raise ModelError(f"{source}: {exc}") from None
     if request and "runner" in request:
-        return spec_from_request(model_id, request, source)
-    if model_id in BUILTIN_SPECS:
-        return BUILTIN_SPECS[model_id]
-    raise ModelError(
-        f"{source}: unknown model ID {model_id!r}. Built-in models: {', '.join(builtin_ids())}; "
-        'for any other model give a spec: {"runner": "python", "callable": "pkg.mod:fn", '
-        '"columns": [{"name": "score", "dtype": "float"}]}'
-    )
+        spec = spec_from_request(model_id, request, source)
+    elif model_id in BUILTIN_SPECS:
+        spec = BUILTIN_SPECS[model_id]
+        if request and request.get("checks"):  # a built-in with its own thresholds
+            spec = replace(spec, checks={**spec.checks, **request["checks"]})
+    else:
+        raise ModelError(
+            f"{source}: unknown model ID {model_id!r}. Built-in models: "
+            f"{', '.join(builtin_ids())}; for any other model give a spec: "
+            '{"runner": "python", "callable": "pkg.mod:fn", '
+            '"columns": [{"name": "score", "dtype": "float"}]}'
+        )
+    check_settings(spec, source)  # bad thresholds fail at registration, not in a check
+    return spec
 
 
 def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec:

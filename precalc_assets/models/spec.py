@@ -47,6 +47,9 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     version: str = "1"
+    # Per-model check settings (thresholds, drift baseline); see `precalc_assets.quality`.
+    # Not part of the code version: changing a threshold does not change a prediction.
+    checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
@@ -63,7 +66,8 @@ class ModelSpec:
     @property
     def code_version(self) -> str:
         """Changes whenever the spec or the pipeline changes: stale partitions show."""
-        payload = json.dumps({"spec": self.to_dict(), "pipeline": PIPELINE_VERSION}, sort_keys=True)
+        spec = {k: v for k, v in self.to_dict().items() if k != "checks"}
+        payload = json.dumps({"spec": spec, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return (
             f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
         )
@@ -137,7 +141,7 @@ def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> Mo
     options = {
         k: v
         for k, v in request.items()
-        if k not in {"runner", "columns", "description", "version", "model_id"}
+        if k not in {"runner", "columns", "description", "version", "model_id", "checks"}
     }
     return ModelSpec(
         model_id=model_id,
@@ -146,4 +150,5 @@ def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> Mo
         options=options,
         description=str(request.get("description", "")),
         version=str(request.get("version", "1")),
+        checks=request.get("checks") or {},
     )

@@ -8,6 +8,7 @@ import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from precalc_assets.alerts import notifier_resource_for
 from precalc_assets.settings import Settings
 from precalc_assets.stores import (
     DynamoServingTable,
@@ -73,4 +74,4 @@ def resources_for(deployment: str) -> dict[str, object]:
         raise ValueError(
             f"PRECALC_DEPLOYMENT={deployment!r} is not a deployment; use one of {sorted(table)}"
         )
-    return table[deployment]
+    return {**table[deployment], "notifier": notifier_resource_for(deployment)}

@@ -1,0 +1,310 @@
+"""Asset checks on every model x slice partition, each reading that partition's files only.
+
+- `completeness` (validated_predictions, blocking): every valid library row is validated
+  or quarantined; a failure stops `published_predictions` in the same run.
+- `output_sanity` (predictions): forbidden null/NaN and out-of-range shares per column.
+- `reproducibility` (predictions): a re-run under the same code version predicts the same.
+- `prediction_drift` (published_predictions): Evidently drift against the model's
+  baseline slice, scores as a table, the HTML report in storage.
+- `serving_readback` (published_predictions): sampled items read back equal the values.
+
+Runs cover a range of partitions (`precalc run`, the sensors), and Dagster ties a
+check result to a single partition, so each check yields one `AssetCheckEvaluation`
+per partition of its run, with that partition set. Settings per model: `quality.py`.
+"""
+
+import json
+import random
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from precalc_assets import layout
+from precalc_assets.assets import predictions, published_predictions, validated_predictions
+from precalc_assets.models import ModelError, ModelSpec
+from precalc_assets.partitions import model_slice_partitions, split_partition_key
+from precalc_assets.pipeline import code_version_of
+from precalc_assets.quality import (
+    ERROR,
+    WARN,
+    Outcome,
+    check_settings,
+    completeness,
+    output_sanity,
+    reproducibility,
+    serving_readback,
+)
+from precalc_assets.registry import load_model_spec
+from precalc_assets.resources import ObjectStorageResource, ServingTableResource
+from precalc_assets.stores import ObjectNotFound, ObjectStore, ServingTable, StoreError
+
+Evaluate = Callable[[ObjectStore, ModelSpec, str], tuple[Outcome, dict]]
+
+
+def _rows(store: ObjectStore, key: str) -> int:
+    try:
+        return store.read_parquet(key, columns=["row"]).num_rows
+    except ObjectNotFound:
+        return 0
+
+
+def _frame(store: ObjectStore, key: str) -> pd.DataFrame:
+    return store.read_parquet(key).to_pandas()
+
+
+def _evaluation(
+    asset_key: dg.AssetKey, name: str, partition: str, outcome: Outcome, extra: dict
+) -> dg.AssetCheckEvaluation:
+    metadata = {
+        "score": dg.MetadataValue.float(round(float(outcome.score), 6)),
+        "threshold": dg.MetadataValue.float(float(outcome.threshold)),
+        **({"details": dg.MetadataValue.md(outcome.table)} if outcome.table else {}),
+        **{k: v for k, v in outcome.figures.items() if isinstance(v, int | float | str)},
+        **extra,
+    }
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity),
+        description=outcome.description,
+        metadata=metadata,
+        partition=partition,
+        blocking=name == "completeness",
+    )
+
+
+def evaluate_partitions(
+    context: dg.AssetCheckExecutionContext,
+    store: ObjectStore,
+    asset_key: dg.AssetKey,
+    name: str,
+    evaluate: Evaluate,
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """One evaluation per partition of the run; a partition whose files or spec cannot
+    be read fails its check with the reason (the others are still evaluated)."""
+    for key in context.op_execution_context.partition_keys:
+        model_id, slice_key = split_partition_key(key)
+        partition = f"{model_id}|{slice_key}"
+        try:
+            outcome, extra = evaluate(store, load_model_spec(store, model_id), slice_key)
+        except (StoreError, ModelError, ValueError) as exc:
+            outcome, extra = Outcome(False, ERROR, 1.0, 0.0, f"{partition}: {exc}"), {}
+        if not outcome.passed:
+            context.log.warning(f"{name} {outcome.severity} on {partition}: {outcome.description}")
+        yield _evaluation(asset_key, name, partition, outcome, extra)
+    # The check op's (empty) output; after a failed blocking evaluation Dagster fails the
+    # step here, so downstream assets of the run (publication) are not materialised.
+    yield dg.Output(None)
+
+
+def _completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
+    m = spec.model_id
+    outcome = completeness(
+        library_rows=_rows(store, layout.library_slice(slice_key)),
+        predicted=_rows(store, layout.predictions(m, slice_key)),
+        valid=_rows(store, layout.validated(m, slice_key)),
+        quarantined=_rows(store, layout.quarantined(m, slice_key)),
+    )
+    return outcome, {}
+
+
+@dg.asset_check(
+    asset=validated_predictions,
+    name="completeness",
+    partitions_def=model_slice_partitions,
+    blocking=True,
+    description="Every valid library row is validated or quarantined (blocks publication).",
+)
+def completeness_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+    yield from evaluate_partitions(
+        context, storage.open(), validated_predictions.key, "completeness", _completeness
+    )
+
+
+def _output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
+    frame = _frame(store, layout.predictions(spec.model_id, slice_key))
+    return output_sanity(frame, spec, check_settings(spec).sanity), {}
+
+
+@dg.asset_check(
+    asset=predictions,
+    name="output_sanity",
+    partitions_def=model_slice_partitions,
+    description="Share of null/NaN (where not nullable) and out-of-range outputs per column.",
+)
+def output_sanity_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+    yield from evaluate_partitions(
+        context, storage.open(), predictions.key, "output_sanity", _output_sanity
+    )
+
+
+def _reproducibility(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
+    settings = check_settings(spec).reproducibility
+    current = store.read_parquet(layout.predictions(spec.model_id, slice_key))
+    previous_key = layout.previous_predictions(spec.model_id, slice_key)
+    previous = store.read_parquet(previous_key) if store.exists(previous_key) else None
+    if previous is None or code_version_of(previous) != code_version_of(current):
+        why = (
+            "first materialisation"
+            if previous is None
+            else "the previous one was under another code version"
+        )
+        return Outcome(True, settings.severity, 0.0, 0.0, f"{why}: nothing to compare"), {}
+    outcome = reproducibility(previous.to_pandas(), current.to_pandas(), spec, settings)
+    return outcome, {"previous": dg.MetadataValue.path(store.uri(previous_key))}
+
+
+@dg.asset_check(
+    asset=predictions,
+    name="reproducibility",
+    partitions_def=model_slice_partitions,
+    description="Materialised again under the same code version, predictions are unchanged.",
+)
+def reproducibility_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+    yield from evaluate_partitions(
+        context, storage.open(), predictions.key, "reproducibility", _reproducibility
+    )
+
+
+def drift_baseline(
+    store: ObjectStore, spec: ModelSpec, slices: list[str], chosen: str | None
+) -> str | None:
+    """The model's baseline slice: `checks.drift.baseline_slice`, else the first
+    registered slice with validated predictions under the current code version, pinned
+    in storage on first use so later libraries never move it (re-pinned when the model's
+    code version changes)."""
+    version = spec.code_version
+    pin_key = layout.drift_baseline(spec.model_id)
+    if chosen:
+        return chosen
+    if store.exists(pin_key):
+        pin = json.loads(store.get_bytes(pin_key))
+        if pin.get("code_version") == version:
+            return pin["slice"]
+    for slice_key in slices:
+        key = layout.validated(spec.model_id, slice_key)
+        if (
+            store.exists(key)
+            and code_version_of(store.read_parquet(key, columns=["row"])) == version
+        ):
+            pin = {
+                "slice": slice_key,
+                "code_version": version,
+                "pinned_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            store.put_bytes(pin_key, json.dumps(pin, indent=2).encode())
+            return slice_key
+    return None
+
+
+def measure_partition_drift(
+    store: ObjectStore, spec: ModelSpec, slice_key: str, slices: list[str]
+) -> tuple[Outcome, dict]:
+    from precalc_assets.drift import measure_drift  # imports Evidently (~3 s): only here
+
+    settings = check_settings(spec)
+    policy = settings.drift
+    baseline = drift_baseline(store, spec, slices, settings.baseline_slice)
+    pinned = {"baseline_slice": baseline or ""}
+    if baseline is None or baseline == slice_key:
+        why = "this slice is the model's drift baseline" if baseline else "no baseline yet"
+        return Outcome(True, WARN, 0.0, policy.warn_share, why), pinned
+    reference = store.read_parquet(layout.validated(spec.model_id, baseline))
+    if code_version_of(reference) != spec.code_version:
+        why = f"baseline {baseline} has no predictions under the current code version yet"
+        return Outcome(True, WARN, 0.0, policy.warn_share, why), pinned
+    current = _frame(store, layout.validated(spec.model_id, slice_key))
+    report_key = layout.drift_report(spec.model_id, slice_key)
+    with tempfile.TemporaryDirectory(prefix="precalc-drift-") as tmp:
+        html = Path(tmp) / "report.html"
+        result = measure_drift(
+            list(spec.columns), reference.to_pandas(), current, policy, html_path=html
+        )
+        store.put_file(report_key, html)
+    severity = result.severity if result.severity != "PASS" else WARN
+    outcome = Outcome(
+        passed=result.severity == "PASS",
+        severity=severity,
+        score=result.drifted_share,
+        threshold=policy.warn_share,
+        description=result.summary(),
+        table=result.markdown(),
+    )
+    return outcome, pinned | {
+        "drifted_features": len(result.drifted_features),
+        "features": len(result.features),
+        "report": dg.MetadataValue.url(store.uri(report_key)),
+    }
+
+
+@dg.asset_check(
+    asset=published_predictions,
+    name="prediction_drift",
+    partitions_def=model_slice_partitions,
+    description="Evidently drift of this slice's predictions against the model's baseline slice.",
+)
+def prediction_drift_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+    slices = list(context.instance.get_dynamic_partitions("slice"))
+
+    def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
+        return measure_partition_drift(store, spec, slice_key, slices)
+
+    yield from evaluate_partitions(
+        context, storage.open(), published_predictions.key, "prediction_drift", evaluate
+    )
+
+
+def readback_sample(
+    store: ObjectStore, table: ServingTable, spec: ModelSpec, slice_key: str
+) -> tuple[Outcome, dict]:
+    settings = check_settings(spec).readback
+    validated = _frame(store, layout.validated(spec.model_id, slice_key))
+    served = table.get_many(spec.model_id, list(validated["inchikey"]))
+    # Items an earlier slice of the same library holds are that slice's to serve.
+    mine = validated[
+        [served.get(k, {}).get("slice_key", slice_key) == slice_key for k in validated["inchikey"]]
+    ]
+    sample = mine.iloc[sorted(random.Random(f"{spec.model_id}|{slice_key}").sample(
+        range(len(mine)), min(settings.sample, len(mine))
+    ))]  # fmt: skip
+    outputs = {k: served[k]["outputs"] for k in sample["inchikey"] if k in served}
+    return serving_readback(sample, outputs, spec, settings.rtol), {
+        "serving_table": dg.MetadataValue.text(table.url)
+    }
+
+
+@dg.asset_check(
+    asset=published_predictions,
+    name="serving_readback",
+    partitions_def=model_slice_partitions,
+    description="A sample of items read back from the serving table equals the validated values.",
+)
+def serving_readback_check(
+    context: dg.AssetCheckExecutionContext,
+    storage: ObjectStorageResource,
+    serving: ServingTableResource,
+):
+    table = serving.open()
+
+    def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
+        return readback_sample(store, table, spec, slice_key)
+
+    yield from evaluate_partitions(
+        context, storage.open(), published_predictions.key, "serving_readback", evaluate
+    )
+
+
+CHECKS = [
+    completeness_check,
+    output_sanity_check,
+    reproducibility_check,
+    prediction_drift_check,
+    serving_readback_check,
+]
+CHECK_NAMES = ["completeness", "output_sanity", "reproducibility", "prediction_drift",
+               "serving_readback"]  # fmt: skip
