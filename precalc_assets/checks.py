@@ -308,3 +308,48 @@ CHECKS = [
 ]
 CHECK_NAMES = ["completeness", "output_sanity", "reproducibility", "prediction_drift",
                "serving_readback"]  # fmt: skip
+
+
+def latest_evaluations(
+    instance: dg.DagsterInstance, limit: int = 10_000
+) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """(check, partition) -> its latest evaluation, from the newest `limit` evaluations."""
+    from dagster._core.events import DagsterEventType
+
+    records = instance.event_log_storage.get_event_records(
+        dg.EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION), limit=limit
+    )
+    latest: dict[tuple[str, str], dg.AssetCheckEvaluation] = {}
+    for record in records:  # newest first
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        latest.setdefault((evaluation.check_name, evaluation.partition or ""), evaluation)
+    return latest
+
+
+def checks_markdown(latest: dict[tuple[str, str], dg.AssetCheckEvaluation]) -> str:
+    """Per model and check: partitions passed / WARN / ERROR, then each failure."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    failures = []
+    for (check, partition), evaluation in sorted(latest.items()):
+        model = partition.split("|")[0]
+        row = counts.setdefault((model, check), [0, 0, 0])
+        if evaluation.passed:
+            row[0] += 1
+            continue
+        row[1 if evaluation.severity == dg.AssetCheckSeverity.WARN else 2] += 1
+        score = evaluation.metadata.get("score")
+        threshold = evaluation.metadata.get("threshold")
+        failures.append(
+            f"| {partition} | {check} | {evaluation.severity.value} | "
+            f"{score.value if score else ''} | {threshold.value if threshold else ''} |"
+        )
+    lines = ["| model | check | passed | WARN | ERROR |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {m} | {c} | {p} | {w} | {e} |" for (m, c), (p, w, e) in sorted(counts.items())]
+    if failures:
+        lines += [
+            "",
+            "| partition | check | severity | score | threshold |",
+            "|---|---|---|---:|---:|",
+        ]
+        lines += failures
+    return "\n".join(lines)

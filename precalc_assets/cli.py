@@ -237,15 +237,59 @@ def lookup(model_id: str, keys: tuple[str, ...]) -> None:
     click.echo(json.dumps({k: found.get(k) for k in keys}, indent=2, default=str))
 
 
+@main.command("checks")
+def checks() -> None:
+    """The latest check result of every model x slice: counts per check, then failures."""
+    from precalc_assets.checks import checks_markdown, latest_evaluations
+
+    latest = latest_evaluations(instance())
+    click.echo(checks_markdown(latest) if latest else "no check has run yet")
+
+
+@main.command("alerts")
+def alerts() -> None:
+    """Send notifications for new check failures and failed runs now, and print them:
+    what `check_alerts_sensor` does every 30 s under the daemon, for setups without one.
+    Its cursor is $PRECALC_HOME/alerts.cursor.json (the daemon keeps its own)."""
+    from precalc_assets.definitions import build_definitions
+    from precalc_assets.sensors import check_alerts_sensor
+
+    inst = instance()
+    defs = build_definitions()
+    cursor_file = Settings.from_env().home / "alerts.cursor.json"
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    with (
+        user_errors(),
+        dg.build_sensor_context(instance=inst, cursor=cursor, resources=defs.resources) as context,
+    ):
+        result = check_alerts_sensor(context)
+        cursor_file.write_text(context.cursor or "")
+    click.echo(result.skip_message)
+
+
 @main.command("demo")
 @click.option("--slice-size", type=click.IntRange(min=1), default=1000, show_default=True)
 def demo(slice_size: int) -> None:
-    """Register RDKit's NCI sample (4,999 real molecules) and the built-in models, then run."""
+    """Register RDKit's NCI sample (4,999 real molecules), a library of a different
+    chemical space (BRICS fragments of the same molecules) and the built-in models; run
+    everything missing, then show the checks and the alerts they raised."""
     import rdkit
 
+    from precalc_assets.chem import fragment_smiles
+
     library = Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
+    fragments = Settings.from_env().home / "demo" / "fragments.smi"
+    if not fragments.exists():
+        fragments.parent.mkdir(parents=True, exist_ok=True)
+        smiles = (line.split()[0] for line in library.read_text().splitlines() if line.strip())
+        fragments.write_text("".join(f"{s}\n" for s in fragment_smiles(smiles, slice_size)))
     ctx = click.get_current_context()
     ctx.invoke(add_library, path=library, name="nci-first5k", slice_size=slice_size)
+    ctx.invoke(add_library, path=fragments, name="fragments", slice_size=slice_size)
     for model_id in builtin_ids():
         ctx.invoke(add_model, model_id=model_id, spec=None)
     ctx.invoke(run, models=(), slices=())
+    click.echo("\nChecks (latest result per model x slice):")
+    ctx.invoke(checks)
+    click.echo(f"\nAlerts (also in {Settings.from_env().home / 'alerts.jsonl'}):")
+    ctx.invoke(alerts)

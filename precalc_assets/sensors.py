@@ -353,9 +353,11 @@ def check_alerts_sensor(
             }
         )
     )
-    return dg.SkipReason(
-        f"{len(alerts)} alert(s) sent ({sent})" if alerts else "no new check failure"
-    )
+    if not alerts:
+        return dg.SkipReason("no new check failure, recovery or failed run")
+    shown = "\n".join(a.text() for a in alerts[:20])
+    more = f"\n... and {len(alerts) - 20} more" if len(alerts) > 20 else ""
+    return dg.SkipReason(f"{len(alerts)} alert(s) sent to {sorted(sent)}:\n{shown}{more}")
 
 
 SENSORS = [*SENSORS, check_alerts_sensor]
