@@ -93,7 +93,9 @@ def mols_from_smiles(smiles: list[str]) -> list[Chem.Mol]:
     return [Chem.MolFromSmiles(s) for s in smiles]
 
 
-def fragment_smiles(smiles: Iterable[str], limit: int) -> list[str]:
+def fragment_smiles(
+    smiles: Iterable[str], limit: int, max_heavy_atoms: int | None = None
+) -> list[str]:
     """Unique BRICS fragments of `smiles`, capped with hydrogens, canonical, first-seen order.
 
     A deterministic "clearly different chemical space" made of real chemistry (smaller,
@@ -101,7 +103,8 @@ def fragment_smiles(smiles: Iterable[str], limit: int) -> list[str]:
     drift check. Every BRICS bond is broken at once (`BreakBRICSBonds`, the leaves of
     `BRICSDecompose` in linear time: the full decomposition enumerates intermediates and
     is ~20x slower). Fragments that do not sanitise or have fewer than 3 heavy atoms are
-    skipped; at most `limit` are returned.
+    skipped, and so are those above `max_heavy_atoms` (10 gives a fragment-like library,
+    clearly apart from drug-like molecules); at most `limit` are returned.
     """
     from rdkit.Chem import BRICS
 
@@ -124,7 +127,8 @@ def fragment_smiles(smiles: Iterable[str], limit: int) -> list[str]:
                 Chem.SanitizeMol(capped)
             except Exception:  # noqa: BLE001 - RDKit raises several types; skip the fragment
                 continue
-            if capped.GetNumHeavyAtoms() < 3:
+            heavy = capped.GetNumHeavyAtoms()
+            if heavy < 3 or (max_heavy_atoms is not None and heavy > max_heavy_atoms):
                 continue
             canonical = Chem.MolToSmiles(capped)
             if canonical not in found and Chem.MolFromSmiles(canonical) is not None:

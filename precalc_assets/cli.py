@@ -271,7 +271,7 @@ def alerts() -> None:
 @click.option("--slice-size", type=click.IntRange(min=1), default=1000, show_default=True)
 def demo(slice_size: int) -> None:
     """Register RDKit's NCI sample (4,999 real molecules), a library of a different
-    chemical space (BRICS fragments of the same molecules) and the built-in models; run
+    chemical space (small BRICS fragments of the same molecules) and the built-in models; run
     everything missing, then show the checks and the alerts they raised."""
     import rdkit
 
@@ -282,7 +282,8 @@ def demo(slice_size: int) -> None:
     if not fragments.exists():
         fragments.parent.mkdir(parents=True, exist_ok=True)
         smiles = (line.split()[0] for line in library.read_text().splitlines() if line.strip())
-        fragments.write_text("".join(f"{s}\n" for s in fragment_smiles(smiles, slice_size)))
+        small = fragment_smiles(smiles, slice_size, max_heavy_atoms=10)  # fragment-like
+        fragments.write_text("".join(f"{s}\n" for s in small))
     ctx = click.get_current_context()
     ctx.invoke(add_library, path=library, name="nci-first5k", slice_size=slice_size)
     ctx.invoke(add_library, path=fragments, name="fragments", slice_size=slice_size)

@@ -36,7 +36,7 @@ def drift_project(local_project, tmp_path):
     project = local_project
     # Slices of 1,000 (the demo's size): the drift threshold is set for slices this big.
     project.add_library(write_library(tmp_path / "nci.smi", nci_lines(3000)), "nci", 1000)
-    fragments = fragment_smiles((line.split()[0] for line in nci_lines(3000)), 1000)
+    fragments = fragment_smiles((line.split()[0] for line in nci_lines(4999)), 1000, 10)
     project.add_library(write_library(tmp_path / "frag.smi", fragments), "frag", 1000)
     project.add_model("eos3b5e")
     return project
