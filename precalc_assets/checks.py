@@ -102,6 +102,24 @@ def evaluate_partitions(
     yield dg.Output(None)
 
 
+def partition_check(
+    asset: dg.AssetsDefinition, name: str, description: str, evaluate: Evaluate, **kwargs
+) -> dg.AssetChecksDefinition:
+    """A check of `asset` per model x slice partition that only needs object storage."""
+
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        partitions_def=model_slice_partitions,
+        description=description,
+        **kwargs,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+        yield from evaluate_partitions(context, storage.open(), asset.key, name, evaluate)
+
+    return _check
+
+
 def _completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
     m = spec.model_id
     outcome = completeness(
@@ -113,17 +131,13 @@ def _completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[
     return outcome, {}
 
 
-@dg.asset_check(
-    asset=validated_predictions,
-    name="completeness",
-    partitions_def=model_slice_partitions,
+completeness_check = partition_check(
+    validated_predictions,
+    "completeness",
+    "Every valid library row is validated or quarantined (blocks publication).",
+    _completeness,
     blocking=True,
-    description="Every valid library row is validated or quarantined (blocks publication).",
 )
-def completeness_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
-    yield from evaluate_partitions(
-        context, storage.open(), validated_predictions.key, "completeness", _completeness
-    )
 
 
 def _output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
@@ -131,16 +145,12 @@ def _output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple
     return output_sanity(frame, spec, check_settings(spec).sanity), {}
 
 
-@dg.asset_check(
-    asset=predictions,
-    name="output_sanity",
-    partitions_def=model_slice_partitions,
-    description="Share of null/NaN (where not nullable) and out-of-range outputs per column.",
+output_sanity_check = partition_check(
+    predictions,
+    "output_sanity",
+    "Share of null/NaN (where not nullable) and out-of-range outputs per column.",
+    _output_sanity,
 )
-def output_sanity_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
-    yield from evaluate_partitions(
-        context, storage.open(), predictions.key, "output_sanity", _output_sanity
-    )
 
 
 def _reproducibility(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
@@ -159,16 +169,12 @@ def _reproducibility(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tup
     return outcome, {"previous": dg.MetadataValue.path(store.uri(previous_key))}
 
 
-@dg.asset_check(
-    asset=predictions,
-    name="reproducibility",
-    partitions_def=model_slice_partitions,
-    description="Materialised again under the same code version, predictions are unchanged.",
+reproducibility_check = partition_check(
+    predictions,
+    "reproducibility",
+    "Materialised again under the same code version, predictions are unchanged.",
+    _reproducibility,
 )
-def reproducibility_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
-    yield from evaluate_partitions(
-        context, storage.open(), predictions.key, "reproducibility", _reproducibility
-    )
 
 
 def drift_baseline(
