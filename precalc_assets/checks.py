@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from precalc_assets import layout
 from precalc_assets.assets import predictions, published_predictions, validated_predictions
 from precalc_assets.models import ModelError, ModelSpec
 from precalc_assets.partitions import model_slice_partitions, split_partition_key
-from precalc_assets.pipeline import code_version_of
+from precalc_assets.pipeline import code_version_of, read_upstream
 from precalc_assets.quality import (
     ERROR,
     WARN,
@@ -50,10 +49,6 @@ def _rows(store: ObjectStore, key: str) -> int:
         return store.read_parquet(key, columns=["row"]).num_rows
     except ObjectNotFound:
         return 0
-
-
-def _frame(store: ObjectStore, key: str) -> pd.DataFrame:
-    return store.read_parquet(key).to_pandas()
 
 
 def _evaluation(
@@ -141,7 +136,7 @@ completeness_check = partition_check(
 
 
 def _output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> tuple[Outcome, dict]:
-    frame = _frame(store, layout.predictions(spec.model_id, slice_key))
+    frame = read_upstream(store, layout.predictions(spec.model_id, slice_key), "predictions")
     return output_sanity(frame, spec, check_settings(spec).sanity), {}
 
 
@@ -224,7 +219,9 @@ def measure_partition_drift(
     if code_version_of(reference) != spec.code_version:
         why = f"baseline {baseline} has no predictions under the current code version yet"
         return Outcome(True, WARN, 0.0, policy.warn_share, why), pinned
-    current = _frame(store, layout.validated(spec.model_id, slice_key))
+    current = read_upstream(
+        store, layout.validated(spec.model_id, slice_key), "validated_predictions"
+    )
     report_key = layout.drift_report(spec.model_id, slice_key)
     with tempfile.TemporaryDirectory(prefix="precalc-drift-") as tmp:
         html = Path(tmp) / "report.html"
@@ -269,17 +266,20 @@ def readback_sample(
     store: ObjectStore, table: ServingTable, spec: ModelSpec, slice_key: str
 ) -> tuple[Outcome, dict]:
     settings = check_settings(spec).readback
-    validated = _frame(store, layout.validated(spec.model_id, slice_key))
-    served = table.get_many(spec.model_id, list(validated["inchikey"]))
-    # Items an earlier slice of the same library holds are that slice's to serve.
-    mine = validated[
-        [served.get(k, {}).get("slice_key", slice_key) == slice_key for k in validated["inchikey"]]
+    validated = read_upstream(
+        store, layout.validated(spec.model_id, slice_key), "validated_predictions"
+    )
+    rows = random.Random(f"{spec.model_id}|{slice_key}").sample(
+        range(len(validated)), min(settings.sample, len(validated))
+    )
+    sample = validated.iloc[sorted(rows)]
+    served = table.get_many(spec.model_id, list(sample["inchikey"]))  # the sample only
+    # Items an earlier slice of the same library serves are that slice's to check.
+    mine = sample[
+        [served.get(k, {}).get("slice_key", slice_key) == slice_key for k in sample["inchikey"]]
     ]
-    sample = mine.iloc[sorted(random.Random(f"{spec.model_id}|{slice_key}").sample(
-        range(len(mine)), min(settings.sample, len(mine))
-    ))]  # fmt: skip
-    outputs = {k: served[k]["outputs"] for k in sample["inchikey"] if k in served}
-    return serving_readback(sample, outputs, spec, settings.rtol), {
+    outputs = {k: served[k]["outputs"] for k in mine["inchikey"] if k in served}
+    return serving_readback(mine, outputs, spec, settings.rtol), {
         "serving_table": dg.MetadataValue.text(table.url)
     }
 
@@ -312,8 +312,6 @@ CHECKS = [
     prediction_drift_check,
     serving_readback_check,
 ]
-CHECK_NAMES = ["completeness", "output_sanity", "reproducibility", "prediction_drift",
-               "serving_readback"]  # fmt: skip
 
 
 def latest_evaluations(

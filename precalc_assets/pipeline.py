@@ -207,7 +207,7 @@ def compute_predictions(
     return results, prepared
 
 
-def _read_upstream(store: ObjectStore, key: str, asset: str) -> pd.DataFrame:
+def read_upstream(store: ObjectStore, key: str, asset: str) -> pd.DataFrame:
     try:
         return store.read_parquet(key).to_pandas()
     except ObjectNotFound:
@@ -220,7 +220,7 @@ def _read_upstream(store: ObjectStore, key: str, asset: str) -> pd.DataFrame:
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
-    frame = _read_upstream(store, layout.predictions(spec.model_id, slice_key), "predictions")
+    frame = read_upstream(store, layout.predictions(spec.model_id, slice_key), "predictions")
     valid, quarantined = split_valid(frame, spec)
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
@@ -253,7 +253,7 @@ def publish_predictions(
 ) -> StepResult:
     """Upsert the validated rows, then read every key back: success means all landed."""
     started = time.perf_counter()
-    frame = _read_upstream(
+    frame = read_upstream(
         store, layout.validated(spec.model_id, slice_key), "validated_predictions"
     )
     timestamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -299,15 +299,14 @@ def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
     run = instance.get_run_by_id(record.run_id)
     tags = run.tags if run else {}
     partition = tags.get("dagster/partition", "")
-    if not partition and RANGE_START in tags:
-        partition = f"{tags[RANGE_START]}..{tags[RANGE_END]}"
+    span = f"{tags[RANGE_START]} .. {tags[RANGE_END]}" if RANGE_START in tags else partition
+    message = record.event_log_entry.message or "run failed"
     return Alert(
         kind="run_failed",
         severity="ERROR",
         asset=run.job_name if run else "",
-        partition=partition if "|" in partition and ".." not in partition else "",
-        message=(record.event_log_entry.message or "run failed")
-        + (f" (partitions {partition})" if partition else ""),
+        partition=partition,
+        message=f"{message} (partitions {span})" if span else message,
         run_id=record.run_id,
         timestamp=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
         event_id=record.storage_id,

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEventType
 
 from precalc_assets import layout
-from precalc_assets.checks import readback_sample
+from precalc_assets.checks import latest_evaluations, readback_sample
 from precalc_assets.chem import fragment_smiles
 from precalc_assets.registry import load_model_spec
 from precalc_assets.stores import ServingItem
@@ -20,15 +19,7 @@ RANDOM_WEIGHT = "precalc_assets_tests.faulty_models:noisy_weight"
 
 def evaluations(instance: dg.DagsterInstance, check: str) -> dict[str, dg.AssetCheckEvaluation]:
     """Partition -> latest evaluation of `check`."""
-    records = instance.event_log_storage.get_event_records(
-        dg.EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION), ascending=True
-    )
-    latest = {}
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.check_name == check:
-            latest[evaluation.partition] = evaluation
-    return latest
+    return {p: e for (name, p), e in latest_evaluations(instance).items() if name == check}
 
 
 @pytest.fixture
