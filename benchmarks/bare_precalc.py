@@ -3,7 +3,7 @@
 For each row of a library CSV (header `smiles`): RDKit parse, canonical SMILES, standard
 InChIKey; invalid rows and repeated InChIKeys dropped; `Descriptors.MolWt`. Per slice of
 `--slice-size` rows: one Parquet file of (inchikey, smiles, mol_weight) and one SQLite
-transaction of `executemany` upserts into a table with the serving layout of DESIGN §4
+transaction of `executemany` upserts into a table with the serving layout of docs/contracts.md
 (PK `INPUTKEY#<key>`, SK `MODELID#eos3b5e`, canonical SMILES, JSON list of outputs).
 
     python benchmarks/bare_precalc.py LIBRARY.csv OUT_DIR [--slice-size 10000]

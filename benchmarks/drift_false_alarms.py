@@ -55,14 +55,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from precalc_assets.chem import canonicalize_rows, fragment_smiles  # noqa: E402
-from precalc_assets.drift import DriftPolicy, measure_drift  # noqa: E402
-from precalc_assets.models.rdkit_models import (  # noqa: E402
+from precalc_assets.models.builtin import (  # noqa: E402
     BUILTIN_SPECS,
     PHYSCHEM,
     molecular_weight,
     morgan_fingerprint,
     physchem_descriptors,
 )
+from precalc_assets.quality.drift import DriftPolicy, measure_drift  # noqa: E402
 
 MODELS = ("eos3b5e", "rdkit-physchem", "morgan-fp2048")
 MOLSETS_FILE = "moses/dataset/data/train.csv.gz"

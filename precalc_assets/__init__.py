@@ -1,8 +1,9 @@
 """precalc_assets: precalculated model predictions over a molecule library, on Dagster.
 
-`defs` is resolved lazily so that the pure modules (chem, library, ids, schemas, ...)
-and the `precalc` CLI do not pay for loading every asset; Dagster's module loader
-(`-m precalc_assets`) finds it through `dir()` like any module attribute.
+`defs` is resolved on first use: the plain modules (chem, inputs, steps, stores, ...)
+import no Dagster, so a tool that needs only them (a lookup, a benchmark) does not pay
+for loading every asset. Dagster's module loader (`-m precalc_assets`) finds `defs`
+through `dir()` like any module attribute.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ __all__ = ["defs"]
 
 def __getattr__(name: str):
     if name == "defs":
+        # Imported here, not at the top: Dagster and every asset are heavy, and only
+        # Dagster's tools ask for `defs`.
         from precalc_assets.definitions import defs
 
         return defs

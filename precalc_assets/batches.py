@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from precalc_assets.keys import PARTITIONS_PER_RUN, partition_id
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -21,12 +23,15 @@ class Batch:
         return len(self.models) * len(self.slices)
 
     def partition_keys(self) -> list[str]:
-        return [f"{m}|{s}" for s in self.slices for m in self.models]
+        return [partition_id(m, s) for s in self.slices for m in self.models]
 
     @property
     def range(self) -> tuple[str, str]:
         """Dagster's range tags: first and last `"model|slice"` of the rectangle."""
-        return f"{self.models[0]}|{self.slices[0]}", f"{self.models[-1]}|{self.slices[-1]}"
+        return (
+            partition_id(self.models[0], self.slices[0]),
+            partition_id(self.models[-1], self.slices[-1]),
+        )
 
 
 def contiguous_runs(items: list[str], order: list[str]) -> list[tuple[str, ...]]:
@@ -46,7 +51,7 @@ def plan_batches(
     missing: dict[str, list[str]],
     model_order: list[str],
     slice_order: list[str],
-    max_partitions: int = 8,
+    max_partitions: int = PARTITIONS_PER_RUN,
 ) -> list[Batch]:
     """Rectangles covering exactly the missing partitions, each at most `max_partitions`
     (a model range wider than that still gets one slice per batch)."""

@@ -1,7 +1,7 @@
 """RDKit molecule identity: canonical SMILES, standard InChIKey and reject reasons.
 
-Pure functions, no Dagster. DESIGN §4: key = standard InChIKey, input = canonical
-SMILES; unparseable, empty or key-less inputs are rejected with a reason.
+Pure functions, no Dagster: key = standard InChIKey, input = canonical SMILES;
+unparseable, empty or key-less inputs are rejected with a reason.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rdkit import Chem, RDLogger
+from rdkit.Chem import BRICS
 
 # RDKit prints a line per unparseable SMILES; rejects are reported as data instead.
 RDLogger.DisableLog("rdApp.*")
@@ -106,8 +107,6 @@ def fragment_smiles(
     skipped, and so are those above `max_heavy_atoms` (10 gives a fragment-like library,
     clearly apart from drug-like molecules); at most `limit` are returned.
     """
-    from rdkit.Chem import BRICS
-
     found: dict[str, None] = {}
     if limit <= 0:
         return []

@@ -1,15 +1,15 @@
-"""Assembles the code location: assets, jobs and the resources of the deployment."""
+"""Assembles the code location: assets, checks, jobs, sensors and the resources of the
+deployment (read from PRECALC_DEPLOYMENT when Dagster loads it, never at import)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from precalc_assets.assets import ALL_ASSETS
-from precalc_assets.checks import CHECKS
-from precalc_assets.jobs import JOBS
-from precalc_assets.registration import register_library_job
-from precalc_assets.resources import resources_for
-from precalc_assets.sensors import SENSORS
+from precalc_assets.dagster_defs.assets import ALL_ASSETS
+from precalc_assets.dagster_defs.checks import CHECKS
+from precalc_assets.dagster_defs.jobs import JOBS
+from precalc_assets.dagster_defs.resources import resources_for
+from precalc_assets.dagster_defs.sensors import SENSORS
 from precalc_assets.settings import Settings
 
 
@@ -17,7 +17,7 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=CHECKS,
-        jobs=[*JOBS, register_library_job],
+        jobs=JOBS,
         sensors=SENSORS,
         resources=resources_for(deployment or Settings.from_env().deployment),
         # A run's steps form a chain (predict -> validate -> publish, checks after each);

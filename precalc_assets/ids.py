@@ -1,4 +1,4 @@
-"""ID rules for models, libraries and slices (DESIGN §2), free of Dagster.
+"""ID rules for models, libraries and slices, free of Dagster.
 
 Dagster joins multi-partition dimensions sorted by name, so a key reads
 `"<model>|<slice>"`; an ID holding `|` would be silently dropped, hence the rules.

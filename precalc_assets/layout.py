@@ -1,4 +1,4 @@
-"""Object-storage keys: the layout other tools rely on (DESIGN §4).
+"""Object-storage keys: the layout other tools rely on (`docs/contracts.md`).
 
 Hive-style `model=<m>/slice=<s>` folders so Athena, DuckDB or Spark can read them.
 """
@@ -15,6 +15,13 @@ def library_input(name: str, suffix: str) -> str:
 
 def model_request(model_id: str) -> str:
     return f"{MODEL_REQUESTS}{model_id}.json"
+
+
+def model_request_id(key: str) -> str | None:
+    """The model ID a request key names (`inputs/models/<id>.json`), else None."""
+    if not key.startswith(MODEL_REQUESTS) or not key.endswith(".json"):
+        return None
+    return key[len(MODEL_REQUESTS) : -len(".json")]
 
 
 def library_manifest(name: str) -> str:

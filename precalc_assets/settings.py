@@ -1,4 +1,4 @@
-"""The environment settings of DESIGN §3, read when asked (never at import time)."""
+"""The environment settings (`docs/contracts.md`), read when asked, never at import."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ event_log_storage:
   config:
     base_dir: {base_dir}
 """
+
+
+DEPLOYMENTS = ("aws", "local")
+
+
+def check_deployment(deployment: str) -> str:
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(
+            f"PRECALC_DEPLOYMENT={deployment!r} is not a deployment; use one of {list(DEPLOYMENTS)}"
+        )
+    return deployment
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from precalc_assets.stores import dynamodb_client_config, s3_client_config
-from precalc_assets_tests.project import Project
+from precalc_assets.stores.aws import client_config
+from precalc_assets_tests.helpers import Project, Receiver, SnsTopic, unique_name
 
 _AWS_ENV_UNSET = (
     "AWS_PROFILE",
@@ -27,11 +26,6 @@ _AWS_ENV_UNSET = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_DYNAMODB",
 )
-
-
-def unique_name(prefix: str = "test") -> str:
-    """A lowercase name valid as an S3 bucket and a DynamoDB table, unique per call."""
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
 @pytest.fixture(scope="session")
@@ -70,13 +64,13 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def s3_client(aws_env: str) -> Any:
     """S3 client from the default chain, with the retry config production uses."""
-    return boto3.client("s3", config=s3_client_config())
+    return boto3.client("s3", config=client_config())
 
 
 @pytest.fixture
 def dynamodb_client(aws_env: str) -> Any:
     """DynamoDB client from the default chain, with the retry config production uses."""
-    return boto3.client("dynamodb", config=dynamodb_client_config())
+    return boto3.client("dynamodb", config=client_config())
 
 
 @pytest.fixture
@@ -124,3 +118,22 @@ def aws_project(tmp_path, monkeypatch, s3_bucket, dynamodb_table_name) -> Projec
 def project(request) -> Iterator[Project]:
     """The same test against the embedded default and against S3 + DynamoDB (moto)."""
     yield request.getfixturevalue(f"{request.param}_project")
+
+
+# Alert sinks: a Slack-like webhook receiver on loopback, SNS on moto.
+
+
+@pytest.fixture
+def webhook() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
+def sns_topic(aws_env: str) -> SnsTopic:
+    return SnsTopic()

@@ -1,4 +1,4 @@
-"""Molecule identity (DESIGN §4): canonical SMILES, standard InChIKey, reject reasons."""
+"""Molecule identity: canonical SMILES, standard InChIKey, reject reasons."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_model_assets_are_partitioned_by_model_and_slice():
 def test_module_exposes_lazy_definitions():
     import precalc_assets
 
-    assert precalc_assets.defs is not None
+    assert precalc_assets.dagster_defs is not None
 
 
 def test_sensors_and_jobs_are_defined_and_start_running():

@@ -1,17 +1,9 @@
-"""Model catalog, specs and runners."""
+"""Models: what a model is and how it runs, free of Dagster.
 
-from precalc_assets.models.catalog import builtin_ids, parse_request, resolve_spec
-from precalc_assets.models.runners import Runner, run_model, runner_for
-from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
-
-__all__ = [
-    "ModelError",
-    "ModelSpec",
-    "OutputColumn",
-    "Runner",
-    "builtin_ids",
-    "parse_request",
-    "resolve_spec",
-    "run_model",
-    "runner_for",
-]
+- `spec`: a model's ID, runner and declared output columns (the source of truth);
+- `catalog`: which model an ID and its request mean (built-ins or a spec);
+- `builtin`: the offline RDKit models;
+- `runners/`: one module per runner, and `run_model`, which checks a model's answer;
+- `schema`: the pandera schema built from the declared columns;
+- `tables`: Arrow tables and serving values built from the declared columns.
+"""

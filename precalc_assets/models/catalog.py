@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 from precalc_assets.ids import InvalidIdError, validate_id
-from precalc_assets.models.rdkit_models import BUILTIN_SPECS
+from precalc_assets.models.builtin import BUILTIN_SPECS
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
-from precalc_assets.quality import check_settings
+from precalc_assets.quality.settings import check_settings
 
 
 def builtin_ids() -> list[str]:

@@ -1,4 +1,4 @@
-"""What a model is: an ID, a runner and its declared output columns (DESIGN §5).
+"""What a model is: an ID, a runner and its declared output columns.
 
 Validation schemas, Parquet types and the serving table's `Precalculation` order are
 all derived from the declared columns, so a spec is the single source of truth.
@@ -14,7 +14,8 @@ from typing import Any
 from precalc_assets.ids import InvalidIdError, validate_id
 
 DTYPES = ("float", "int", "bool", "str")
-RUNNERS = ("rdkit", "python", "http", "command")
+# The runners a model request may name; `models.runners` implements each of them.
+RUNNERS = ("rdkit", "python")
 # Bump when the project's own way of computing/storing predictions changes, so every
 # partition's code version changes with it.
 PIPELINE_VERSION = "1"
@@ -47,7 +48,7 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     version: str = "1"
-    # Per-model check settings (thresholds, drift baseline); see `precalc_assets.quality`.
+    # Per-model check settings (thresholds, drift baseline); see `quality.settings`.
     # Not part of the code version: changing a threshold does not change a prediction.
     checks: dict[str, Any] = field(default_factory=dict)
 

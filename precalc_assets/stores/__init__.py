@@ -1,39 +1,16 @@
-"""Storage behind small interfaces: object storage (local | S3) and the serving table
-(SQLite | DynamoDB). See DESIGN §3-4 for the URL forms and the item contract."""
+"""Storage behind small interfaces, one module per interface and per backend.
 
-from precalc_assets.stores.errors import ObjectNotFound, StoreError
-from precalc_assets.stores.object_store import (
-    LocalObjectStore,
-    ObjectInfo,
-    ObjectStore,
-    S3ObjectStore,
-    open_object_store,
-    s3_client_config,
-)
-from precalc_assets.stores.serving import (
-    DynamoServingTable,
-    ServingItem,
-    ServingTable,
-    SqliteServingTable,
-    dynamodb_client_config,
-    open_serving_table,
-    utc_timestamp,
-)
+Import a name from the module that defines it (this package re-exports nothing):
 
-__all__ = [
-    "DynamoServingTable",
-    "LocalObjectStore",
-    "ObjectInfo",
-    "ObjectNotFound",
-    "ObjectStore",
-    "S3ObjectStore",
-    "ServingItem",
-    "ServingTable",
-    "SqliteServingTable",
-    "StoreError",
-    "dynamodb_client_config",
-    "open_object_store",
-    "open_serving_table",
-    "s3_client_config",
-    "utc_timestamp",
-]
+- ``errors``: ``StoreError`` and ``ObjectNotFound``, raised by every store.
+- ``urls``: store URLs split into scheme and rest, and the local path a URL names.
+- ``aws``: botocore client config and AWS error translation, shared by S3 and DynamoDB.
+- ``object_store``: the ``ObjectStore`` interface, ``ObjectInfo`` and key validation.
+- ``local``: ``LocalObjectStore``, objects in a local directory (the embedded default).
+- ``s3``: ``S3ObjectStore``, objects in an S3 bucket under an optional prefix.
+- ``serving_table``: the ``ServingTable`` interface, ``ServingItem`` and the item keys.
+- ``values``: output values as JSON (SQLite) and AttributeValues (DynamoDB).
+- ``sqlite``: ``SqliteServingTable``, the serving table in a SQLite file (embedded default).
+- ``dynamodb``: ``DynamoServingTable``, the serving table in DynamoDB.
+- ``factory``: ``open_object_store`` and ``open_serving_table``, stores from URLs.
+"""

@@ -1,4 +1,4 @@
-"""Model specs, the catalog and running models (DESIGN §4, §5).
+"""Model specs, the catalog and running models.
 
 The `python` runner imports `module:function`; the fake models below are reached
 through this module's own import name, so no package has to be installed.
@@ -16,17 +16,9 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets.chem import canonicalize_rows
-from precalc_assets.models import (
-    ModelError,
-    ModelSpec,
-    OutputColumn,
-    builtin_ids,
-    parse_request,
-    resolve_spec,
-    run_model,
-    runner_for,
-)
-from precalc_assets.models.spec import spec_from_request
+from precalc_assets.models.catalog import builtin_ids, parse_request, resolve_spec
+from precalc_assets.models.runners import run_model, runner_for
+from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn, spec_from_request
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "[Na+].[Cl-]"]
 SOURCE = "inputs/models/my-model.json"

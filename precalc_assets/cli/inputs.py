@@ -1,0 +1,61 @@
+"""`precalc add-library`, `add-model` and `models`: register inputs in storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from precalc_assets import keys
+from precalc_assets.cli.errors import user_errors
+from precalc_assets.dagster_defs.instance import add_partitions, open_instance, opened
+from precalc_assets.inputs.libraries import register_library
+from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE
+from precalc_assets.inputs.model_requests import register_model
+from precalc_assets.models.catalog import builtin_ids, resolve_spec
+
+
+@click.command("add-library")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Library name (default: the file name without suffix).")
+@click.option(
+    "--slice-size", type=click.IntRange(min=1), default=DEFAULT_SLICE_SIZE, show_default=True
+)
+def add_library(path: Path, name: str | None, slice_size: int) -> None:
+    """Copy a library file to storage, cut it into slices and register them."""
+    with user_errors(), opened("storage") as (store,):
+        manifest, new = register_library(store, path, name=name, slice_size=slice_size)
+        slice_keys = [s.key for s in manifest.slices]
+        add_partitions(open_instance(), keys.SLICE, slice_keys)
+    state = "registered" if new else "already registered (unchanged)"
+    click.echo(
+        f"library {manifest.name!r} {state}: {manifest.rows:,} rows in {len(slice_keys)} "
+        f"slices of {manifest.slice_size:,} ({slice_keys[0]} .. {slice_keys[-1]}); "
+        f"source {store.uri(manifest.source_key)}"
+    )
+
+
+@click.command("add-model")
+@click.argument("model_id")
+@click.option(
+    "--spec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Model request JSON: {"runner": ..., "columns": [...]}.',
+)
+def add_model(model_id: str, spec: Path | None) -> None:
+    """Register a model (a built-in ID, or any ID with --spec)."""
+    with user_errors(), opened("storage") as (store,):
+        model = register_model(store, model_id, spec)
+        add_partitions(open_instance(), keys.MODEL, [model_id])
+    click.echo(
+        f"model {model_id!r} registered: runner {model.runner}, columns "
+        f"{', '.join(model.column_names)}; code version {model.code_version}"
+    )
+
+
+@click.command("models")
+def list_models() -> None:
+    """List the built-in models."""
+    for model_id in builtin_ids():
+        spec = resolve_spec(model_id)
+        click.echo(f"{model_id:16} {spec.description}")

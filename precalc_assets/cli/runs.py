@@ -1,0 +1,90 @@
+"""`precalc run` and `status`: materialise what is missing, in this process, and report."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from precalc_assets import keys
+from precalc_assets.cli.errors import user_errors
+from precalc_assets.dagster_defs.history import build_ledger
+from precalc_assets.dagster_defs.instance import open_instance, opened, registered
+from precalc_assets.dagster_defs.runs import run_missing
+from precalc_assets.definitions import build_definitions
+from precalc_assets.ledger.summary import summarize, work_to_do
+
+
+@click.command("run")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--slice", "slices", multiple=True, help="Only this slice (repeatable).")
+@click.option(
+    "--partitions-per-run",
+    type=click.IntRange(min=1),
+    default=keys.PARTITIONS_PER_RUN,
+    show_default=True,
+    help="Pack up to this many model x slice partitions into one Dagster run.",
+)
+def run(
+    models: tuple[str, ...],
+    slices: tuple[str, ...],
+    partitions_per_run: int = keys.PARTITIONS_PER_RUN,
+) -> None:
+    """Materialise every missing, stale or failed model x slice partition, in this
+    process (the ledger says which)."""
+    inst = open_instance()
+    with user_errors():
+        chosen_models = registered(inst, keys.MODEL, models)
+        chosen_slices = registered(inst, keys.SLICE, slices)
+    with user_errors(), opened("storage") as (store,):
+        plan = work_to_do(build_ledger(inst, store, chosen_models, chosen_slices))
+    todo = sum(len(m) for m in plan.values())
+    click.echo(
+        f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
+        f"x {len(chosen_slices)} slice(s)"
+    )
+    summary = run_missing(
+        build_definitions(), inst, plan, echo=click.echo, max_partitions_per_run=partitions_per_run
+    )
+    print_report(chosen_models, chosen_slices)
+    if summary.failures:
+        click.echo(
+            f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True
+        )
+        for key, error in summary.failures.items():
+            click.echo(f"  {key}: {error}", err=True)
+        sys.exit(1)
+
+
+@click.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(fmt: str) -> None:
+    """Per model: slices done, rows published, rows rejected."""
+    inst = open_instance()
+    models, slices = registered(inst, keys.MODEL), registered(inst, keys.SLICE)
+    print_report(models, slices, fmt)
+
+
+def print_report(models: list[str], slices: list[str], fmt: str = "table") -> None:
+    with user_errors(), opened("storage") as (store,):
+        summaries = summarize(build_ledger(open_instance(), store, models, slices))
+    rows = [
+        {
+            "model": s.model,
+            "slices_done": len(s.done),
+            "slices": s.slices,
+            "rows_published": s.rows_published,
+            "rows_rejected": s.rows_rejected,
+        }
+        for s in summaries
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'model':18} {'slices done':>12} {'rows published':>15} {'rows rejected':>14}")
+    for row in rows:
+        done = f"{row['slices_done']}/{row['slices']}"
+        click.echo(
+            f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}"
+        )

@@ -1,0 +1,44 @@
+"""`validated_predictions`: the model's pandera schema; failing rows quarantined."""
+
+import dagster as dg
+
+from precalc_assets import keys
+from precalc_assets.dagster_defs.assets.predictions import (
+    MODEL_BACKFILL,
+    predictions,
+    specs_by_slice,
+)
+from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, step_metadata
+from precalc_assets.dagster_defs.partitions import model_slice_partitions
+from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.steps.validate import validate_predictions
+
+
+@dg.asset(
+    name=keys.VALIDATED_PREDICTIONS,
+    partitions_def=model_slice_partitions,
+    deps=[predictions],
+    group_name="precalculation",
+    kinds={"pandera", "parquet"},
+    backfill_policy=MODEL_BACKFILL,
+    description=(
+        "Predictions that pass the model's schema (validated/model=<m>/slice=<s>.parquet); "
+        "failing rows with their failure cases go to rejected/predictions/, never to serving."
+    ),
+)
+def validated_predictions(
+    context: dg.AssetExecutionContext, storage: ObjectStorageResource
+) -> dg.MaterializeResult:
+    store = storage.open()
+    results = []
+    for slice_key, specs in specs_by_slice(context, store):
+        for spec in specs:
+            result = validate_predictions(store, spec, slice_key)
+            if result.rejected:
+                context.log.warning(
+                    f"{keys.partition_id(spec.model_id, slice_key)}: {result.rejected} rows "
+                    "quarantined: "
+                    f"{result.reasons}"
+                )
+            results.append(result)
+    return dg.MaterializeResult(metadata=step_metadata(results, VALID_ROWS, QUARANTINED_ROWS))

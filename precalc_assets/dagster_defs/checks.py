@@ -1,0 +1,176 @@
+"""Asset checks on every model x slice partition, each reading that partition's files only.
+
+- `completeness` (validated_predictions, blocking): every valid library row is validated
+  or quarantined; a failure stops `published_predictions` in the same run.
+- `output_sanity` (predictions): forbidden null/NaN and out-of-range shares per column.
+- `reproducibility` (predictions): a re-run under the same code version predicts the same.
+- `prediction_drift` (published_predictions): Evidently drift against the model's
+  baseline slice, scores as a table, the HTML report in storage.
+- `serving_readback` (published_predictions): sampled items read back equal the values.
+
+Runs cover a range of partitions (`precalc run`, the sensors), and Dagster ties a
+check result to a single partition, so each check yields one `AssetCheckEvaluation`
+per partition of its run, with that partition set. What each decides: `quality/`.
+"""
+
+from collections.abc import Callable, Iterator
+
+import dagster as dg
+
+from precalc_assets import keys
+from precalc_assets.dagster_defs.assets import (
+    predictions,
+    published_predictions,
+    validated_predictions,
+)
+from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
+from precalc_assets.dagster_defs.resources import ObjectStorageResource, ServingTableResource
+from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.models.spec import ModelError, ModelSpec
+from precalc_assets.quality.evaluations import (
+    evaluate_completeness,
+    evaluate_drift,
+    evaluate_output_sanity,
+    evaluate_readback,
+    evaluate_reproducibility,
+)
+from precalc_assets.quality.outcome import ERROR, Outcome
+from precalc_assets.stores.errors import StoreError
+from precalc_assets.stores.object_store import ObjectStore
+
+Evaluate = Callable[[ObjectStore, ModelSpec, str], Outcome]
+BLOCKING = "completeness"
+
+
+def _evaluation(
+    asset_key: dg.AssetKey, name: str, partition: str, outcome: Outcome
+) -> dg.AssetCheckEvaluation:
+    metadata = {
+        "score": dg.MetadataValue.float(round(float(outcome.score), 6)),
+        "threshold": dg.MetadataValue.float(float(outcome.threshold)),
+        **({"details": dg.MetadataValue.md(outcome.table)} if outcome.table else {}),
+        **{k: v for k, v in outcome.figures.items() if isinstance(v, int | float | str)},
+        **{name: dg.MetadataValue.url(uri) for name, uri in outcome.links.items()},
+    }
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity),
+        description=outcome.description,
+        metadata=metadata,
+        partition=partition,
+        blocking=name == BLOCKING,
+    )
+
+
+def evaluate_partitions(
+    context: dg.AssetCheckExecutionContext,
+    store: ObjectStore,
+    asset_key: dg.AssetKey,
+    name: str,
+    evaluate: Evaluate,
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """One evaluation per partition of the run; a partition whose files or spec cannot
+    be read fails its check with the reason (the others are still evaluated)."""
+    for key in context.op_execution_context.partition_keys:
+        model_id, slice_key = split_partition_key(key)
+        partition = keys.partition_id(model_id, slice_key)
+        try:
+            outcome = evaluate(store, load_model_spec(store, model_id), slice_key)
+        except (StoreError, ModelError, ValueError) as exc:
+            outcome = Outcome(False, ERROR, 1.0, 0.0, f"{partition}: {exc}")
+        if not outcome.passed:
+            context.log.warning(f"{name} {outcome.severity} on {partition}: {outcome.description}")
+        yield _evaluation(asset_key, name, partition, outcome)
+    # The check op's (empty) output; after a failed blocking evaluation Dagster fails the
+    # step here, so downstream assets of the run (publication) are not materialised.
+    yield dg.Output(None)
+
+
+def partition_check(
+    asset: dg.AssetsDefinition, name: str, description: str, evaluate: Evaluate, **kwargs
+) -> dg.AssetChecksDefinition:
+    """A check of `asset` per model x slice partition that only needs object storage."""
+
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        partitions_def=model_slice_partitions,
+        description=description,
+        **kwargs,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+        yield from evaluate_partitions(context, storage.open(), asset.key, name, evaluate)
+
+    return _check
+
+
+completeness_check = partition_check(
+    validated_predictions,
+    BLOCKING,
+    "Every valid library row is validated or quarantined (blocks publication).",
+    evaluate_completeness,
+    blocking=True,
+)
+
+output_sanity_check = partition_check(
+    predictions,
+    "output_sanity",
+    "Share of null/NaN (where not nullable) and out-of-range outputs per column.",
+    evaluate_output_sanity,
+)
+
+reproducibility_check = partition_check(
+    predictions,
+    "reproducibility",
+    "Materialised again under the same code version, predictions are unchanged.",
+    evaluate_reproducibility,
+)
+
+
+@dg.asset_check(
+    asset=published_predictions,
+    name="prediction_drift",
+    partitions_def=model_slice_partitions,
+    description="Evidently drift of this slice's predictions against the model's baseline slice.",
+)
+def prediction_drift_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+    slices = list(context.instance.get_dynamic_partitions(keys.SLICE))
+
+    def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
+        return evaluate_drift(store, spec, slice_key, slices)
+
+    yield from evaluate_partitions(
+        context, storage.open(), published_predictions.key, "prediction_drift", evaluate
+    )
+
+
+@dg.asset_check(
+    asset=published_predictions,
+    name="serving_readback",
+    partitions_def=model_slice_partitions,
+    description="A sample of items read back from the serving table equals the validated values.",
+)
+def serving_readback_check(
+    context: dg.AssetCheckExecutionContext,
+    storage: ObjectStorageResource,
+    serving: ServingTableResource,
+):
+    table = serving.open()
+
+    def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
+        return evaluate_readback(store, table, spec, slice_key)
+
+    yield from evaluate_partitions(
+        context, storage.open(), published_predictions.key, "serving_readback", evaluate
+    )
+
+
+CHECKS = [
+    completeness_check,
+    output_sanity_check,
+    reproducibility_check,
+    prediction_drift_check,
+    serving_readback_check,
+]

@@ -1,0 +1,52 @@
+"""The Dagster instance and the deployment's resources, as the CLI opens them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from precalc_assets import keys
+from precalc_assets.dagster_defs.resources import resources_for
+from precalc_assets.settings import Settings, ensure_dagster_home
+
+
+class NotRegistered(ValueError):
+    """A model or slice named on the command line that was never registered."""
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The instance of DAGSTER_HOME (the embedded one under PRECALC_HOME by default)."""
+    ensure_dagster_home(Settings.from_env())
+    return dg.DagsterInstance.get()
+
+
+@contextmanager
+def opened(*names: str) -> Iterator[tuple[Any, ...]]:
+    """The deployment's resources, built the way Dagster builds them (EnvVar resolved),
+    then opened: e.g. `with opened("storage") as (store,)`."""
+    settings = Settings.from_env()
+    with dg.build_resources(resources_for(settings.deployment)) as resources:
+        yield tuple(getattr(resources, name).open() for name in names)
+
+
+def registered(
+    instance: dg.DagsterInstance, dimension: str, chosen: Iterable[str] = ()
+) -> list[str]:
+    """The registered models or slices (`dimension`), or the chosen ones if all are."""
+    registered_keys = instance.get_dynamic_partitions(dimension)
+    chosen = list(chosen)
+    unknown = [c for c in chosen if c not in registered_keys]
+    if unknown:
+        what = "precalc add-model" if dimension == keys.MODEL else "precalc add-library"
+        raise NotRegistered(f"not registered {dimension}(s): {unknown}; register with `{what}`")
+    return [k for k in registered_keys if not chosen or k in chosen]
+
+
+def add_partitions(instance: dg.DagsterInstance, dimension: str, names: Iterable[str]) -> None:
+    """Register models or slices as dynamic partitions; those already there are kept."""
+    new = [n for n in names if not instance.has_dynamic_partition(dimension, n)]
+    if new:
+        instance.add_dynamic_partitions(dimension, new)

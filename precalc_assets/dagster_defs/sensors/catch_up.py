@@ -1,0 +1,64 @@
+"""`missing_partitions_sensor`, the catch-up: partitions the ledger says are missing,
+stale or failed, and that no queued or running run covers, are requested. It closes the
+gap when a model and a library land in the same moment, and after a daemon restart."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from precalc_assets import keys
+from precalc_assets.dagster_defs.history import build_ledger
+from precalc_assets.dagster_defs.jobs import precalculate_job
+from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.sensors.run_requests import partitions_of_run, run_requests_for
+from precalc_assets.ledger.rows import TO_DO
+
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def pending_partitions(
+    instance: dg.DagsterInstance, models: list[str], slices: list[str]
+) -> set[str]:
+    """Partitions targeted by `precalculate` runs that have not finished yet."""
+    pending: set[str] = set()
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=precalculate_job.name, statuses=ACTIVE))
+    for run in runs:
+        pending |= partitions_of_run(run.tags, models, slices)
+    return pending
+
+
+@dg.sensor(
+    job=precalculate_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Catch-up: asks the ledger for missing, stale or failed-before-this-version "
+        "partitions that no run is working on, and requests them (ranged runs)."
+    ),
+)
+def missing_partitions_sensor(
+    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+) -> dg.SensorResult:
+    store = storage.open()
+    instance = context.instance
+    models = instance.get_dynamic_partitions(keys.MODEL)
+    slices = instance.get_dynamic_partitions(keys.SLICE)
+    rows = build_ledger(instance, store, models, slices)
+    pending = pending_partitions(instance, models, slices)
+    plan: dict[str, list[str]] = {}
+    versions = {}
+    for row in rows:
+        key = keys.partition_id(row.model, row.slice)
+        # A failed partition is retried once per code version (its run_key), not forever.
+        if row.status in TO_DO and key not in pending:
+            plan.setdefault(row.slice, []).append(row.model)
+            versions[row.model] = row.current_code_version
+    requests = run_requests_for(plan, models, slices, "catch-up", versions)
+    if requests:
+        context.log.info(f"{len(requests)} run(s) requested for missing work")
+    return dg.SensorResult(run_requests=requests)

@@ -1,0 +1,47 @@
+"""The names code and tools join on, each defined once: partition dimensions and keys,
+run tags, asset keys and the run size. Free of Dagster.
+
+Dagster joins the dimensions of a multi-partition key sorted by name, so a model x
+slice partition reads `"<model>|<slice>"` (see `docs/contracts.md`).
+"""
+
+from __future__ import annotations
+
+from precalc_assets.ids import InvalidIdError, validate_id
+
+MODEL = "model"
+SLICE = "slice"
+SEPARATOR = "|"
+
+# Dagster's own run tags: one partition, or the first and last key of a ranged run.
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+LIBRARY_FILE_TAG = "precalc/library_file"
+
+# Asset keys.
+LIBRARY_SLICES = "library_slices"
+PREDICTIONS = "predictions"
+VALIDATED_PREDICTIONS = "validated_predictions"
+PUBLISHED_PREDICTIONS = "published_predictions"
+LEDGER = "precalc_ledger"
+
+# Model x slice partitions in one run: a run's start-up is paid once for all of them,
+# and a slice is parsed once for every model of the run.
+PARTITIONS_PER_RUN = 8
+SLICES_PER_RUN = 4
+
+
+def partition_id(model_id: str, slice_key: str) -> str:
+    """The string form of a model x slice partition key: `"<model>|<slice>"`."""
+    return f"{model_id}{SEPARATOR}{slice_key}"
+
+
+def split_partition_id(key: str) -> tuple[str, str]:
+    """(model, slice) of `"<model>|<slice>"`, both checked against the ID rules."""
+    model_id, sep, slice_key = str(key).partition(SEPARATOR)
+    if not sep or SEPARATOR in slice_key:
+        raise InvalidIdError(
+            f"partition key {key!r} is not of the form '<model>|<slice>' (e.g. 'eos3b5e|lib-0000')"
+        )
+    return validate_id(model_id, "model ID"), validate_id(slice_key, "slice key")

@@ -1,0 +1,70 @@
+"""Per-model summaries of the ledger, the work still to do, and their markdown."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from precalc_assets.ledger.rows import TO_DO, LedgerRow
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    slices: int = 0
+    complete: bool = False
+    rows_published: int = 0
+    rows_rejected: int = 0
+    last_run_id: str = ""
+    last_materialized_at: str = ""
+    error: str = ""
+    done: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(rows: list[LedgerRow]) -> list[ModelSummary]:
+    """Per model: the slices in each state, totals, and whether it is complete (the
+    model-level fan-in: every registered slice published under its current version)."""
+    summaries: dict[str, ModelSummary] = {}
+    for row in rows:
+        summary = summaries.setdefault(row.model, ModelSummary(row.model))
+        summary.slices += 1
+        getattr(summary, row.status).append(row.slice)
+        summary.rows_published += row.rows_published
+        summary.rows_rejected += row.rows_rejected
+        summary.error = row.spec_error
+        if row.materialized_at > summary.last_materialized_at:
+            summary.last_materialized_at = row.materialized_at
+            summary.last_run_id = row.run_id
+    for summary in summaries.values():
+        summary.complete = summary.slices > 0 and len(summary.done) == summary.slices
+    return list(summaries.values())
+
+
+def work_to_do(rows: list[LedgerRow]) -> dict[str, list[str]]:
+    """Slice -> models whose partition is missing, stale or failed."""
+    plan: dict[str, list[str]] = {}
+    for row in rows:
+        if row.status in TO_DO:
+            plan.setdefault(row.slice, []).append(row.model)
+    return plan
+
+
+def summary_markdown(summaries: list[ModelSummary]) -> str:
+    lines = [
+        "| model | complete | done | stale | failed | missing | rows published | rows rejected |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s.model} | {'yes' if s.complete else 'no'} | {len(s.done)}/{s.slices} | "
+            f"{len(s.stale)} | {len(s.failed)} | {len(s.missing)} | {s.rows_published:,} | "
+            f"{s.rows_rejected:,} |"
+        )
+    lines += [f"\nmodel {s.model!r} cannot be run: {s.error}" for s in summaries if s.error]
+    return "\n".join(lines)

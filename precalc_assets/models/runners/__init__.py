@@ -1,0 +1,61 @@
+"""Runners, one module each, by the name a model request gives; `run_model` runs one
+and checks that its answer has one row per input and every declared column."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rdkit import Chem
+
+from precalc_assets.models.runners.base import Runner
+from precalc_assets.models.runners.builtin import RdkitRunner
+from precalc_assets.models.runners.python import PythonRunner
+from precalc_assets.models.spec import ModelError, ModelSpec
+
+RUNNER_CLASSES: dict[str, type[Runner]] = {cls.name: cls for cls in (RdkitRunner, PythonRunner)}
+
+
+def runner_for(spec: ModelSpec) -> Runner:
+    cls = RUNNER_CLASSES.get(spec.runner)
+    if cls is None:
+        raise ModelError(
+            f"model {spec.model_id!r}: runner {spec.runner!r} is not available in this "
+            f"version (available: {', '.join(sorted(RUNNER_CLASSES))})"
+        )
+    return cls(spec)
+
+
+def run_model(
+    spec: ModelSpec, smiles: list[str], mols: list[Chem.Mol], where: str = ""
+) -> pd.DataFrame:
+    """Run a model and check its answer has one row per input and every declared column."""
+    if not smiles:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names})
+    try:
+        raw = runner_for(spec).predict(smiles, mols)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"model {spec.model_id!r} failed{where}: {type(exc).__name__}: {exc}. Nothing of "
+            "this partition was published; fix the model and re-run it."
+        ) from exc
+    try:
+        frame = raw if isinstance(raw, pd.DataFrame) else pd.DataFrame(raw)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(
+            f"model {spec.model_id!r} returned {type(raw).__name__} that is not a table"
+            f"{where} ({exc}); a model must return a DataFrame, a dict of equal-length "
+            "columns or a list of records"
+        ) from exc
+    if len(frame) != len(smiles):
+        raise ModelError(
+            f"model {spec.model_id!r} returned {len(frame)} rows for {len(smiles)} "
+            f"molecules{where}; a model must return exactly one row per input"
+        )
+    missing = [c for c in spec.column_names if c not in frame.columns]
+    if missing:
+        raise ModelError(
+            f"model {spec.model_id!r} did not return its declared columns {missing}{where} "
+            f"(it returned {list(frame.columns)}); fix the model or its 'columns' spec"
+        )
+    return frame[spec.column_names].reset_index(drop=True)

@@ -1,0 +1,113 @@
+"""The pandera schema of a model's predictions, built from its declared columns.
+
+Rows that fail are quarantined with their failure cases; only schema-level problems
+(a missing column) fail the whole partition.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from precalc_assets.models.spec import ModelSpec, OutputColumn
+
+INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
+PANDAS_DTYPES = {"float": float, "int": "int64", "bool": bool, "str": str}
+KEY_COLUMNS = ("row", "inchikey", "smiles")
+
+
+def _vector_check(column: OutputColumn) -> pa.Check:
+    """Element-wise check of a fixed-length vector cell (length, finiteness, range)."""
+
+    def ok(cell: object) -> bool:
+        try:
+            values = np.asarray(cell, dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if values.shape != (column.length,):
+            return False
+        if not column.nullable and not np.isfinite(values).all():
+            return False
+        if column.min is not None and (values < column.min).any():
+            return False
+        return column.max is None or not (values > column.max).any()
+
+    return pa.Check(
+        lambda s: s.map(ok),
+        name=f"vector_of_{column.length}_{column.dtype}",
+        error=f"{column.name} must hold {column.length} {column.dtype} values"
+        + (f" in [{column.min}, {column.max}]" if column.min is not None else ""),
+    )
+
+
+def _scalar_checks(column: OutputColumn) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if column.dtype == "float":
+        checks.append(
+            pa.Check(lambda s: s.map(lambda v: v is None or not math.isinf(v)), name="finite")
+        )
+    if column.min is not None:
+        checks.append(pa.Check.ge(column.min))
+    if column.max is not None:
+        checks.append(pa.Check.le(column.max))
+    return checks
+
+
+def output_column_schema(column: OutputColumn) -> pa.Column:
+    if column.length:
+        return pa.Column(object, checks=[_vector_check(column)], nullable=False)
+    return pa.Column(
+        PANDAS_DTYPES[column.dtype],
+        checks=_scalar_checks(column),
+        nullable=column.nullable,
+        coerce=True,
+    )
+
+
+def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
+    """Keys + declared outputs; InChIKeys well-formed and unique, SMILES non-empty."""
+    columns = {
+        "row": pa.Column("int64", checks=pa.Check.ge(0), coerce=True),
+        # A repeated InChIKey quarantines the repeats only: the first row stays valid.
+        "inchikey": pa.Column(
+            str,
+            checks=pa.Check.str_matches(INCHIKEY_REGEX),
+            unique=True,
+            report_duplicates="exclude_first",
+        ),
+        "smiles": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+    }
+    for column in spec.columns:
+        columns[column.name] = output_column_schema(column)
+    return pa.DataFrameSchema(columns, strict="filter", name=f"predictions_{spec.model_id}")
+
+
+def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(valid rows, quarantined rows with a `failure` column naming each failed check).
+
+    Raises pandera's SchemaErrors only for frame-level failures (e.g. a missing column),
+    which no row-level quarantine can fix.
+    """
+    schema = predictions_schema(spec)
+    try:
+        return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(
+            failure=pd.Series(dtype=str)
+        )
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        frame_level = cases[cases["index"].isna()]
+        if len(frame_level):
+            raise
+        reasons = (
+            cases.assign(reason=cases["column"].astype(str) + ": " + cases["check"].astype(str))
+            .groupby("index")["reason"]
+            .agg(lambda r: "; ".join(sorted(set(r))))
+        )
+        bad = frame.index.isin(reasons.index)
+        quarantined = frame[bad].copy()
+        quarantined["failure"] = reasons.reindex(quarantined.index).values
+        valid = schema.validate(frame[~bad], lazy=True) if (~bad).any() else frame[~bad]
+        return valid, quarantined

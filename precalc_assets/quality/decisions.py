@@ -1,0 +1,177 @@
+"""What the asset checks decide, as pure functions of one partition's data.
+
+Each function takes the frames/counts of one model x slice and returns an `Outcome`:
+passed or not, a severity, the score and threshold an alert quotes, and a markdown
+table for the UI. `dagster_defs/checks.py` turns outcomes into Dagster check evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precalc_assets.models.spec import ModelSpec, OutputColumn
+from precalc_assets.models.tables import outputs_as_lists
+from precalc_assets.quality.outcome import ERROR, WARN, Outcome, markdown_table
+from precalc_assets.quality.settings import ReproSettings, SanitySettings
+
+
+def completeness(library_rows: int, predicted: int, valid: int, quarantined: int) -> Outcome:
+    """Every valid library row of the slice is predicted, and every prediction is either
+    validated (to be published) or in the quarantine file: nothing vanished silently."""
+    missing = (library_rows - predicted) + (predicted - valid - quarantined)
+    passed = predicted == library_rows and valid + quarantined == predicted
+    table = markdown_table(
+        ["stage", "rows"],
+        [
+            ["valid library rows", f"{library_rows:,}"],
+            ["predicted", f"{predicted:,}"],
+            ["validated", f"{valid:,}"],
+            ["quarantined (in rejected/predictions/)", f"{quarantined:,}"],
+            ["unaccounted for", f"{missing:,}"],
+        ],
+    )
+    description = (
+        "every valid library row is validated or quarantined"
+        if passed
+        else f"{missing} row(s) of the slice are neither validated nor quarantined; "
+        "re-run the partition (publication is blocked until then)"
+    )
+    return Outcome(
+        passed, ERROR, float(abs(missing)), 0.0, description, table,
+        {"library_rows": library_rows, "predicted": predicted, "validated": valid,
+         "quarantined": quarantined},
+    )  # fmt: skip
+
+
+def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:
+    """(null or NaN where not allowed, out of the declared range) row counts."""
+    if column.length:
+        cells = [None if v is None else np.asarray(v, dtype=float) for v in values]
+        whole = [c is not None and c.shape == (column.length,) for c in cells]
+        nulls = sum(not ok or bool(np.isnan(c).any()) for c, ok in zip(cells, whole, strict=True))
+        low = -np.inf if column.min is None else column.min
+        high = np.inf if column.max is None else column.max
+        out = sum(
+            ok and bool(((c < low) | (c > high)).any()) for c, ok in zip(cells, whole, strict=True)
+        )
+        return (0 if column.nullable else nulls), out
+    if column.dtype in ("str", "bool"):
+        return (0 if column.nullable else int(values.isna().sum())), 0
+    numbers = pd.to_numeric(values, errors="coerce")
+    nulls = 0 if column.nullable else int(numbers.isna().sum())
+    out = 0
+    if column.min is not None:
+        out += int((numbers < column.min).sum())
+    if column.max is not None:
+        out += int((numbers > column.max).sum())
+    return nulls, out
+
+
+def output_sanity(frame: pd.DataFrame, spec: ModelSpec, settings: SanitySettings) -> Outcome:
+    """Per output column, the share of rows with a forbidden null/NaN or out of range."""
+    rows = len(frame)
+    table_rows, worst = [], 0.0
+    for column in spec.columns:
+        nulls, out = _bad_rows(frame[column.name], column)
+        share = (nulls + out) / rows if rows else 0.0
+        worst = max(worst, share)
+        low, high = ("" if b is None else b for b in (column.min, column.max))
+        bounds = f"[{low}, {high}]"
+        table_rows.append([column.name, f"{nulls:,}", f"{out:,}", bounds, f"{share:.4f}"])
+    severity = ERROR if worst > settings.error_share else WARN
+    passed = worst <= settings.warn_share
+    table = markdown_table(
+        ["column", "null/NaN", "out of range", "declared range", "bad share"], table_rows
+    )
+    description = (
+        f"worst column bad share {worst:.4f} <= {settings.warn_share}"
+        if passed
+        else f"worst column bad share {worst:.4f} > {settings.warn_share} (ERROR above "
+        f"{settings.error_share}); bad rows are quarantined, see rejected/predictions/"
+    )
+    return Outcome(passed, severity, worst, settings.warn_share, description, table, {"rows": rows})
+
+
+def _by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop_duplicates("inchikey").set_index("inchikey")
+
+
+def _values_match(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str | bool) or isinstance(b, str | bool):
+        return a == b
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def compare_outputs(
+    before: pd.DataFrame, after: pd.DataFrame, spec: ModelSpec, rtol: float, atol: float
+) -> tuple[int, dict[str, int], list[str]]:
+    """(keys compared, differing rows per column, example differing keys), by InChIKey."""
+    left, right = _by_key(before), _by_key(after)
+    keys = left.index.intersection(right.index)
+    differing: dict[str, int] = {}
+    examples: list[str] = []
+    for column in spec.columns:
+        bad = [
+            k
+            for k, a, b in zip(
+                keys, left.loc[keys, column.name], right.loc[keys, column.name], strict=True
+            )
+            if not _values_match(a, b, rtol, atol)
+        ]
+        differing[column.name] = len(bad)
+        examples += [k for k in bad[:3] if k not in examples]
+    return len(keys), differing, examples[:3]
+
+
+def reproducibility(
+    previous: pd.DataFrame, current: pd.DataFrame, spec: ModelSpec, settings: ReproSettings
+) -> Outcome:
+    """A re-materialisation under the same code version gives the same predictions."""
+    compared, differing, examples = compare_outputs(
+        previous, current, spec, settings.rtol, settings.atol
+    )
+    rows = max(differing.values(), default=0)
+    share = rows / compared if compared else 0.0
+    table = markdown_table(
+        ["column", "rows compared", "rows differing"],
+        [[name, f"{compared:,}", f"{n:,}"] for name, n in differing.items()],
+    )
+    description = (
+        f"{compared:,} predictions equal the previous run's (rtol {settings.rtol})"
+        if rows == 0
+        else f"{rows:,} of {compared:,} predictions differ from the previous materialisation "
+        f"under the same code version (e.g. {examples}): the model is not deterministic"
+    )
+    return Outcome(rows == 0, settings.severity, share, 0.0, description, table,
+                   {"compared": compared})  # fmt: skip
+
+
+def serving_readback(
+    validated: pd.DataFrame, served: Mapping[str, list], spec: ModelSpec, rtol: float
+) -> Outcome:
+    """Items read back from the serving table hold the validated values, in order."""
+    expected = dict(zip(validated["inchikey"], outputs_as_lists(validated, spec), strict=True))
+    missing = [k for k in expected if k not in served]
+    wrong = [
+        k for k in expected if k in served and not _values_match(expected[k], served[k], rtol, 0.0)
+    ]
+    bad = len(missing) + len(wrong)
+    table = markdown_table(
+        ["sampled", "found", "missing", "values differ"],
+        [[len(expected), len(expected) - len(missing), len(missing), len(wrong)]],
+    )
+    description = (
+        f"{len(expected)} sampled items match the validated values"
+        if bad == 0
+        else f"{bad} of {len(expected)} sampled items are missing or differ "
+        f"(e.g. {(missing + wrong)[:3]}); re-publish the partition"
+    )
+    return Outcome(bad == 0, ERROR, bad / len(expected) if expected else 0.0, 0.0, description,
+                   table, {"sampled": len(expected)})  # fmt: skip

@@ -1,0 +1,521 @@
+"""Prediction drift of one model x slice against the model's baseline slice (pure).
+
+A model's validated predictions are flattened into *features* (one per scalar output; a
+vector output becomes a per-row summary plus a few deterministically chosen dimensions),
+each feature is compared with Evidently 0.7's `ValueDrift`, and the *share* of drifted
+features decides the severity, as the old droughtwatch alert did (share > 0.25).
+
+Why these methods (measured in `benchmarks/drift_false_alarms.py`, see its README
+section): p-value tests (K-S, chi-square, z) answer "are these two samples from exactly
+the same distribution?", and with 10,000 rows per slice they say "no" to shifts nobody
+cares about. Distances with a fixed threshold (normed Wasserstein, Jensen-Shannon) measure
+*how much* the distribution moved, so their verdict does not tighten as slices grow.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precalc_assets.models.spec import OutputColumn
+from precalc_assets.quality.outcome import ERROR, PASS, WARN
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+# Evidently 0.7 stat-test names (evidently.legacy.calculations.stattests), by feature kind.
+NUMERIC_METHODS = frozenset(
+    {
+        "wasserstein",
+        "ks",
+        "psi",
+        "kl_div",
+        "jensenshannon",
+        "hellinger",
+        "anderson",
+        "cramer_von_mises",
+        "ed",
+        "es",
+        "mannw",
+        "t_test",
+        "empirical_mmd",
+    }
+)
+CATEGORICAL_METHODS = frozenset(
+    {"jensenshannon", "psi", "kl_div", "hellinger", "TVD", "chisquare", "z", "g_test"}
+)
+# The rows of one slice are shuffled with this seed when `sample_rows` caps them, so a
+# re-run of the check gives the same verdict.
+SAMPLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """How drift is measured and when it is a WARN or an ERROR.
+
+    Severity comes from the share of drifted features: WARN when it exceeds `warn_share`
+    (0.25, the threshold the droughtwatch system alerted on), ERROR when it exceeds
+    `error_share`. The default 1.0 never errors: a one-output model (eos3b5e) has a share
+    of 0 or 1, and a slice from a different chemical space is legitimate news (WARN), not
+    a broken model; multi-output models can set e.g. 0.75.
+    """
+
+    warn_share: float = 0.25
+    error_share: float = 1.0
+    # Normed Wasserstein (distance / std of the reference), not K-S: a K-S p-value on
+    # 10,000 rows flags shifts of a few hundredths of a standard deviation, so every
+    # slice of a real library would "drift". 0.5 std (a "medium" effect), not Evidently's
+    # default 0.1, measured (benchmarks/README.md): random 1,000-row slices of one
+    # library move <= 0.08 (but 0.1 false-alarmed 22 % for one unlucky baseline in ten);
+    # slices of one library *in file order* move up to 0.34 (NCI's first 5K, ordered by
+    # NSC number: MolWt), which is the library, not drift; a different chemical space
+    # moves 0.6 (BRICS fragments of NCI) to 3.7 (of MOSES). Lower it per model to see
+    # moderate shifts (`checks.drift.numeric_threshold`).
+    # A p-value method (ks, chisquare, z, ...) may be chosen instead; its threshold is
+    # then a p-value and drift means *below* it (Evidently's test status handles both).
+    numeric_method: str = "wasserstein"
+    numeric_threshold: float = 0.5
+    # Jensen-Shannon distance rather than Evidently's default chi-square p-value, which
+    # over-flags categorical drift on large slices for the same reason as K-S.
+    categorical_method: str = "jensenshannon"
+    categorical_threshold: float = 0.1
+    # Dimensions of a vector output compared one by one (plus its per-row mean): the most
+    # variable ones of the baseline (`select_vector_dims`); enough to see a fingerprint
+    # move, few enough to keep the report and its HTML small.
+    vector_dims: int = 32
+    # Cap on rows per side (a seeded sample), None = all rows of the slice.
+    sample_rows: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, source: str) -> DriftPolicy:
+        """Build a policy from user config (e.g. a model request's `"drift"` object).
+
+        Errors name `source` and the key, so a user can fix the file without reading code.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                f"{source}: the drift policy must be an object like "
+                f'{{"warn_share": 0.25}}, got {type(data).__name__}'
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown drift policy key(s) {unknown}; use only {sorted(known)}"
+            )
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            values[key] = _checked(key, value, source)
+        policy = cls(**values)
+        if policy.warn_share > policy.error_share:
+            raise ValueError(
+                f"{source}: drift policy 'warn_share' ({policy.warn_share}) is greater than "
+                f"'error_share' ({policy.error_share}); make warn_share <= error_share"
+            )
+        return policy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _checked(key: str, value: Any, source: str) -> Any:
+    """One validated policy value; raises ValueError naming source and key."""
+    where = f"{source}: drift policy {key!r}"
+    if key in {"numeric_method", "categorical_method"}:
+        allowed = NUMERIC_METHODS if key == "numeric_method" else CATEGORICAL_METHODS
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"{where} is {value!r}; use one of {', '.join(sorted(allowed))}")
+        return value
+    if key in {"vector_dims", "sample_rows"}:
+        if value is None and key == "sample_rows":
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{where} must be a positive integer, got {value!r}")
+        return value
+    # warn_share, error_share, numeric_threshold, categorical_threshold
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{where} must be a number between 0 and 1, got {value!r}")
+    low_ok = value >= 0 if key.endswith("_share") else value > 0
+    if not low_ok or value > 1:
+        bounds = "between 0 and 1" if key.endswith("_share") else "greater than 0 and at most 1"
+        raise ValueError(f"{where} must be {bounds}, got {value!r}")
+    return float(value)
+
+
+def severity_for(share: float, policy: DriftPolicy) -> str:
+    """PASS, WARN or ERROR for a drifted share; bounds are strict (exactly 0.25 passes)."""
+    if share > policy.error_share:
+        return ERROR
+    if share > policy.warn_share:
+        return WARN
+    return PASS
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One compared feature. `score` is None when Evidently could not be asked (no values
+    on a side); `note` then says why and `drifted` whether that is itself a drift."""
+
+    feature: str
+    column: str
+    kind: str
+    method: str
+    threshold: float
+    score: float | None
+    drifted: bool
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Every feature's verdict plus the slice-level severity the asset check reports."""
+
+    features: tuple[FeatureDrift, ...]
+    drifted_share: float
+    severity: str
+    reference_rows: int
+    current_rows: int
+    policy: DriftPolicy = field(default_factory=DriftPolicy)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "drifted_share": self.drifted_share,
+            "drifted_features": self.drifted_features,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "policy": self.policy.to_dict(),
+            "features": [f.to_dict() for f in self.features],
+        }
+
+    def summary(self) -> str:
+        drifted = sum(f.drifted for f in self.features)
+        return (
+            f"{self.severity}: {drifted} of {len(self.features)} features drifted "
+            f"(share {self.drifted_share:.2f}; WARN above {self.policy.warn_share:g}, "
+            f"ERROR above {self.policy.error_share:g}); "
+            f"{self.current_rows:,} rows vs {self.reference_rows:,} baseline rows"
+        )
+
+    def markdown(self) -> str:
+        """A table for the Dagster UI (asset check metadata renders markdown)."""
+        lines = [
+            "| feature | kind | method | score | threshold | drifted |",
+            "|---|---|---|---:|---:|---|",
+        ]
+        for f in self.features:
+            score = "n/a" if f.score is None else f"{f.score:.4f}"
+            if f.note:
+                score = f"{score} ({f.note})"
+            lines.append(
+                f"| {f.feature.replace('|', '&#124;')} | {f.kind} | {f.method} | {score} | "
+                f"{f.threshold:g} | {'**yes**' if f.drifted else 'no'} |"
+            )
+        return "\n".join(lines) + f"\n\n**{self.summary()}**\n"
+
+
+def _is_binary(column: OutputColumn) -> bool:
+    return column.dtype == "bool" or (column.dtype == "int" and column.min == 0 and column.max == 1)
+
+
+def _scalar_kind(column: OutputColumn) -> str:
+    if column.dtype in ("bool", "str") or _is_binary(column):
+        return CATEGORICAL
+    return NUMERIC
+
+
+def _vector_rows(
+    column: OutputColumn, values: pd.Series, chunk: int = 1000
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first row, float matrix) chunks of a vector column; a null row is all NaN.
+
+    Chunks keep memory flat: a whole 10k x 2048 slice as float64 would be ~160 MB.
+    """
+    length = column.length or 0
+    items = list(values)
+    for start in range(0, len(items), chunk):
+        block = np.full((len(items[start : start + chunk]), length), np.nan)
+        for i, value in enumerate(items[start : start + chunk]):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            row = np.asarray(value, dtype=float)
+            if row.shape != (length,):
+                raise ValueError(
+                    f"output column {column.name!r}: row {start + i} holds {row.size} values, "
+                    f"the model declares length {length}; re-run validation for this slice"
+                )
+            block[i] = row
+        yield start, block
+
+
+def select_vector_dims(
+    columns: Sequence[OutputColumn], reference: pd.DataFrame, policy: DriftPolicy
+) -> dict[str, list[int]]:
+    """Which dimensions of each vector output are compared: the `policy.vector_dims` with
+    the largest variance in the reference (ties to the lower index), in index order.
+
+    Chosen from the baseline, so they are the same for every slice compared with it.
+    Why not evenly spaced: most Morgan bits are set in < 1 % of molecules, and a rare
+    bit barely moves even between unrelated chemical spaces (measured: 1 of 32 evenly
+    spaced bits drifted for BRICS fragments, against 20 of the 32 most variable bits).
+    """
+    dims: dict[str, list[int]] = {}
+    for column in columns:
+        if column.length is None or column.name not in reference.columns:
+            continue
+        count = np.zeros(column.length)
+        total = np.zeros(column.length)
+        squares = np.zeros(column.length)
+        shift: np.ndarray | None = None
+        for _, block in _vector_rows(column, reference[column.name]):
+            if shift is None:  # shifted sums keep E[x^2] - E[x]^2 accurate for large values
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    shift = np.nan_to_num(np.nanmean(block, axis=0))
+            block = block - shift
+            count += (~np.isnan(block)).sum(axis=0)
+            total += np.nansum(block, axis=0)
+            squares += np.nansum(block * block, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            # No values at all: -1 sorts after every real variance.
+            variance = np.nan_to_num(squares / count - mean * mean, nan=-1.0)
+        order = np.argsort(-variance, kind="stable")  # stable: ties keep the lower index
+        dims[column.name] = sorted(int(i) for i in order[: policy.vector_dims])
+    return dims
+
+
+def drift_features(
+    columns: Sequence[OutputColumn],
+    frame: pd.DataFrame,
+    policy: DriftPolicy,
+    dims: Mapping[str, Sequence[int]] | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Flatten predictions into comparable features: (frame, {feature: kind}).
+
+    Scalars map one to one (float/int numeric; bool/str and 0/1 ints categorical).
+    A vector becomes `<col>.mean` (numeric: e.g. fingerprint bit density) plus the
+    dimensions `dims[col]` as `<col>[i]` (categorical when binary); pass the reference's
+    `select_vector_dims` for both sides (default: chosen from `frame` itself). Nulls and
+    infinities become NaN; they are dropped per feature when drift is measured, so one
+    sparse output does not throw away the rows of the others.
+    """
+    if dims is None:
+        dims = select_vector_dims(columns, frame, policy)
+    data: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    for column in columns:
+        if column.name not in frame.columns:
+            raise ValueError(
+                f"predictions have no column {column.name!r} (columns: {list(frame.columns)}); "
+                "the model's declared outputs and its stored predictions disagree"
+            )
+        values = frame[column.name]
+        if column.length is None:
+            data[column.name] = _scalar_feature(column, values)
+            kinds[column.name] = _scalar_kind(column)
+            continue
+        indices = list(dims[column.name])
+        means = np.full(len(frame), np.nan)
+        picked = np.full((len(frame), len(indices)), np.nan)
+        for start, block in _vector_rows(column, values):
+            with warnings.catch_warnings():  # a null row's mean is NaN, as wanted
+                warnings.simplefilter("ignore", RuntimeWarning)
+                means[start : start + len(block)] = np.nanmean(block, axis=1)
+            picked[start : start + len(block)] = block[:, indices]
+        data[f"{column.name}.mean"] = means
+        kinds[f"{column.name}.mean"] = NUMERIC
+        kind = CATEGORICAL if _is_binary(column) else NUMERIC
+        for j, index in enumerate(indices):
+            name = f"{column.name}[{index}]"
+            data[name] = _categories(picked[:, j]) if kind == CATEGORICAL else picked[:, j]
+            kinds[name] = kind
+    return pd.DataFrame(data, index=range(len(frame))), kinds
+
+
+def _categories(values: np.ndarray) -> np.ndarray:
+    """0/1 floats as integer categories (object array, NaN for null), so 1.0 == 1."""
+    out = np.full(len(values), np.nan, dtype=object)
+    present = ~np.isnan(values)
+    out[present] = values[present].astype(np.int64)
+    return out
+
+
+def _scalar_feature(column: OutputColumn, values: pd.Series) -> np.ndarray:
+    if _scalar_kind(column) == NUMERIC:
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
+        return numbers.replace([np.inf, -np.inf], np.nan).to_numpy()
+    if column.dtype in ("int", "float"):
+        return _categories(pd.to_numeric(values, errors="coerce").astype(float).to_numpy())
+    out = values.astype(object).to_numpy(copy=True)
+    out[pd.isna(values).to_numpy()] = np.nan
+    return out
+
+
+def _sample(frame: pd.DataFrame, rows: int | None) -> pd.DataFrame:
+    if rows is None or len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=SAMPLE_SEED)
+
+
+def measure_drift(
+    columns: Sequence[OutputColumn],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    policy: DriftPolicy,
+    html_path: str | Path | None = None,
+) -> DriftResult:
+    """Compare a slice's predictions (current) with the baseline slice's (reference).
+
+    Features with values on both sides go to one Evidently report (`ValueDrift` per
+    feature, its test status is the drift flag); a feature with no values on a side is
+    decided here, because Evidently raises on an empty column. The Evidently HTML report
+    is written to `html_path` when given.
+    """
+    if len(reference) == 0 or len(current) == 0:
+        side = "reference (baseline)" if len(reference) == 0 else "current"
+        raise ValueError(
+            f"the {side} predictions have no rows; drift needs rows on both sides "
+            "(materialize the baseline slice's validated predictions, or skip empty slices)"
+        )
+    reference = _sample(reference, policy.sample_rows)
+    current = _sample(current, policy.sample_rows)
+    dims = select_vector_dims(columns, reference, policy)
+    ref_features, kinds = drift_features(columns, reference, policy, dims)
+    cur_features, _ = drift_features(columns, current, policy, dims)
+    sources = _feature_sources(columns, dims)
+
+    def method_of(kind: str) -> tuple[str, float]:
+        if kind == NUMERIC:
+            return policy.numeric_method, policy.numeric_threshold
+        return policy.categorical_method, policy.categorical_threshold
+
+    # A feature with no values on a side is decided here (Evidently raises on an empty
+    # column): null on both sides is no evidence of drift; values appearing or
+    # disappearing entirely is the largest drift there is.
+    notes: dict[str, tuple[str, bool]] = {}
+    for name in kinds:
+        in_ref = bool(ref_features[name].notna().any())
+        in_cur = bool(cur_features[name].notna().any())
+        if not (in_ref and in_cur):
+            notes[name] = (
+                "no values on either side"
+                if not (in_ref or in_cur)
+                else ("no values in current" if in_ref else "no values in reference"),
+                in_ref or in_cur,
+            )
+    to_measure = [name for name in kinds if name not in notes]
+    scores: dict[str, tuple[float, bool]] = {}
+    if to_measure or html_path is not None:
+        scores = _evidently_scores(
+            to_measure, kinds, ref_features, cur_features, method_of, html_path
+        )
+
+    features = []
+    for name, kind in kinds.items():
+        method, threshold = method_of(kind)
+        if name in notes:
+            note, drifted = notes[name]
+            score = None
+        else:
+            (score, drifted), note = scores[name], ""
+        features.append(
+            FeatureDrift(name, sources[name], kind, method, threshold, score, drifted, note)
+        )
+    share = sum(f.drifted for f in features) / len(features) if features else 0.0
+    return DriftResult(
+        features=tuple(features),
+        drifted_share=share,
+        severity=severity_for(share, policy),
+        reference_rows=len(reference),
+        current_rows=len(current),
+        policy=policy,
+    )
+
+
+def _feature_sources(
+    columns: Sequence[OutputColumn], dims: Mapping[str, Sequence[int]]
+) -> dict[str, str]:
+    """{feature: output column it comes from}, in `drift_features`' naming."""
+    sources: dict[str, str] = {}
+    for column in columns:
+        if column.length is None:
+            sources[column.name] = column.name
+            continue
+        sources[f"{column.name}.mean"] = column.name
+        for index in dims[column.name]:
+            sources[f"{column.name}[{index}]"] = column.name
+    return sources
+
+
+def _evidently_scores(
+    names: list[str],
+    kinds: Mapping[str, str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    method_of: Any,
+    html_path: str | Path | None,
+) -> dict[str, tuple[float, bool]]:
+    """Run one Evidently report over `names`: {feature: (score, drifted)}."""
+    # Evidently's internals emit pandas FutureWarnings and its web UI's dependencies
+    # DeprecationWarnings on every run; a user cannot act on them, so they stay out of
+    # the asset check's logs. Our own warnings are not affected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # Imported here: `import evidently` takes ~3.5 s, and Dagster loads definitions often.
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.metrics import ValueDrift
+
+        definition = DataDefinition(
+            numerical_columns=[n for n in names if kinds[n] == NUMERIC],
+            categorical_columns=[n for n in names if kinds[n] == CATEGORICAL],
+        )
+        metrics = []
+        for name in names:
+            method, threshold = method_of(kinds[name])
+            metrics.append(ValueDrift(column=name, method=method, threshold=threshold))
+        snapshot = Report(metrics, include_tests=True).run(
+            Dataset.from_pandas(current[names], data_definition=definition),
+            Dataset.from_pandas(reference[names], data_definition=definition),
+        )
+        if html_path is not None:
+            path = Path(html_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            snapshot.save_html(str(path))
+    return _scores_from_snapshot(snapshot.dict())
+
+
+def _scores_from_snapshot(data: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:
+    """Read {column: (score, drifted)} from `Snapshot.dict()`.
+
+    Every ValueDrift test has the same id ("drift"); a test belongs to its metric through
+    `metric_config.metric_id`. The status is a TestStatus enum in `dict()` and a string
+    in `json()`; FAIL means drifted.
+    """
+    by_id = {m["id"]: m for m in data.get("metrics", [])}
+    scores: dict[str, tuple[float, bool]] = {}
+    for test in data.get("tests", []):
+        metric = by_id.get(test["metric_config"]["metric_id"])
+        if metric is None:
+            continue
+        column = metric["config"]["column"]
+        status = getattr(test["status"], "value", test["status"])
+        scores[column] = (float(metric["value"]), str(status).upper() == "FAIL")
+    return scores

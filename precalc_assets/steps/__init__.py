@@ -1,0 +1,7 @@
+"""Each step as plain functions over the stores, free of Dagster.
+
+Each step reads its input from object storage and writes its output there, so any step
+can run in any process, and re-running a step overwrites its own output (idempotent):
+`prepare` (a slice), `predict` (models over a slice), `validate`, `publish`; `files`
+reads their Parquet files, `results` is what each reports.
+"""

@@ -1,0 +1,96 @@
+"""Predict: every model of a run over one slice, from one parse of each molecule."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from rdkit import Chem
+
+from precalc_assets import layout
+from precalc_assets.chem import Molecule, mols_from_smiles
+from precalc_assets.models.runners import run_model
+from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.tables import predictions_to_arrow
+from precalc_assets.steps.files import read_library_slice, with_code_version
+from precalc_assets.steps.prepare import CHUNK_ROWS, prepare_slice
+from precalc_assets.steps.results import StepResult
+from precalc_assets.stores.object_store import ObjectStore
+
+
+def compute_predictions(
+    store: ObjectStore, specs: list[ModelSpec], slice_key: str
+) -> tuple[list[StepResult], StepResult | None]:
+    """Every model of `specs` over one slice, from one parse of each molecule.
+
+    A slice not prepared yet is prepared here, the models running on the same parse;
+    returns the model results and, in that case, the slice's own result. Nothing is
+    written for any model unless every model succeeded on every chunk.
+    """
+    keys: list[pd.DataFrame] = []
+    outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
+    seconds = dict.fromkeys(outputs, 0.0)
+    where = f" on slice {slice_key!r}"
+
+    def run_chunk(molecules: list[Molecule], mols: list[Chem.Mol]) -> None:
+        smiles = [m.smiles for m in molecules]
+        keys.append(
+            pd.DataFrame(
+                {
+                    "row": [m.row for m in molecules],
+                    "inchikey": [m.inchikey for m in molecules],
+                    "smiles": smiles,
+                }
+            )
+        )
+        for spec in specs:
+            started = time.perf_counter()
+            outputs[spec.model_id].append(run_model(spec, smiles, mols, where=where))
+            seconds[spec.model_id] += time.perf_counter() - started
+
+    library = read_library_slice(store, slice_key)
+    prepared = None
+    if library is None:
+        prepared = prepare_slice(store, slice_key, on_chunk=run_chunk)
+    else:
+        rows = library.column("row").to_pylist()
+        inchikeys = library.column("inchikey").to_pylist()
+        smiles = library.column("smiles").to_pylist()
+        for start in range(0, len(smiles), CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            chunk = [
+                Molecule(r, s, k, s)
+                for r, s, k in zip(rows[part], smiles[part], inchikeys[part], strict=True)
+            ]
+            run_chunk(chunk, mols_from_smiles(smiles[part]))
+
+    key_frame = (
+        pd.concat(keys, ignore_index=True)
+        if keys
+        else pd.DataFrame({"row": [], "inchikey": [], "smiles": []})
+    )
+    results = []
+    for spec in specs:
+        parts = outputs[spec.model_id]
+        model_frame = (
+            pd.concat(parts, ignore_index=True) if parts else run_model(spec, [], [], where)
+        )
+        frame = pd.concat([key_frame, model_frame], axis=1)
+        key = layout.predictions(spec.model_id, slice_key)
+        if store.exists(key):  # kept for the reproducibility check
+            store.put_bytes(
+                layout.previous_predictions(spec.model_id, slice_key), store.get_bytes(key)
+            )
+        store.write_parquet(key, with_code_version(predictions_to_arrow(frame, spec), spec))
+        results.append(
+            StepResult(
+                slice_key=slice_key,
+                model_id=spec.model_id,
+                rows_in=len(key_frame),
+                rows_out=len(frame),
+                seconds=seconds[spec.model_id],
+                paths={"predictions": store.uri(key)},
+                code_version=spec.code_version,
+            )
+        )
+    return results, prepared

@@ -1,0 +1,97 @@
+"""Publish: validated rows upserted into the serving table, then read back."""
+
+from __future__ import annotations
+
+import time
+
+from precalc_assets import keys, layout
+from precalc_assets.inputs.library_files import LibraryError, parse_slice_key
+from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.tables import outputs_as_lists
+from precalc_assets.steps.files import read_upstream
+from precalc_assets.steps.results import StepResult
+from precalc_assets.stores.object_store import ObjectStore
+from precalc_assets.stores.serving_table import ServingItem, ServingTable, utc_timestamp
+
+REJECT_DUPLICATE_EARLIER_SLICE = "duplicate_inchikey_in_earlier_slice"
+
+
+class PublishError(RuntimeError):
+    """The serving table does not hold what was written; re-running is safe."""
+
+
+def publish_predictions(
+    store: ObjectStore,
+    serving: ServingTable,
+    spec: ModelSpec,
+    slice_key: str,
+    run_id: str,
+) -> StepResult:
+    """Upsert the validated rows, then read every key back: success means all landed."""
+    started = time.perf_counter()
+    frame = read_upstream(
+        store, layout.validated(spec.model_id, slice_key), keys.VALIDATED_PREDICTIONS
+    )
+    timestamp = utc_timestamp()
+    code_version = spec.code_version  # a hash of the spec: compute it once, not per item
+    outputs = outputs_as_lists(frame, spec)
+    items = [
+        ServingItem(
+            inchikey=key,
+            model_id=spec.model_id,
+            smiles=smiles,
+            outputs=tuple(values),
+            slice_key=slice_key,
+            run_id=run_id,
+            code_version=code_version,
+            timestamp=timestamp,
+        )
+        for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)
+    ]
+    serving.ensure_table()
+    held = held_by_earlier_slice(serving, spec.model_id, slice_key, list(frame["inchikey"]))
+    items = [item for item in items if item.inchikey not in held]
+    written = serving.upsert(items)
+    landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
+    missing = [
+        i.inchikey for i in items if i.inchikey not in landed or landed[i.inchikey].run_id != run_id
+    ]
+    if written != len(items) or missing:
+        raise PublishError(
+            f"{serving.url}: {len(missing)} of {len(items)} items of "
+            f"{keys.partition_id(spec.model_id, slice_key)} "
+            f"are not in the serving table after the write (e.g. {missing[:3]}); re-run the "
+            "partition, writes are idempotent"
+        )
+    return StepResult(
+        slice_key=slice_key,
+        model_id=spec.model_id,
+        rows_in=len(frame),
+        rows_out=len(items),
+        rejected=len(held),
+        seconds=time.perf_counter() - started,
+        paths={"serving_table": serving.url},
+        reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
+        code_version=code_version,
+    )
+
+
+def held_by_earlier_slice(
+    serving: ServingTable, model_id: str, slice_key: str, inchikeys: list[str]
+) -> set[str]:
+    """Keys whose served item comes from an earlier slice of the same library file.
+
+    Duplicates are dropped within a slice when it is prepared; across slices the first
+    row must win too, whatever order the slices are published in: a later
+    slice leaves such items alone, an earlier one overwrites them.
+    """
+    name, index = parse_slice_key(slice_key)
+    held = set()
+    for key, item in serving.get_many(model_id, inchikeys).items():
+        try:
+            other_name, other_index = parse_slice_key(item.slice_key)
+        except LibraryError:
+            continue
+        if other_name == name and other_index < index:
+            held.add(key)
+    return held

@@ -1,0 +1,18 @@
+"""What each step reports: rows in and out, rejects by reason, paths, time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StepResult:
+    slice_key: str
+    model_id: str = ""
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    paths: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    code_version: str = ""

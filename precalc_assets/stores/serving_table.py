@@ -1,0 +1,146 @@
+"""The serving-table interface: one item per (molecule, model), Ersilia-compatible.
+
+Item layout (DynamoDB attribute names; SQLite keeps the same logical rows; the contract
+is in ``docs/contracts.md``):
+
+- ``PK`` (S, hash) = ``INPUTKEY#<InChIKey>``; ``SK`` (S, range) = ``MODELID#<model_id>``
+- ``Smiles`` (S), ``Precalculation`` (L, outputs in the model's declared column order),
+  ``Timestamp`` (S, ISO-8601 UTC with milliseconds and ``Z``, see ``utc_timestamp``),
+  ``Slice``, ``RunId``, ``CodeVersion`` (S)
+
+Writes are idempotent upserts (a re-run overwrites, never duplicates). Output values are
+stored as ``values`` says (non-finite and out-of-range numbers as NULL). Reads return the
+same ``ServingItem`` the writes take.
+
+Backends: ``sqlite.SqliteServingTable`` (embedded default), ``dynamodb.DynamoServingTable``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from precalc_assets.stores.errors import StoreError
+
+__all__ = [
+    "PK_PREFIX",
+    "SK_PREFIX",
+    "ServingItem",
+    "ServingTable",
+    "encode_outputs",
+    "item_keys",
+    "partition_key",
+    "read_item",
+    "sort_key",
+    "utc_timestamp",
+]
+
+PK_PREFIX = "INPUTKEY#"
+SK_PREFIX = "MODELID#"
+
+_T = TypeVar("_T")
+
+
+def utc_timestamp() -> str:
+    """Now as ISO-8601 UTC with milliseconds and a ``Z`` suffix: the ``Timestamp`` format
+    of items, e.g. ``2025-01-01T00:00:00.000Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ServingItem:
+    """One (molecule, model) prediction as published to, and read from, the serving table."""
+
+    inchikey: str
+    model_id: str
+    smiles: str
+    outputs: tuple[Any, ...]
+    slice_key: str
+    run_id: str
+    code_version: str
+    timestamp: str
+
+
+def partition_key(inchikey: str) -> str:
+    return PK_PREFIX + inchikey
+
+
+def sort_key(model_id: str) -> str:
+    return SK_PREFIX + model_id
+
+
+def item_keys(item: ServingItem, url: str) -> tuple[str, str]:
+    """(PK, SK) of an item; both parts must be non-empty."""
+    if not item.inchikey or not item.model_id:
+        raise StoreError(
+            f"Serving item has an empty InChIKey or model ID (inchikey={item.inchikey!r}, "
+            f"model_id={item.model_id!r}, slice={item.slice_key!r}) for {url}; every item "
+            "needs both."
+        )
+    return partition_key(item.inchikey), sort_key(item.model_id)
+
+
+def encode_outputs(item: ServingItem, encode: Callable[[Any], _T]) -> list[_T]:
+    """An item's outputs encoded one by one; the error of a bad value names the item."""
+    try:
+        return [encode(v) for v in item.outputs]
+    except StoreError as exc:
+        raise StoreError(f"Item {item.model_id}/{item.inchikey}: {exc}") from exc
+
+
+def read_item(
+    pk: str,
+    sk: str,
+    *,
+    smiles: str,
+    outputs: Iterable[Any],
+    slice_key: str,
+    run_id: str,
+    code_version: str,
+    timestamp: str,
+) -> ServingItem:
+    """The item stored under (PK, SK)."""
+    return ServingItem(
+        inchikey=pk.removeprefix(PK_PREFIX),
+        model_id=sk.removeprefix(SK_PREFIX),
+        smiles=smiles,
+        outputs=tuple(outputs),
+        slice_key=slice_key,
+        run_id=run_id,
+        code_version=code_version,
+        timestamp=timestamp,
+    )
+
+
+class ServingTable(ABC):
+    """Idempotent upserts and batched lookups of (molecule, model) predictions."""
+
+    url: str
+
+    @abstractmethod
+    def ensure_table(self) -> None:
+        """Create the table if it is missing; safe to call any number of times."""
+
+    @abstractmethod
+    def upsert(self, items: Iterable[ServingItem]) -> int:
+        """Write items (same PK/SK overwritten, last one wins); returns distinct items written."""
+
+    @abstractmethod
+    def get_many(
+        self, model_id: str, inchikeys: Sequence[str], *, consistent_read: bool = False
+    ) -> dict[str, ServingItem]:
+        """InChIKey -> item for the keys present; missing keys are absent from the result.
+
+        ``consistent_read=True`` for read-back checks right after a write (DynamoDB reads
+        are eventually consistent by default; SQLite is always consistent).
+        """
+
+    @abstractmethod
+    def count(self, model_id: str | None = None) -> int:
+        """Number of items (of one model); for tests and the CLI, not for hot paths."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"

@@ -1,0 +1,113 @@
+"""Output values as the two serving backends store them: JSON (SQLite) and DynamoDB
+AttributeValues.
+
+Outputs may be numbers (Python, numpy, ``Decimal``), strings, booleans, None (or pandas
+NA) and lists of them. Both backends hold the same logical values because one number
+rule, ``storable_float``, serves both: DynamoDB numbers lie in ``[1e-130, 1e126)`` in
+magnitude and have no NaN/inf, so NaN, +/-inf and ``|x| >= 1e126`` are stored as NULL and
+``|x| < 1e-130`` as 0.
+
+Numbers read back from DynamoDB come back as ``int`` when their text has no ``.``/exponent
+(DynamoDB normalises ``2.0`` to ``2``); cast by the model's declared column types.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from precalc_assets.stores.errors import StoreError
+
+__all__ = ["from_attr", "storable_float", "to_attr", "to_json"]
+
+_N_MAX = 1e126
+_N_MIN = 1e-130
+
+_NULL: dict[str, Any] = {"NULL": True}
+_TRUE: dict[str, Any] = {"BOOL": True}
+_FALSE: dict[str, Any] = {"BOOL": False}
+_ZERO: dict[str, Any] = {"N": "0"}
+
+
+def storable_float(v: float) -> float | None:
+    """``v`` as both backends store it: None for NaN/inf/``|v| >= 1e126``, 0.0 for
+    ``|v| < 1e-130``, else unchanged."""
+    if not math.isfinite(v):
+        return None
+    a = abs(v)
+    if a >= _N_MAX:
+        return None
+    return 0.0 if a < _N_MIN else v
+
+
+def _builtin_scalar(v: Any) -> bool | int | float | None:
+    """A numpy, ``Decimal`` or pandas-NA scalar as the builtin value it stands for."""
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, Decimal):
+        return float(v) if v.is_finite() else None
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if type(v).__name__ in ("NAType", "NaTType"):
+        return None
+    raise StoreError(
+        f"Cannot store output value {v!r} of type {type(v).__name__}: outputs must be "
+        "numbers, strings, booleans, None or lists of them."
+    )
+
+
+def to_json(v: Any) -> Any:
+    """Plain JSON value (JSON has no NaN: non-finite numbers become None, as on DynamoDB)."""
+    t = type(v)
+    if t is float:
+        return storable_float(v)
+    if t is int or t is str or t is bool or v is None:
+        return v
+    if isinstance(v, list | tuple | np.ndarray):
+        return [to_json(x) for x in v]
+    return to_json(_builtin_scalar(v))
+
+
+def to_attr(v: Any) -> dict[str, Any]:
+    """AttributeValue straight from Python (no TypeSerializer/Decimal: this is the hot loop)."""
+    t = type(v)
+    if t is float:
+        f = storable_float(v)
+        if f is None:
+            return _NULL
+        return _ZERO if f == 0.0 else {"N": repr(f)}
+    if t is int:
+        return {"N": str(v)}
+    if t is str:
+        return {"S": v}
+    if v is None:
+        return _NULL
+    if t is bool:
+        return _TRUE if v else _FALSE
+    if isinstance(v, list | tuple | np.ndarray):
+        return {"L": [to_attr(x) for x in v]}
+    return to_attr(_builtin_scalar(v))
+
+
+def from_attr(a: dict[str, Any]) -> Any:
+    """Python value of an AttributeValue read back from DynamoDB."""
+    if "N" in a:
+        s = a["N"]
+        return float(s) if ("." in s or "e" in s or "E" in s) else int(s)
+    if "S" in a:
+        return a["S"]
+    if "NULL" in a:
+        return None
+    if "BOOL" in a:
+        return bool(a["BOOL"])
+    if "L" in a:
+        return [from_attr(x) for x in a["L"]]
+    if "M" in a:
+        return {k: from_attr(x) for k, x in a["M"].items()}
+    raise StoreError(f"Unexpected DynamoDB attribute value {a!r} in Precalculation.")

@@ -1,0 +1,161 @@
+"""The `precalc` console script, as a user runs it, on both backends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from precalc_assets import layout
+from precalc_assets.cli import main
+from precalc_assets_tests.faulty_models import FAIL_SWITCH
+from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+
+
+def precalc(*args: str, ok: bool = True):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_add_library_add_model_run_lookup(project, tmp_path):
+    """The issue's acceptance flow: every valid unique InChIKey is served with MolWt."""
+    lines = ["smiles,name"] + [f"{line.split()[0]},{i}" for i, line in enumerate(nci_lines(230))]
+    lines += ["not_a_molecule,bad", ",empty"]
+    path = write_library(tmp_path / "library.csv", lines)
+    out = precalc("add-library", str(path), "--slice-size", "100").output
+    assert "232 rows in 3 slices" in out
+    assert "library-0000 .. library-0002" in out
+    precalc("add-model", "eos3b5e")
+    out = precalc("run").output
+    assert "3 partition(s) missing" in out
+    assert "eos3b5e" in out and "3/3" in out
+
+    expected = expected_molecules([line.split(",")[0] for line in lines[1:]])
+    served = project.serving().get_many("eos3b5e", list(expected))
+    assert set(served) == set(expected)
+    for key, item in served.items():
+        mol_weight = Descriptors.MolWt(Chem.MolFromSmiles(expected[key]))
+        assert item.outputs[0] == pytest.approx(mol_weight)
+    store = project.store()
+    for slice_key in ("library-0000", "library-0001", "library-0002"):
+        assert store.exists(layout.predictions("eos3b5e", slice_key))
+        assert store.exists(layout.validated("eos3b5e", slice_key))
+    assert store.exists("inputs/library/library.csv")
+    assert store.exists("inputs/models/eos3b5e.json")
+
+    # Nothing is missing any more: a second run does nothing.
+    assert "0 partition(s) missing" in precalc("run").output
+    key = next(iter(expected))
+    found = json.loads(
+        precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", "NOPE").output
+    )
+    assert found[key]["smiles"] == expected[key] and found["NOPE"] is None
+
+
+def test_reregistering_the_same_file_keeps_keys(local_project, tmp_path):
+    path = write_library(tmp_path / "lib.smi", nci_lines(50))
+    first = precalc("add-library", str(path), "--slice-size", "20").output
+    again = precalc("add-library", str(path), "--slice-size", "20").output
+    assert "lib-0000 .. lib-0002" in first and "lib-0000 .. lib-0002" in again
+    assert "already registered" in again
+    assert local_project.instance.get_dynamic_partitions("slice") == [
+        "lib-0000",
+        "lib-0001",
+        "lib-0002",
+    ]
+
+
+def test_changed_file_under_same_name_is_refused(local_project, tmp_path):
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(5))))
+    result = precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(6))), ok=False
+    )
+    assert result.exit_code == 1
+    assert "already registered from a different file" in result.output
+    assert "--name lib-v2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the file is empty"),
+        ("name,weight\naspirin,180\n", "no SMILES column in header ['name', 'weight']"),
+    ],
+)
+def test_bad_library_files_register_nothing(local_project, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    result = precalc("add-library", str(path), ok=False)
+    assert result.exit_code == 1
+    assert str(path) in result.output and message in result.output
+    assert local_project.instance.get_dynamic_partitions("slice") == []
+    assert not local_project.store().exists(layout.library_manifest("bad"))
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        ("eos|3b5e", "contains '|'"),
+        ("eos/3b5e", "contains '/'"),
+        ("EOS3B5E", "upper-case"),
+        ("eos9zzz", "unknown model ID 'eos9zzz'"),
+    ],
+)
+def test_bad_model_ids_are_refused(local_project, model_id, message):
+    result = precalc("add-model", model_id, ok=False)
+    assert result.exit_code == 1 and message in result.output
+    assert local_project.instance.get_dynamic_partitions("model") == []
+
+
+def test_model_spec_file_errors_name_the_file(local_project, tmp_path):
+    spec = tmp_path / "m.json"
+    spec.write_text("{not json")
+    result = precalc("add-model", "mymodel", "--spec", str(spec), ok=False)
+    assert str(spec) in result.output and "not valid JSON" in result.output
+    spec.write_text(json.dumps({"runner": "carrier-pigeon", "columns": ["x"]}))
+    result = precalc("add-model", "mymodel", "--spec", str(spec), ok=False)
+    assert "runner 'carrier-pigeon'" in result.output
+
+
+def test_run_of_unregistered_model_says_how_to_register(local_project):
+    result = precalc("run", "--model", "eos3b5e", ok=False)
+    assert result.exit_code == 1 and "precalc add-model" in result.output
+
+
+def test_missing_bucket_is_named(aws_project, monkeypatch, tmp_path):
+    monkeypatch.setenv("PRECALC_STORAGE_URL", "s3://no-such-bucket-here/x")
+    result = precalc("add-library", str(write_library(tmp_path / "l.smi", nci_lines(3))), ok=False)
+    assert result.exit_code == 1
+    assert "no-such-bucket-here" in result.output and "does not exist" in result.output
+
+
+def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
+    local_project, tmp_path, monkeypatch
+):
+
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
+    spec = tmp_path / "crashy.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "runner": "python",
+                "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
+                "columns": ["mol_weight"],
+            }
+        )
+    )
+    precalc("add-model", "crashy", "--spec", str(spec))
+    monkeypatch.setenv(FAIL_SWITCH, "1")
+    result = precalc("run", ok=False)
+    assert result.exit_code == 1
+    assert "crashy|lib-0000: FAILED" in result.output and "crashed halfway" in result.output
+    monkeypatch.delenv(FAIL_SWITCH)
+    out = precalc("run").output
+    assert "2 partition(s) missing" in out and "2/2" in out

@@ -1,0 +1,118 @@
+"""`check_alerts_sensor`: failed checks and runs become one notification each (JSONL,
+a Slack-like webhook on loopback, SNS on moto), recoveries one more; ticks are safe to
+repeat and a failed delivery is retried."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType
+
+from precalc_assets.alerts.delivery import AlertDeliveryError
+from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV
+from precalc_assets.alerts.sns import SNS_TOPIC_ENV
+from precalc_assets.dagster_defs.sensors.alerts import check_alerts_sensor
+from precalc_assets.definitions import build_definitions
+from precalc_assets_tests.helpers import alerts_file, read_jsonl
+
+
+def evaluation(
+    partition: str, passed: bool, score: float, check="prediction_drift", severity="WARN"
+):
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("published_predictions"),
+        check_name=check,
+        passed=passed,
+        severity=dg.AssetCheckSeverity(severity),
+        metadata={"score": score, "threshold": 0.25},
+        description=f"drifted share {score}",
+        partition=partition,
+    )
+
+
+def report(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation) -> None:
+    """Store an evaluation as a run would (its own run id: Dagster keeps one execution
+    per check, partition and run, so runless reports of one partition would collide)."""
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            event_specific_data=evaluation,
+            job_name="precalculate",
+        ),
+        run_id=uuid.uuid4().hex,
+    )
+
+
+@dg.asset
+def crashing_asset():
+    raise RuntimeError("model server unreachable")
+
+
+def tick(instance, cursor):
+    defs = build_definitions("local")
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=defs.resources
+    ) as context:
+        check_alerts_sensor(context)
+        return context.cursor
+
+
+def test_each_failure_notifies_once_and_a_recovery_once(
+    local_project, tmp_path, webhook, sns_topic, monkeypatch
+):
+    monkeypatch.setenv(SLACK_WEBHOOK_ENV, webhook.url)
+    monkeypatch.setenv(SNS_TOPIC_ENV, sns_topic.arn)
+    instance = local_project.instance
+    report(instance, evaluation("eos3b5e|frag-0000", False, 1.0))
+    report(instance, evaluation("eos3b5e|nci-0001", True, 0.0))
+    report(
+        instance,
+        evaluation("eos3b5e|frag-0000", False, 3.0, check="completeness", severity="ERROR"),
+    )
+    assert not dg.materialize([crashing_asset], instance=instance, raise_on_error=False).success
+
+    cursor = tick(instance, None)
+    assert tick(instance, cursor) == cursor  # the same failures again: nothing new
+    texts = webhook.texts()
+    assert len(texts) == 3
+    assert any("prediction_drift" in t and "eos3b5e|frag-0000" in t and "1" in t for t in texts)
+    assert any("completeness" in t and "ERROR" in t for t in texts)
+    assert any("model server unreachable" in t or "__ephemeral_asset_job__" in t for t in texts)
+    assert len(sns_topic.received()) == 3
+    lines = read_jsonl(alerts_file(tmp_path))
+    assert sorted(line["kind"] for line in lines) == ["check_failed", "check_failed", "run_failed"]
+    drift = next(line for line in lines if line["check"] == "prediction_drift")
+    assert (drift["model"], drift["slice"], drift["score"], drift["threshold"]) == (
+        "eos3b5e", "frag-0000", 1.0, 0.25,
+    )  # fmt: skip
+
+    # Still failing: no new alert. Passing again: one recovery, then silence.
+    report(instance, evaluation("eos3b5e|frag-0000", False, 1.0))
+    cursor = tick(instance, cursor)
+    assert len(webhook.texts()) == 3
+    report(instance, evaluation("eos3b5e|frag-0000", True, 0.0))
+    report(instance, evaluation("eos3b5e|frag-0000", True, 0.0))
+    cursor = tick(instance, cursor)
+    assert len(webhook.texts()) == 4 and "recovered" in webhook.texts()[-1]
+    assert read_jsonl(alerts_file(tmp_path))[-1]["kind"] == "check_recovered"
+    assert json.loads(cursor)["failing"] == {
+        "published_predictions/completeness/eos3b5e|frag-0000": "ERROR"
+    }
+
+
+def test_a_failed_delivery_keeps_the_cursor_and_is_retried(
+    local_project, tmp_path, webhook, monkeypatch
+):
+    monkeypatch.setenv(SLACK_WEBHOOK_ENV, webhook.url)
+    instance = local_project.instance
+    report(instance, evaluation("eos3b5e|frag-0000", False, 1.0))
+    webhook.statuses = [404]
+    with pytest.raises(AlertDeliveryError):
+        tick(instance, None)
+    cursor = tick(instance, None)  # the daemon retries from the old cursor
+    assert json.loads(cursor)["checks"] > 0
+    assert len(webhook.texts()) == 2  # the refused one, then the delivered one
+    assert len(read_jsonl(alerts_file(tmp_path))) == 1  # JSONL holds it once

@@ -1,0 +1,216 @@
+"""The ledger, read from Dagster's materialisation history, drives `precalc run`."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from click.testing import CliRunner
+
+from precalc_assets import layout
+from precalc_assets.cli import main
+from precalc_assets.dagster_defs.assets import precalc_ledger
+from precalc_assets.dagster_defs.history import build_ledger
+from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets_tests.faulty_models import FAIL_SWITCH
+from precalc_assets_tests.helpers import nci_lines, write_library
+
+WEIGHT = "precalc_assets_tests.faulty_models:weight_or_crash"
+
+
+def precalc(*args: str, ok: bool = True):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def ledger_json() -> dict:
+    return {
+        m["model"]: m for m in json.loads(precalc("ledger", "--format", "json").output)["models"]
+    }
+
+
+def write_spec(tmp_path, name: str, **extra) -> str:
+    spec = {"runner": "python", "callable": WEIGHT, "columns": ["mol_weight"], **extra}
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_ledger_reports_missing_then_complete(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    before = ledger_json()["eos3b5e"]
+    assert before["missing"] == ["lib-0000", "lib-0001"] and not before["complete"]
+    precalc("run")
+    after = ledger_json()["eos3b5e"]
+    assert after["done"] == ["lib-0000", "lib-0001"] and after["complete"]
+    assert after["rows_published"] + after["rows_rejected"] == 40
+    assert after["last_run_id"]
+    csv_out = precalc("ledger", "--format", "csv").output.splitlines()
+    assert csv_out[0].startswith("model,slice,status") and len(csv_out) == 3
+    assert "| eos3b5e | yes | 2/2 |" in precalc("ledger").output
+
+
+def test_spec_change_makes_partitions_stale_and_run_redoes_only_those(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    precalc("run")
+    assert all(m["complete"] for m in ledger_json().values())
+
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v2.json", version="2"))
+    state = ledger_json()
+    assert (
+        state["weights"]["stale"] == ["lib-0000", "lib-0001"] and not state["weights"]["complete"]
+    )
+    assert state["eos3b5e"]["complete"]
+
+    out = precalc("run").output
+    assert "2 partition(s) missing, stale or failed" in out
+    assert "weights|lib-0000" in out and "eos3b5e|" not in out
+    assert ledger_json()["weights"]["complete"]
+
+
+def test_failed_partition_is_reported_and_rerun(local_project, tmp_path, monkeypatch):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(20))), "--slice-size", "20"
+    )
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    monkeypatch.setenv(FAIL_SWITCH, "1")
+    precalc("run", ok=False)
+    assert ledger_json()["weights"]["failed"] == ["lib-0000"]
+    monkeypatch.delenv(FAIL_SWITCH)
+    assert "1 partition(s) missing, stale or failed" in precalc("run").output
+    assert ledger_json()["weights"]["done"] == ["lib-0000"]
+
+
+def test_precalc_ledger_asset_writes_the_ledger(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(30))), "--slice-size", "10"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("run", "--slice", "lib-0000")
+    result = dg.materialize(
+        [precalc_ledger], instance=local_project.instance, resources=local_project.defs.resources
+    )
+    assert result.success
+    store = local_project.store()
+    table = store.read_parquet(layout.LEDGER_PARTITIONS_PARQUET).to_pandas()
+    assert dict(zip(table["slice"], table["status"], strict=True)) == {
+        "lib-0000": "done",
+        "lib-0001": "missing",
+        "lib-0002": "missing",
+    }
+    assert store.exists(layout.LEDGER_PARTITIONS_CSV)
+    meta = result.asset_materializations_for_node("precalc_ledger")[0].metadata
+    assert meta["partitions_to_do"].value == 2
+    assert "| eos3b5e | no | 1/3 |" in meta["models"].value
+
+
+def test_ledger_of_one_model_reads_only_its_partitions(local_project, tmp_path):
+    lib = write_library(tmp_path / "lib.smi", nci_lines(40))
+    precalc("add-library", str(lib), "--slice-size", "20")
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "v1.json"))
+    precalc("run", "--model", "eos3b5e")
+    out = json.loads(precalc("ledger", "--model", "eos3b5e", "--format", "json").output)
+    (model,) = out["models"]
+    assert model["model"] == "eos3b5e" and model["complete"]
+    assert model["rows_published"] + model["rows_rejected"] == 40
+    assert ledger_json()["weights"]["missing"] == ["lib-0000", "lib-0001"]
+
+
+def _publish_event(instance, key: str, version: str, items: int) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "published_predictions",
+            partition=key,
+            metadata={"items_published": items, "not_published": 0, "code_version": version},
+        )
+    )
+
+
+def _count_decoded(instance, monkeypatch) -> list[int]:
+    """Storage ids of the events the ledger decodes (the expensive part at scale)."""
+    decoded: list[int] = []
+    fetch = instance.fetch_materializations
+
+    def spy(records_filter, *args, **kwargs):
+        decoded.extend(records_filter.storage_ids or [])
+        return fetch(records_filter, *args, **kwargs)
+
+    monkeypatch.setattr(instance, "fetch_materializations", spy)
+    return decoded
+
+
+def test_ledger_decodes_only_events_it_has_not_seen(local_project, tmp_path, monkeypatch):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    slices = [f"lib-{i:04d}" for i in range(30)]
+    instance.add_dynamic_partitions("slice", slices)
+    for slice_key in slices:
+        _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
+    decoded = _count_decoded(instance, monkeypatch)
+
+    first = build_ledger(instance, store)
+    assert len(decoded) == 30 and {r.status for r in first} == {"done"}
+    cache_keys = [o.key for o in store.list("ledger/cache/")]
+    assert len(cache_keys) == 1 and cache_keys[0].endswith(".parquet")
+
+    decoded.clear()
+    assert build_ledger(instance, store) == first
+    assert decoded == []  # warm: nothing decoded again
+
+    _publish_event(instance, "eos3b5e|lib-0007", "eos3b5e-v1-old", 12)
+    rows = {r.slice: r for r in build_ledger(instance, store)}
+    assert len(decoded) == 1
+    assert rows["lib-0007"].status == "stale" and rows["lib-0007"].rows_published == 12
+    assert rows["lib-0008"].status == "done"
+
+
+def test_ledger_cache_follows_a_wipe_and_a_new_instance(local_project, tmp_path, monkeypatch):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    instance.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
+    for slice_key in ("lib-0000", "lib-0001"):
+        _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
+    assert {r.status for r in build_ledger(instance, store)} == {"done"}
+
+    instance.wipe_assets([dg.AssetKey("published_predictions")])
+    assert {r.status for r in build_ledger(instance, store)} == {"missing"}
+
+    # A fresh instance (new DAGSTER_HOME) over the same storage does not reuse the facts.
+    _publish_event(instance, "eos3b5e|lib-0000", version, 10)
+    build_ledger(instance, store)
+    other_home = tmp_path / "other-dagster"
+    other_home.mkdir()
+    with dg.instance_for_test(temp_dir=str(other_home)) as fresh:
+        fresh.add_dynamic_partitions("model", ["eos3b5e"])
+        fresh.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
+        assert {r.status for r in build_ledger(fresh, store)} == {"missing"}
+    assert build_ledger(instance, store)[0].status == "done"
+
+
+def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e").code_version
+    instance.add_dynamic_partitions("slice", ["lib-0000"])
+    _publish_event(instance, "eos3b5e|lib-0000", version, 10)
+    build_ledger(instance, store)
+    (cache,) = store.list("ledger/cache/")
+    store.put_bytes(cache.key, b"not parquet")
+    (row,) = build_ledger(instance, store)
+    assert row.status == "done" and row.rows_published == 10
+    assert store.read_parquet(cache.key).num_rows == 1

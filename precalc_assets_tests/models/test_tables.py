@@ -1,0 +1,218 @@
+"""Arrow/Parquet conversion of prediction frames, and the serving `Precalculation` lists."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from precalc_assets.chem import canonicalize_rows
+from precalc_assets.models.catalog import resolve_spec
+from precalc_assets.models.runners import run_model
+from precalc_assets.models.schema import split_valid
+from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
+from precalc_assets.models.tables import lenient_to_arrow, outputs_as_lists, predictions_to_arrow
+
+SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "O"]
+
+MIXED = ModelSpec(
+    "mixed",
+    "python",
+    (
+        OutputColumn("b", "float"),
+        OutputColumn("v", "float", length=3),
+        OutputColumn("a", "int"),
+        OutputColumn("flag", "bool"),
+        OutputColumn("label", "str"),
+    ),
+)
+
+
+def predictions(model_id: str, n: int = len(SMILES)) -> pd.DataFrame:
+    accepted, mols, _ = canonicalize_rows(list(enumerate(SMILES[:n])))
+    keys = pd.DataFrame(
+        {
+            "row": [m.row for m in accepted],
+            "inchikey": [m.inchikey for m in accepted],
+            "smiles": [m.smiles for m in accepted],
+        }
+    )
+    outputs = run_model(resolve_spec(model_id), [m.smiles for m in accepted], mols)
+    return pd.concat([keys, outputs], axis=1)
+
+
+def parquet_round_trip(table: pa.Table) -> pa.Table:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return pq.read_table(io.BytesIO(buffer.getvalue()))
+
+
+def mixed_frame() -> pd.DataFrame:
+    # outputs deliberately in another order than declared, plus an undeclared column
+    return pd.DataFrame(
+        {
+            "label": ["x", "y"],
+            "row": [4, 9],
+            "a": [7, -2],
+            "inchikey": ["AAAAAAAAAAAAAA-BBBBBBBBBB-N", "CCCCCCCCCCCCCC-DDDDDDDDDD-N"],
+            "v": [np.array([0.5, 1.5, 2.5]), [3.0, 4.0, 5.0]],
+            "smiles": ["C", "CC"],
+            "b": [1.25, np.nan],
+            "flag": [True, False],
+            "debug": ["dropped", "dropped"],
+        }
+    )
+
+
+def test_schema_is_keys_then_declared_outputs() -> None:
+    table = predictions_to_arrow(mixed_frame(), MIXED)
+    assert table.schema.names == ["row", "inchikey", "smiles", "b", "v", "a", "flag", "label"]
+    assert table.schema.field("row").type == pa.int64()
+    assert table.schema.field("b").type == pa.float64()
+    assert table.schema.field("v").type == pa.list_(pa.float32(), 3)
+    assert table.schema.field("a").type == pa.int64()
+    assert table.schema.field("flag").type == pa.bool_()
+    assert table.schema.field("label").type == pa.string()
+
+
+def test_mixed_round_trip_through_parquet() -> None:
+    back = parquet_round_trip(predictions_to_arrow(mixed_frame(), MIXED)).to_pylist()
+    assert back == [
+        {"row": 4, "inchikey": "AAAAAAAAAAAAAA-BBBBBBBBBB-N", "smiles": "C", "b": 1.25,
+         "v": [0.5, 1.5, 2.5], "a": 7, "flag": True, "label": "x"},
+        {"row": 9, "inchikey": "CCCCCCCCCCCCCC-DDDDDDDDDD-N", "smiles": "CC", "b": None,
+         "v": [3.0, 4.0, 5.0], "a": -2, "flag": False, "label": "y"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 2, len(SMILES)])
+def test_morgan_2048_vector_round_trip(n: int) -> None:
+    frame = predictions("morgan-fp2048", n)
+    table = parquet_round_trip(predictions_to_arrow(frame, resolve_spec("morgan-fp2048")))
+    assert table.schema.field("bits").type == pa.list_(pa.int32(), 2048)
+    back = table.to_pandas()
+    assert len(back) == n
+    assert back["inchikey"].tolist() == frame["inchikey"].tolist()
+    for original, restored in zip(frame["bits"], back["bits"], strict=True):
+        assert len(restored) == 2048
+        np.testing.assert_array_equal(np.asarray(restored), np.asarray(original))
+
+
+@pytest.mark.parametrize("model_id", ["eos3b5e", "rdkit-physchem"])
+def test_float_outputs_round_trip_exactly(model_id: str) -> None:
+    frame = predictions(model_id)
+    back = parquet_round_trip(predictions_to_arrow(frame, resolve_spec(model_id))).to_pandas()
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
+@pytest.mark.parametrize("model_id", ["eos3b5e", "morgan-fp2048", "rdkit-physchem"])
+def test_read_back_predictions_still_validate(model_id: str) -> None:
+    """What `validated_predictions` reads is what `predictions` wrote."""
+    spec = resolve_spec(model_id)
+    back = parquet_round_trip(predictions_to_arrow(predictions(model_id), spec)).to_pandas()
+    valid, quarantined = split_valid(back, spec)
+    assert len(valid) == len(SMILES) and len(quarantined) == 0
+
+
+@pytest.mark.parametrize("spec", [MIXED, resolve_spec("morgan-fp2048")], ids=["mixed", "morgan"])
+def test_empty_frame_keeps_the_schema(spec: ModelSpec) -> None:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ["row", "inchikey", "smiles"]})
+    frame = pd.concat([frame, run_model(spec, [], [])], axis=1)
+    table = predictions_to_arrow(frame, spec)
+    assert table.num_rows == 0
+    assert table.schema.names == ["row", "inchikey", "smiles", *spec.column_names]
+    assert parquet_round_trip(table).schema == table.schema
+
+
+def test_failure_column_is_kept() -> None:
+    frame = mixed_frame().assign(failure=["b: not_nullable", "v: length"])
+    table = predictions_to_arrow(frame, MIXED)
+    assert table.schema.names[-1] == "failure"
+    assert table.column("failure").to_pylist() == ["b: not_nullable", "v: length"]
+
+
+@pytest.mark.parametrize(
+    "bad", [[1.0, 2.0], [1.0, 2.0, 3.0, 4.0], None, 7.0, "abc", [[1.0, 2.0, 3.0]]]
+)
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_a_bad_vector_cell_never_shifts_its_neighbours(bad: object, position: int) -> None:
+    spec = ModelSpec("vec", "python", (OutputColumn("v", "float", length=3),))
+    cells: list[object] = [[0.0, 1.0, 2.0], [10.0, 11.0, 12.0], [20.0, 21.0, 22.0]]
+    expected: list[object] = [list(c) for c in cells]  # type: ignore[call-overload]
+    cells[position] = bad
+    expected[position] = None
+    frame = pd.DataFrame(
+        {"row": [0, 1, 2], "inchikey": list("ABC"), "smiles": list("CNO"), "v": cells}
+    )
+    table = parquet_round_trip(predictions_to_arrow(frame, spec))
+    assert table.column("v").to_pylist() == expected
+
+
+def test_a_bad_vector_is_quarantined_after_the_round_trip() -> None:
+    spec = resolve_spec("morgan-fp2048")
+    frame = predictions("morgan-fp2048", 4)
+    frame["bits"] = [frame["bits"][0], frame["bits"][1][:2000], None, frame["bits"][3]]
+    back = parquet_round_trip(predictions_to_arrow(frame, spec)).to_pandas()
+    valid, quarantined = split_valid(back, spec)
+    assert list(quarantined["row"]) == [1, 2]
+    assert list(valid["row"]) == [0, 3]
+    np.testing.assert_array_equal(np.asarray(valid["bits"].iloc[1]), frame["bits"][3])
+
+
+def test_all_vector_cells_bad() -> None:
+    spec = ModelSpec("vec", "python", (OutputColumn("v", "int", length=4),))
+    frame = pd.DataFrame(
+        {"row": [0, 1], "inchikey": ["A", "B"], "smiles": ["C", "N"], "v": [None, [1]]}
+    )
+    assert predictions_to_arrow(frame, spec).column("v").to_pylist() == [None, None]
+
+
+def test_outputs_as_lists_flattens_in_declared_order() -> None:
+    assert outputs_as_lists(mixed_frame(), MIXED)[0] == [1.25, 0.5, 1.5, 2.5, 7, True, "x"]
+    second = outputs_as_lists(mixed_frame(), MIXED)[1]
+    assert np.isnan(second[0]) and second[1:] == [3.0, 4.0, 5.0, -2, False, "y"]
+
+
+def test_outputs_as_lists_of_read_back_rows_are_plain_python() -> None:
+    """The serving table stores them as a JSON-like list (DynamoDB `L`)."""
+    spec = resolve_spec("rdkit-physchem")
+    frame = predictions("rdkit-physchem")
+    back = parquet_round_trip(predictions_to_arrow(frame, spec)).to_pandas()
+    lists = outputs_as_lists(back, spec)
+    assert len(lists) == len(SMILES)
+    assert lists[1] == [float(frame.loc[1, c]) for c in spec.column_names]
+    json.dumps(lists)  # no numpy scalars left
+
+
+def test_outputs_as_lists_morgan_is_2048_ints() -> None:
+    spec = resolve_spec("morgan-fp2048")
+    frame = predictions("morgan-fp2048", 2)
+    back = parquet_round_trip(predictions_to_arrow(frame, spec)).to_pandas()
+    lists = outputs_as_lists(back, spec)
+    assert [len(x) for x in lists] == [2048, 2048]
+    assert lists[0] == np.asarray(frame["bits"][0]).tolist()
+    assert all(type(v) is int for v in lists[0])
+    json.dumps(lists)
+
+
+def test_outputs_as_lists_of_nothing() -> None:
+    assert outputs_as_lists(predictions("eos3b5e").iloc[0:0], resolve_spec("eos3b5e")) == []
+
+
+def test_lenient_to_arrow_keeps_anything_as_text() -> None:
+    frame = pd.DataFrame({"row": [1], "v": [[1, 2]], "x": [np.nan], "failure": ["v: length"]})
+    table = lenient_to_arrow(frame)
+    assert table.schema.names == ["row", "v", "x", "failure"]
+    assert table.to_pylist() == [{"row": "1", "v": "[1, 2]", "x": "nan", "failure": "'v: length'"}]
+
+
+def test_non_numeric_value_in_float_column_names_model_and_column() -> None:
+
+    frame = pd.DataFrame({"row": [0], "inchikey": ["A"], "smiles": ["C"], "mol_weight": ["abc"]})
+    with pytest.raises(ModelError, match="'eos3b5e': column 'mol_weight' holds values"):
+        predictions_to_arrow(frame, resolve_spec("eos3b5e"))

@@ -1,0 +1,405 @@
+"""Prediction drift scoring (precalc_assets.drift) on real RDKit model outputs.
+
+Molecules: RDKit's own NCI first_5K file; the "clearly different chemical space" is the
+BRICS fragments of those molecules (`chem.fragment_smiles`), what `make demo` adds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem, RDConfig
+
+from precalc_assets.chem import fragment_smiles
+from precalc_assets.models.builtin import BUILTIN_FUNCTIONS, BUILTIN_SPECS
+from precalc_assets.models.spec import OutputColumn
+from precalc_assets.quality.drift import (
+    CATEGORICAL,
+    NUMERIC,
+    DriftPolicy,
+    DriftResult,
+    drift_features,
+    measure_drift,
+    select_vector_dims,
+    severity_for,
+)
+
+NCI = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
+MW = BUILTIN_SPECS["eos3b5e"].columns
+PHYSCHEM = BUILTIN_SPECS["rdkit-physchem"].columns
+MORGAN = BUILTIN_SPECS["morgan-fp2048"].columns
+
+
+def _mols(smiles: list[str]) -> list[Chem.Mol]:
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    return [m for m in mols if m is not None and m.GetNumAtoms() > 0]
+
+
+@pytest.fixture(scope="module")
+def nci_smiles() -> list[str]:
+    return [line.split()[0] for line in NCI.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def halves(nci_smiles: list[str]) -> tuple[list[Chem.Mol], list[Chem.Mol]]:
+    """Two random halves of NCI: same distribution, ~2,500 molecules each."""
+    mols = _mols(nci_smiles)
+    order = np.random.default_rng(7).permutation(len(mols))
+    half = len(mols) // 2
+    return [mols[i] for i in order[:half]], [mols[i] for i in order[half:]]
+
+
+@pytest.fixture(scope="module")
+def fragments(nci_smiles: list[str]) -> list[Chem.Mol]:
+    return _mols(fragment_smiles(nci_smiles, 1000, max_heavy_atoms=10))
+
+
+def outputs(model: str, mols: list[Chem.Mol]) -> pd.DataFrame:
+    return BUILTIN_FUNCTIONS[model](mols)
+
+
+# --- the policy -------------------------------------------------------------------------
+
+
+def test_default_policy_is_droughtwatch_share_and_never_errors() -> None:
+    policy = DriftPolicy()
+    assert (policy.warn_share, policy.error_share) == (0.25, 1.0)
+    assert (policy.numeric_method, policy.categorical_method) == ("wasserstein", "jensenshannon")
+    assert (policy.numeric_threshold, policy.categorical_threshold) == (0.5, 0.1)
+    assert DriftPolicy.from_dict(None, "x") == policy
+    assert DriftPolicy.from_dict({}, "x") == policy
+
+
+def test_policy_from_dict_reads_values() -> None:
+    policy = DriftPolicy.from_dict(
+        {"warn_share": 0.5, "error_share": 0.75, "vector_dims": 8, "numeric_method": "psi"},
+        "models/m.json",
+    )
+    assert (policy.warn_share, policy.error_share, policy.vector_dims) == (0.5, 0.75, 8)
+    assert policy.numeric_method == "psi"
+    assert isinstance(DriftPolicy.from_dict({"warn_share": 0}, "s").warn_share, float)
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "hint"),
+    [
+        ({"warn_shar": 0.3}, "warn_shar", "use only"),
+        ({"warn_share": "0.3"}, "warn_share", "number"),
+        ({"warn_share": True}, "warn_share", "number"),
+        ({"warn_share": 1.5}, "warn_share", "between 0 and 1"),
+        ({"error_share": -0.1}, "error_share", "between 0 and 1"),
+        ({"numeric_threshold": 0}, "numeric_threshold", "greater than 0"),
+        ({"warn_share": 0.8, "error_share": 0.5}, "warn_share", "warn_share <= error_share"),
+        ({"numeric_method": "chisquare"}, "numeric_method", "wasserstein"),
+        ({"categorical_method": "wasserstein"}, "categorical_method", "jensenshannon"),
+        ({"vector_dims": 0}, "vector_dims", "positive integer"),
+        ({"sample_rows": 2.5}, "sample_rows", "positive integer"),
+    ],
+)
+def test_policy_errors_name_source_and_key(data: dict, key: str, hint: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        DriftPolicy.from_dict(data, "inputs/models/m.json: checks.drift")
+    message = str(excinfo.value)
+    assert message.startswith("inputs/models/m.json: checks.drift")
+    assert key in message
+    assert hint in message
+
+
+def test_policy_must_be_an_object() -> None:
+    with pytest.raises(ValueError, match=r"^src: the drift policy must be an object"):
+        DriftPolicy.from_dict([0.25], "src")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("share", "expected"),
+    [
+        (0.0, "PASS"),
+        (0.25, "PASS"),
+        (0.2501, "WARN"),
+        (0.75, "WARN"),
+        (0.76, "ERROR"),
+        (1, "ERROR"),
+    ],
+)
+def test_severity_bounds_are_strict(share: float, expected: str) -> None:
+    assert severity_for(share, DriftPolicy(error_share=0.75)) == expected
+
+
+def test_default_error_share_never_errors() -> None:
+    assert severity_for(1.0, DriftPolicy()) == "WARN"
+
+
+# --- features ---------------------------------------------------------------------------
+
+
+def test_scalar_kinds() -> None:
+    columns = [
+        OutputColumn("score", "float"),
+        OutputColumn("count", "int", min=0),
+        OutputColumn("active", "int", min=0, max=1),
+        OutputColumn("flag", "bool"),
+        OutputColumn("label", "str", nullable=True),
+    ]
+    frame = pd.DataFrame(
+        {
+            "score": [0.1, np.inf, 0.3],
+            "count": [1, 2, 3],
+            "active": [0, 1, 1],
+            "flag": [True, False, True],
+            "label": ["a", None, "b"],
+            "key": ["K1", "K2", "K3"],  # not an output: ignored
+        }
+    )
+    features, kinds = drift_features(columns, frame, DriftPolicy())
+    assert kinds == {
+        "score": NUMERIC,
+        "count": NUMERIC,
+        "active": CATEGORICAL,
+        "flag": CATEGORICAL,
+        "label": CATEGORICAL,
+    }
+    assert np.isnan(features["score"][1])  # infinity is dropped like a null
+    assert features["label"].isna().tolist() == [False, True, False]
+
+
+def test_vector_dims_are_the_most_variable_of_the_reference_and_deterministic(
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]],
+) -> None:
+    reference = outputs("morgan-fp2048", halves[0])
+    policy = DriftPolicy(vector_dims=8)
+    dims = select_vector_dims(MORGAN, reference, policy)
+    assert dims == select_vector_dims(MORGAN, reference.copy(), policy)
+    assert len(dims["bits"]) == 8 and dims["bits"] == sorted(dims["bits"])
+    bits = np.stack(reference["bits"].to_list())
+    variance = bits.var(axis=0)
+    assert variance[dims["bits"]].min() >= np.sort(variance)[-8]
+
+    features, kinds = drift_features(MORGAN, reference, policy, dims)
+    assert list(kinds) == ["bits.mean"] + [f"bits[{i}]" for i in dims["bits"]]
+    assert kinds["bits.mean"] == NUMERIC
+    assert {kinds[f"bits[{i}]"] for i in dims["bits"]} == {CATEGORICAL}  # min 0, max 1
+    np.testing.assert_allclose(features["bits.mean"], bits.mean(axis=1))
+    # The current slice is read at the reference's dimensions, whatever varies in it.
+    current = outputs("morgan-fp2048", halves[1])
+    _, current_kinds = drift_features(MORGAN, current, policy, dims)
+    assert list(current_kinds) == list(kinds)
+
+
+def test_vector_dims_default_to_the_frame_itself() -> None:
+    column = OutputColumn("bits", "int", length=4, min=0, max=1)
+    frame = pd.DataFrame({"bits": [[0, 1, 0, 1], [0, 0, 0, 1], [0, 1, 0, 1], [0, 0, 0, 1]]})
+    _, kinds = drift_features([column], frame, DriftPolicy(vector_dims=1))
+    assert list(kinds) == ["bits.mean", "bits[1]"]  # the only bit that varies
+
+
+def test_vector_with_a_null_row_and_a_wrong_length() -> None:
+    column = OutputColumn("emb", "float", length=3, nullable=True)
+    frame = pd.DataFrame({"emb": [np.array([1.0, 2.0, 3.0]), None, [3.0, 2.0, 1.0]]})
+    features, kinds = drift_features([column], frame, DriftPolicy(vector_dims=2))
+    assert kinds == {"emb.mean": NUMERIC, "emb[0]": NUMERIC, "emb[2]": NUMERIC}
+    assert features["emb.mean"].tolist()[0] == 2.0 and np.isnan(features["emb.mean"][1])
+    bad = pd.DataFrame({"emb": [[1.0, 2.0]]})
+    with pytest.raises(ValueError, match=r"'emb': row 0 holds 2 values.*length 3"):
+        drift_features([column], bad, DriftPolicy())
+
+
+def test_missing_output_column_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no column 'mol_weight'"):
+        drift_features(MW, pd.DataFrame({"other": [1.0]}), DriftPolicy())
+
+
+# --- drift on real molecules ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["eos3b5e", "rdkit-physchem", "morgan-fp2048"])
+def test_same_distribution_slices_pass(
+    model: str, halves: tuple[list[Chem.Mol], list[Chem.Mol]]
+) -> None:
+    columns = BUILTIN_SPECS[model].columns
+    reference, current = (outputs(model, h) for h in halves)
+    result = measure_drift(columns, reference, current, DriftPolicy())
+    assert result.severity == "PASS", result.markdown()
+    assert result.reference_rows == len(halves[0])
+    assert result.current_rows == len(halves[1])
+
+
+def test_trivial_shift_on_10k_rows_is_not_flagged() -> None:
+    """0.06 std is not drift, yet a K-S test on 10k rows calls it one (p ~ 6e-5)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"mol_weight": rng.normal(350, 80, 10_000)})
+    current = pd.DataFrame({"mol_weight": rng.normal(355, 80, 10_000)})
+    assert stats.ks_2samp(reference["mol_weight"], current["mol_weight"]).pvalue < 0.001
+    result = measure_drift(MW, reference, current, DriftPolicy())
+    assert result.severity == "PASS"
+    assert 0.05 < result.features[0].score < 0.1
+
+
+def test_fragments_warn_for_molecular_weight(
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]], fragments: list[Chem.Mol]
+) -> None:
+    reference = outputs("eos3b5e", halves[0])
+    result = measure_drift(MW, reference, outputs("eos3b5e", fragments), DriftPolicy())
+    assert result.severity == "WARN"  # share 1.0, but the default never errors
+    assert result.drifted_share == 1.0
+    (feature,) = result.features
+    assert feature.feature == "mol_weight" and feature.drifted and feature.score > 0.5
+
+
+def test_physchem_fragments_error_when_error_share_is_set(
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]], fragments: list[Chem.Mol]
+) -> None:
+    policy = DriftPolicy.from_dict({"error_share": 0.5}, "test")
+    reference, current = outputs("rdkit-physchem", halves[0]), outputs("rdkit-physchem", fragments)
+    result = measure_drift(PHYSCHEM, reference, current, policy)
+    assert result.severity == "ERROR", result.markdown()
+    assert result.drifted_share > 0.5
+    assert {f.feature for f in result.features} == {c.name for c in PHYSCHEM}
+
+
+def test_fingerprint_of_fragments_drifts(
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]], fragments: list[Chem.Mol], tmp_path: Path
+) -> None:
+    reference = outputs("morgan-fp2048", halves[0])
+    current = outputs("morgan-fp2048", fragments)
+    html = tmp_path / "reports" / "drift.html"
+    result = measure_drift(MORGAN, reference, current, DriftPolicy(), html_path=html)
+    assert result.severity == "WARN", result.markdown()
+    assert len(result.features) == 1 + DriftPolicy().vector_dims
+    assert "bits.mean" in result.drifted_features
+    assert html.stat().st_size > 10_000
+    assert "<html" in html.read_text(errors="replace")[:2000].lower()
+    again = measure_drift(MORGAN, reference, current, DriftPolicy())
+    assert again.to_dict() == result.to_dict()  # deterministic, HTML or not
+
+
+# --- edge cases -------------------------------------------------------------------------
+
+TWO = [OutputColumn("a", "float"), OutputColumn("b", "int", min=0, max=1)]
+
+
+def test_constant_features_in_both_are_not_drift() -> None:
+    frame = pd.DataFrame({"a": [2.0] * 50, "b": [1] * 50})
+    result = measure_drift(TWO, frame, frame.copy(), DriftPolicy())
+    assert [(f.score, f.drifted) for f in result.features] == [(0.0, False), (0.0, False)]
+    assert result.severity == "PASS"
+
+
+def test_feature_constant_in_reference_only_drifts() -> None:
+    reference = pd.DataFrame({"a": [2.0] * 50, "b": [1] * 50})
+    current = pd.DataFrame({"a": np.linspace(1, 3, 50), "b": [0, 1] * 25})
+    result = measure_drift(TWO, reference, current, DriftPolicy())
+    assert all(f.drifted for f in result.features)
+    assert all(f.score is not None and np.isfinite(f.score) for f in result.features)
+
+
+def test_all_null_features_are_decided_without_evidently() -> None:
+    columns = [OutputColumn(n, "float", nullable=True) for n in ("ok", "gone", "never")]
+    reference = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "gone": [1.0, 2.0, 3.0], "never": None})
+    current = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "gone": [np.nan] * 3, "never": None})
+    result = measure_drift(columns, reference, current, DriftPolicy())
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["ok"].score == 0.0 and not by_name["ok"].drifted
+    assert by_name["gone"].score is None and by_name["gone"].drifted
+    assert by_name["gone"].note == "no values in current"
+    assert by_name["never"].score is None and not by_name["never"].drifted
+    assert result.drifted_share == pytest.approx(1 / 3)
+    assert "no values in current" in result.markdown()
+
+
+def test_only_null_features_still_write_a_report(tmp_path: Path) -> None:
+    columns = [OutputColumn("x", "float", nullable=True)]
+    frame = pd.DataFrame({"x": [np.nan, np.nan]})
+    html = tmp_path / "r.html"
+    result = measure_drift(columns, frame, frame, DriftPolicy(), html_path=html)
+    assert result.severity == "PASS" and html.stat().st_size > 0
+
+
+@pytest.mark.parametrize("empty", ["reference", "current"])
+def test_empty_side_is_a_clear_error(empty: str) -> None:
+    frame = pd.DataFrame({"mol_weight": [1.0, 2.0]})
+    sides = {"reference": frame, "current": frame}
+    sides[empty] = frame.iloc[:0]
+    with pytest.raises(ValueError, match=f"the {empty}.* predictions have no rows"):
+        measure_drift(MW, sides["reference"], sides["current"], DriftPolicy())
+
+
+def test_sample_rows_caps_both_sides_deterministically() -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"mol_weight": rng.normal(300, 50, 5000)})
+    current = pd.DataFrame({"mol_weight": rng.normal(300, 50, 3000)})
+    policy = DriftPolicy(sample_rows=1000)
+    first = measure_drift(MW, reference, current, policy)
+    assert (first.reference_rows, first.current_rows) == (1000, 1000)
+    assert measure_drift(MW, reference, current, policy).to_dict() == first.to_dict()
+
+
+def test_string_and_bool_columns_are_compared_as_categories() -> None:
+    columns = [OutputColumn("label", "str"), OutputColumn("flag", "bool")]
+    reference = pd.DataFrame({"label": ["a", "b"] * 50, "flag": [True, False] * 50})
+    current = pd.DataFrame({"label": ["c"] * 100, "flag": [True, False] * 50})
+    result = measure_drift(columns, reference, current, DriftPolicy())
+    assert [(f.kind, f.method, f.drifted) for f in result.features] == [
+        (CATEGORICAL, "jensenshannon", True),
+        (CATEGORICAL, "jensenshannon", False),
+    ]
+    assert result.severity == "WARN"  # 1 of 2 > 0.25
+
+
+# --- outputs for the UI -----------------------------------------------------------------
+
+
+def test_markdown_table_and_json() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"mol_weight": rng.normal(300, 50, 500)})
+    current = pd.DataFrame({"mol_weight": rng.normal(400, 50, 400)})
+    result = measure_drift(MW, reference, current, DriftPolicy())
+    text = result.markdown()
+    assert text.startswith("| feature | kind | method | score | threshold | drifted |\n|---|")
+    assert "| mol_weight | numeric | wasserstein |" in text
+    assert "**yes**" in text
+    assert "WARN: 1 of 1 features drifted (share 1.00; WARN above 0.25, ERROR above 1)" in text
+    assert "400 rows vs 500 baseline rows" in text
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["severity"] == "WARN" and data["drifted_features"] == ["mol_weight"]
+    assert data["policy"]["warn_share"] == 0.25
+    assert isinstance(result, DriftResult)
+
+
+def test_snapshot_statuses_as_enum_or_string() -> None:
+    """`Snapshot.dict()` holds TestStatus enums, `json()` strings; tests share id "drift"
+    and point at their metric through metric_config.metric_id."""
+    from precalc_assets.quality.drift import _scores_from_snapshot
+
+    data = {
+        "metrics": [
+            {"id": "m1", "config": {"column": "a"}, "value": 0.5},
+            {"id": "m2", "config": {"column": "b"}, "value": 0.01},
+        ],
+        "tests": [
+            {"id": "drift", "metric_config": {"metric_id": "m2"}, "status": "SUCCESS"},
+            {"id": "drift", "metric_config": {"metric_id": "m1"}, "status": "FAIL"},
+        ],
+    }
+    assert _scores_from_snapshot(data) == {"a": (0.5, True), "b": (0.01, False)}
+
+
+# --- the drifted demo library -----------------------------------------------------------
+
+
+def test_fragment_smiles_is_deterministic_unique_and_real(nci_smiles: list[str]) -> None:
+    first = fragment_smiles(nci_smiles[:300], 200)
+    assert first == fragment_smiles(nci_smiles[:300], 200)
+    assert 0 < len(first) <= 200 and len(set(first)) == len(first)
+    for smiles in first:
+        mol = Chem.MolFromSmiles(smiles)
+        assert mol is not None and mol.GetNumHeavyAtoms() >= 3
+        assert Chem.MolToSmiles(mol) == smiles  # canonical
+        assert "*" not in smiles  # attachment points capped
+    assert fragment_smiles(nci_smiles[:300], 5) == first[:5]
+    assert fragment_smiles(["", "not a smiles", "CC"], 10) == []
