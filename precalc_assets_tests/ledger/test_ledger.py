@@ -214,3 +214,22 @@ def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
     (row,) = build_ledger(instance, store)
     assert row.status == "done" and row.rows_published == 10
     assert store.read_parquet(cache.key).num_rows == 1
+
+
+def test_a_broken_model_request_shows_its_error_in_the_ledger(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(20))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "weights", "--spec", write_spec(tmp_path, "w.json"))
+    broken = json.dumps({"runner": "carrier-pigeon", "columns": ["x"]}).encode()
+    local_project.store().put_bytes(layout.model_request("weights"), broken)
+
+    models = ledger_json()
+    assert models["eos3b5e"]["error"] == ""
+    error = models["weights"]["error"]
+    assert "inputs/models/weights.json" in error and "runner 'carrier-pigeon'" in error
+    table = precalc("ledger").output
+    assert "model 'weights' cannot be run:" in table and "carrier-pigeon" in table
+    rows = build_ledger(local_project.instance, local_project.store(), ["weights"])
+    assert [r.spec_error for r in rows] == [error]

@@ -17,8 +17,14 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets.chem import canonicalize_rows
 from precalc_assets.models.catalog import builtin_ids, parse_request, resolve_spec
-from precalc_assets.models.runners import run_model, runner_for
-from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn, spec_from_request
+from precalc_assets.models.runners import RUNNER_CLASSES, run_model, runner_for
+from precalc_assets.models.spec import (
+    RUNNERS,
+    ModelError,
+    ModelSpec,
+    OutputColumn,
+    spec_from_request,
+)
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "[Na+].[Cl-]"]
 SOURCE = "inputs/models/my-model.json"
@@ -402,3 +408,7 @@ def test_rdkit_runner_with_an_unknown_function() -> None:
     spec = ModelSpec("fake-model", "rdkit", (OutputColumn("x"),), options={"function": "qed"})
     with pytest.raises(ModelError, match="no built-in RDKit function 'qed'"):
         run_model(spec, ["C"], [Chem.MolFromSmiles("C")])
+
+
+def test_every_runner_a_request_may_name_is_implemented() -> None:
+    assert tuple(RUNNER_CLASSES) == RUNNERS

@@ -1,51 +1,21 @@
 """`predictions`: a model over a slice, written as Parquet in object storage."""
 
-from collections import defaultdict
-from collections.abc import Iterator
-
 import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.library import library_slice_materialization, library_slices
+from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.metadata import REJECTED, ROWS, step_metadata
-from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
-from precalc_assets.inputs.model_requests import load_model_spec
-from precalc_assets.models.spec import ModelSpec
 from precalc_assets.steps.predict import compute_predictions
-from precalc_assets.stores.object_store import ObjectStore
-
-MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=keys.PARTITIONS_PER_RUN)
 
 
-def partitions_by_slice(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
-    """Slice -> models of this run; accepts the string form of keys too."""
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for key in context.partition_keys:
-        model_id, slice_key = split_partition_key(key)
-        grouped[slice_key].append(model_id)
-    return dict(grouped)
-
-
-def specs_by_slice(
-    context: dg.AssetExecutionContext, store: ObjectStore
-) -> Iterator[tuple[str, list[ModelSpec]]]:
-    """(slice, model specs) for the partitions of this run, specs read from storage."""
-    for slice_key, model_ids in partitions_by_slice(context).items():
-        yield slice_key, [load_model_spec(store, m) for m in model_ids]
-
-
-@dg.asset(
-    name=keys.PREDICTIONS,
-    partitions_def=model_slice_partitions,
-    deps=[library_slices],
-    group_name="precalculation",
-    kinds={"rdkit", "parquet"},
-    backfill_policy=MODEL_BACKFILL,
-    description=(
-        "A model's outputs for every molecule of a slice: "
-        "predictions/model=<m>/slice=<s>.parquet (keys first, declared columns in order)."
-    ),
+@model_slice_asset(
+    keys.PREDICTIONS,
+    library_slices,
+    {"rdkit", "parquet"},
+    "A model's outputs for every molecule of a slice: "
+    "predictions/model=<m>/slice=<s>.parquet (keys first, declared columns in order).",
 )
 def predictions(
     context: dg.AssetExecutionContext, storage: ObjectStorageResource

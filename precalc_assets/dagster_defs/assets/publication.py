@@ -3,25 +3,19 @@
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.assets.predictions import MODEL_BACKFILL, specs_by_slice
+from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.validation import validated_predictions
 from precalc_assets.dagster_defs.metadata import ITEMS_PUBLISHED, NOT_PUBLISHED, step_metadata
-from precalc_assets.dagster_defs.partitions import model_slice_partitions
 from precalc_assets.dagster_defs.resources import ObjectStorageResource, ServingTableResource
 from precalc_assets.steps.publish import publish_predictions
 
 
-@dg.asset(
-    name=keys.PUBLISHED_PREDICTIONS,
-    partitions_def=model_slice_partitions,
-    deps=[validated_predictions],
-    group_name="precalculation",
-    kinds={"dynamodb", "sqlite"},
-    backfill_policy=MODEL_BACKFILL,
-    description=(
-        "Validated predictions in the serving table (PK=INPUTKEY#<InChIKey>, "
-        "SK=MODELID#<model>), written as idempotent upserts and read back to verify."
-    ),
+@model_slice_asset(
+    keys.PUBLISHED_PREDICTIONS,
+    validated_predictions,
+    {"dynamodb", "sqlite"},
+    "Validated predictions in the serving table (PK=INPUTKEY#<InChIKey>, "
+    "SK=MODELID#<model>), written as idempotent upserts and read back to verify.",
 )
 def published_predictions(
     context: dg.AssetExecutionContext,

@@ -3,28 +3,19 @@
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.assets.predictions import (
-    MODEL_BACKFILL,
-    predictions,
-    specs_by_slice,
-)
+from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
+from precalc_assets.dagster_defs.assets.predictions import predictions
 from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, step_metadata
-from precalc_assets.dagster_defs.partitions import model_slice_partitions
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.steps.validate import validate_predictions
 
 
-@dg.asset(
-    name=keys.VALIDATED_PREDICTIONS,
-    partitions_def=model_slice_partitions,
-    deps=[predictions],
-    group_name="precalculation",
-    kinds={"pandera", "parquet"},
-    backfill_policy=MODEL_BACKFILL,
-    description=(
-        "Predictions that pass the model's schema (validated/model=<m>/slice=<s>.parquet); "
-        "failing rows with their failure cases go to rejected/predictions/, never to serving."
-    ),
+@model_slice_asset(
+    keys.VALIDATED_PREDICTIONS,
+    predictions,
+    {"pandera", "parquet"},
+    "Predictions that pass the model's schema (validated/model=<m>/slice=<s>.parquet); "
+    "failing rows with their failure cases go to rejected/predictions/, never to serving.",
 )
 def validated_predictions(
     context: dg.AssetExecutionContext, storage: ObjectStorageResource

@@ -15,6 +15,7 @@ from precalc_assets.alerts.decisions import check_transition
 from precalc_assets.dagster_defs.evaluations import metadata_number
 from precalc_assets.dagster_defs.resources import NotifierResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_span
+from precalc_assets.dagster_defs.sensors.running import running_sensor
 
 ALERT_BATCH = 500
 
@@ -62,14 +63,11 @@ def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
     )
 
 
-@dg.sensor(
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Turns failed check evaluations (WARN, ERROR) and failed runs into notifications "
-        "(alerts.jsonl + log; Slack/SNS when configured): one when a check starts failing, "
-        "one when it recovers. Cursor over the event log."
-    ),
+@running_sensor(
+    30,
+    "Turns failed check evaluations (WARN, ERROR) and failed runs into notifications "
+    "(alerts.jsonl + log; Slack/SNS when configured): one when a check starts failing, "
+    "one when it recovers. Cursor over the event log.",
 )
 def check_alerts_sensor(
     context: dg.SensorEvaluationContext, notifier: NotifierResource

@@ -11,6 +11,7 @@ from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import partitions_of_run, run_requests_for
+from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.rows import TO_DO
 
 ACTIVE = [
@@ -32,14 +33,11 @@ def pending_partitions(
     return pending
 
 
-@dg.sensor(
+@running_sensor(
+    60,
+    "Catch-up: asks the ledger for missing, stale or failed-before-this-version "
+    "partitions that no run is working on, and requests them (ranged runs).",
     job=precalculate_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Catch-up: asks the ledger for missing, stale or failed-before-this-version "
-        "partitions that no run is working on, and requests them (ranged runs)."
-    ),
 )
 def missing_partitions_sensor(
     context: dg.SensorEvaluationContext, storage: ObjectStorageResource

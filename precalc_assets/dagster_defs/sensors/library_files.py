@@ -17,20 +17,18 @@ from precalc_assets.dagster_defs.jobs import (
 )
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
+from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.library_files import LibraryError, library_format
 from precalc_assets.inputs.manifests import slices_cut_from
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
 
 
-@dg.sensor(
+@running_sensor(
+    30,
+    "Finds new or changed files under inputs/library/ (key + ETag) and registers each "
+    "in a run of register_library_job.",
     job=register_library_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Finds new or changed files under inputs/library/ (key + ETag) and registers each "
-        "in a run of register_library_job."
-    ),
 )
 def library_files_sensor(
     context: dg.SensorEvaluationContext, storage: ObjectStorageResource

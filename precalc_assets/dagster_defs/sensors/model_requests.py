@@ -21,17 +21,17 @@ from precalc_assets.dagster_defs.jobs import precalculate_job
 from precalc_assets.dagster_defs.partitions import model_partitions
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
+from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
 from precalc_assets.models.catalog import parse_request
 from precalc_assets.models.spec import ModelError
 
 
-@dg.sensor(
+@running_sensor(
+    30,
+    "Registers model requests dropped in inputs/models/ and runs their missing slices.",
     job=precalculate_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Registers model requests dropped in inputs/models/ and runs their missing slices.",
 )
 def model_requests_sensor(
     context: dg.SensorEvaluationContext, storage: ObjectStorageResource
