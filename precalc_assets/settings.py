@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# Written only into a new, empty DAGSTER_HOME: an instance that already exists keeps its
+# own configuration (changing its storage would hide its history). The storage is
+# Dagster's default (SQLite under DAGSTER_HOME); every feature works on it and on Postgres.
 DAGSTER_YAML = """\
-# Written by precalc: the embedded default instance (SQLite under $PRECALC_HOME).
+# Written by precalc into a new DAGSTER_HOME (Dagster's default SQLite storage).
 telemetry:
   enabled: false
 nux:
   enabled: false
-# One event-log database (not one per run): the alert sensor reads check evaluations
-# across runs by storage id, which the default run-sharded SQLite storage cannot do.
-event_log_storage:
-  module: dagster._core.storage.event_log
-  class: ConsolidatedSqliteEventLogStorage
-  config:
-    base_dir: {base_dir}
+# Runs stuck while starting are marked failed; runs whose process died are found by
+# `precalc run` and the catch-up sensor (a run records its process).
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 30
 """
+CONSOLIDATED_EVENT_LOG = "ConsolidatedSqliteEventLogStorage"
+CONSOLIDATED_EVENT_LOG_FILE = "event_log.db"  # what that storage keeps in its base_dir
+RUN_SHARDED_INDEX = Path("history") / "runs" / "index.db"  # Dagster's default event log
+
+
+class InstanceMismatch(ValueError):
+    """DAGSTER_HOME's configuration does not read the history it holds."""
 
 
 DEPLOYMENTS = ("aws", "local")
@@ -57,12 +65,38 @@ class Settings:
 
 
 def ensure_dagster_home(settings: Settings) -> Path:
-    """Create the embedded instance's folder (SQLite storage) and point Dagster at it."""
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(
-            DAGSTER_YAML.format(base_dir=json.dumps(str(settings.dagster_home / "history")))
+    """Point Dagster at DAGSTER_HOME; a new, empty one gets precalc's `dagster.yaml`.
+
+    An existing home is never reconfigured. If its configuration cannot read the event
+    log it holds (history written under another storage), that is an `InstanceMismatch`
+    naming the fix, rather than an instance that silently shows no history.
+    """
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() and not any(home.iterdir()):
+        config.write_text(DAGSTER_YAML)
+    check_instance_storage(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def check_instance_storage(home: Path) -> None:
+    config = home / "dagster.yaml"
+    text = config.read_text() if config.exists() else ""
+    consolidated = CONSOLIDATED_EVENT_LOG in text
+    sharded_history = (home / RUN_SHARDED_INDEX).exists()
+    consolidated_history = any(home.rglob(CONSOLIDATED_EVENT_LOG_FILE))
+    if consolidated and sharded_history and not consolidated_history:
+        raise InstanceMismatch(
+            f"{config} selects {CONSOLIDATED_EVENT_LOG}, but this instance's history is in "
+            f"Dagster's default run-sharded event log ({home / RUN_SHARDED_INDEX}); remove "
+            "the `event_log_storage` section from dagster.yaml to see that history again"
         )
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return settings.dagster_home
+    if not consolidated and consolidated_history and not sharded_history:
+        raise InstanceMismatch(
+            f"{home} holds a {CONSOLIDATED_EVENT_LOG} event log ({CONSOLIDATED_EVENT_LOG_FILE}) "
+            f"that {config.name} does not select; add `event_log_storage: {{module: "
+            f"dagster._core.storage.event_log, class: {CONSOLIDATED_EVENT_LOG}, config: "
+            "{base_dir: <its folder>}}` back to dagster.yaml to see that history"
+        )

@@ -1,5 +1,6 @@
 """`check_alerts_sensor`: failed check evaluations and failed runs become notifications,
-with a cursor over the event log (when to alert: `alerts.decisions`)."""
+with a cursor over each check's executions and the run-failure events (when to alert:
+`alerts.decisions`). Works on every Dagster storage, the default SQLite one included."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.alerts.alert import Alert
 from precalc_assets.alerts.decisions import check_transition
-from precalc_assets.dagster_defs.evaluations import metadata_number
+from precalc_assets.dagster_defs.evaluations import (
+    PLANNED,
+    check_keys,
+    evaluation_of,
+    executions_after,
+    metadata_number,
+)
 from precalc_assets.dagster_defs.resources import NotifierResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_span
 from precalc_assets.dagster_defs.sensors.running import running_sensor
@@ -20,10 +27,11 @@ from precalc_assets.dagster_defs.sensors.running import running_sensor
 ALERT_BATCH = 500
 
 
-def check_alert(record: dg.EventLogRecord, failing: dict[str, str]) -> Alert | None:
+def check_alert(
+    evaluation: dg.AssetCheckEvaluation, record, failing: dict[str, str]
+) -> Alert | None:
     """An alert when a check starts failing (or changes severity), one when it passes
     again; nothing while it stays in the same state (no alert stuck on forever)."""
-    evaluation = record.event_log_entry.dagster_event.event_specific_data
     asset = evaluation.asset_key.to_user_string()
     where = f"{asset}/{evaluation.check_name}/{evaluation.partition or ''}"
     transition = check_transition(failing, where, evaluation.passed, evaluation.severity.value)
@@ -40,9 +48,56 @@ def check_alert(record: dg.EventLogRecord, failing: dict[str, str]) -> Alert | N
         threshold=metadata_number(evaluation.metadata, "threshold"),
         message=evaluation.description or "",
         run_id=record.run_id,
-        timestamp=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
-        event_id=record.storage_id,
+        timestamp=_iso(record.create_timestamp),
+        event_id=record.id,
     )
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def check_alerts(
+    instance: dg.DagsterInstance, state: dict, failing: dict[str, str]
+) -> tuple[list[Alert], dict]:
+    """Alerts from the check executions recorded since `state`, and the state after them.
+
+    Per check, `after` is the id up to which every execution is handled and `seen` the
+    handled ids above it: an execution still planned by a live run is left for a later
+    tick (its evaluation replaces it under the same id), one whose run ended without
+    an evaluation is skipped.
+    """
+    alerts: list[Alert] = []
+    new_state: dict = {}
+    active: dict[str, bool] = {}
+
+    def run_is_active(run_id: str) -> bool:
+        if run_id not in active:
+            run = instance.get_run_by_id(run_id)
+            active[run_id] = run is not None and not run.is_finished
+        return active[run_id]
+
+    for key in check_keys():
+        name = key.to_user_string()
+        previous = state.get(name) or {}
+        after, seen = int(previous.get("after", 0)), set(previous.get("seen", []))
+        records = executions_after(instance, key, after)
+        handled: set[int] = set()
+        for record in records:
+            if record.id not in seen:
+                if record.status.value == PLANNED and run_is_active(record.run_id):
+                    continue
+                evaluation = evaluation_of(record)
+                alert = check_alert(evaluation, record, failing) if evaluation else None
+                if alert is not None:
+                    alerts.append(alert)
+            handled.add(record.id)
+        for record in records:  # the watermark moves up to the first unhandled id
+            if record.id not in handled:
+                break
+            after = record.id
+        new_state[name] = {"after": after, "seen": sorted(i for i in handled if i > after)}
+    return alerts, new_state
 
 
 def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
@@ -58,7 +113,7 @@ def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
         partition=partition,
         message=f"{message} (partitions {span})" if span else message,
         run_id=record.run_id,
-        timestamp=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
+        timestamp=_iso(record.timestamp),
         event_id=record.storage_id,
     )
 
@@ -67,21 +122,26 @@ def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
     30,
     "Turns failed check evaluations (WARN, ERROR) and failed runs into notifications "
     "(alerts.jsonl + log; Slack/SNS when configured): one when a check starts failing, "
-    "one when it recovers. Cursor over the event log.",
+    "one when it recovers. Cursor over check executions and run failures.",
 )
 def check_alerts_sensor(
     context: dg.SensorEvaluationContext, notifier: NotifierResource
 ) -> dg.SkipReason:
     state = json.loads(context.cursor) if context.cursor else {}
-    after_check, after_run = state.get("checks", 0), state.get("runs", 0)
+    checks = state.get("checks") if isinstance(state.get("checks"), dict) else {}
+    after_run = state.get("runs", 0)
     failing: dict[str, str] = state.get("failing", {})
-    storage = context.instance.event_log_storage
-    records = storage.get_event_records(
-        dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after_check),
-        limit=ALERT_BATCH,
-        ascending=True,
-    )
-    alerts = [a for r in records if (a := check_alert(r, failing)) is not None]
+    try:
+        alerts, checks = check_alerts(context.instance, checks, failing)
+    except Exception as exc:  # e.g. a storage without the asset-check tables
+        why = (
+            f"cannot read check executions from this instance ({type(exc).__name__}: {exc}); "
+            "if Dagster says a migration is needed, run `dagster instance migrate`"
+        )
+        if state.get("error") != why:  # said once, not every 30 s
+            context.log.error(why)
+            context.update_cursor(json.dumps({**state, "error": why}))
+        return dg.SkipReason(why)
     runs = context.instance.fetch_run_status_changes(
         dg.RunStatusChangeRecordsFilter(
             dg.DagsterEventType.RUN_FAILURE, after_storage_id=after_run
@@ -95,7 +155,7 @@ def check_alerts_sensor(
     context.update_cursor(
         json.dumps(
             {
-                "checks": records[-1].storage_id if records else after_check,
+                "checks": checks,
                 "runs": runs[-1].storage_id if runs else after_run,
                 "failing": failing,
             }

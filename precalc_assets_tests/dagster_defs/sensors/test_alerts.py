@@ -20,10 +20,15 @@ from precalc_assets_tests.helpers import alerts_file, read_jsonl
 
 
 def evaluation(
-    partition: str, passed: bool, score: float, check="prediction_drift", severity="WARN"
+    partition: str,
+    passed: bool,
+    score: float,
+    check="prediction_drift",
+    severity="WARN",
+    asset="published_predictions",
 ):
     return dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("published_predictions"),
+        asset_key=dg.AssetKey(asset),
         check_name=check,
         passed=passed,
         severity=dg.AssetCheckSeverity(severity),
@@ -70,7 +75,14 @@ def test_each_failure_notifies_once_and_a_recovery_once(
     report(instance, evaluation("eos3b5e|nci-0001", True, 0.0))
     report(
         instance,
-        evaluation("eos3b5e|frag-0000", False, 3.0, check="completeness", severity="ERROR"),
+        evaluation(
+            "eos3b5e|frag-0000",
+            False,
+            3.0,
+            check="completeness",
+            severity="ERROR",
+            asset="validated_predictions",
+        ),
     )
     assert not dg.materialize([crashing_asset], instance=instance, raise_on_error=False).success
 
@@ -99,7 +111,7 @@ def test_each_failure_notifies_once_and_a_recovery_once(
     assert len(webhook.texts()) == 4 and "recovered" in webhook.texts()[-1]
     assert read_jsonl(alerts_file(tmp_path))[-1]["kind"] == "check_recovered"
     assert json.loads(cursor)["failing"] == {
-        "published_predictions/completeness/eos3b5e|frag-0000": "ERROR"
+        "validated_predictions/completeness/eos3b5e|frag-0000": "ERROR"
     }
 
 
@@ -113,6 +125,6 @@ def test_a_failed_delivery_keeps_the_cursor_and_is_retried(
     with pytest.raises(AlertDeliveryError):
         tick(instance, None)
     cursor = tick(instance, None)  # the daemon retries from the old cursor
-    assert json.loads(cursor)["checks"] > 0
+    assert json.loads(cursor)["checks"]["published_predictions:prediction_drift"]["after"] > 0
     assert len(webhook.texts()) == 2  # the refused one, then the delivered one
     assert len(read_jsonl(alerts_file(tmp_path))) == 1  # JSONL holds it once
