@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import warnings
 
-# Multi-partition backfill policies are what keeps backfills cheap; Dagster still
-# flags the parameter as beta at every load, which would drown the CLI's output.
-warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
+# Dagster flags at every load features this project relies on deliberately
+# (multi-partition backfill policies, partitioned asset checks, sensors' owners); the
+# notices would drown the CLI's output.
+for _notice in (
+    r"Parameter `backfill_policy`",
+    r"Specifying a partitions_def on an AssetCheckSpec",
+    r"Parameter `owners`",
+):
+    warnings.filterwarnings("ignore", message=_notice)
 
 __all__ = ["defs"]
 

@@ -1,7 +1,7 @@
 """RDKit molecule identity: canonical SMILES, standard InChIKey and reject reasons.
 
 Pure functions, no Dagster: key = standard InChIKey, input = canonical SMILES;
-unparseable, empty or key-less inputs are rejected with a reason.
+unparseable, empty, too long or key-less inputs are rejected with a reason.
 """
 
 from __future__ import annotations
@@ -20,6 +20,17 @@ REJECT_UNPARSEABLE = "unparseable"
 REJECT_NO_ATOMS = "no_atoms"
 REJECT_NO_INCHIKEY = "no_inchikey"
 REJECT_DUPLICATE = "duplicate_inchikey"
+REJECT_TOO_LONG = "too_long"
+
+# SMILES longer than this (characters, surrounding whitespace excluded) are rejected
+# before RDKit sees them: a 100,000-character row takes minutes to parse. The canonical
+# SMILES, which is what is served, is held to the same limit. A library may choose its
+# own limit at registration, up to MAX_SMILES_LENGTH_CEILING: RDKit's canonical SMILES
+# of a ~19,000-atom chain overflows the C stack and kills the process, and serving
+# items must fit DynamoDB's item limit with a SMILES this long.
+DEFAULT_MAX_SMILES_LENGTH = 2_000
+MAX_SMILES_LENGTH_CEILING = 10_000
+_OVER_LIMIT = "more than the library's limit of {:,} (precalc add-library --max-smiles-length)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,41 +53,61 @@ class Rejected:
     detail: str = ""
 
 
-def identify(smiles: str | None) -> tuple[Chem.Mol | None, str, str, str]:
-    """Parse one SMILES: (mol, canonical SMILES, InChIKey, reject reason or "")."""
+def _identify(smiles: str | None, max_length: int) -> tuple[Chem.Mol | None, str, str, str, str]:
+    """`identify`, plus the reject's detail (a too-long row's length and the limit)."""
     text = (smiles or "").strip()
     if not text:
-        return None, "", "", REJECT_EMPTY
+        return None, "", "", REJECT_EMPTY, ""
+    if len(text) > max_length:  # before RDKit: parsing a huge row takes minutes
+        detail = f"SMILES of {len(text):,} characters, {_OVER_LIMIT.format(max_length)}"
+        return None, "", "", REJECT_TOO_LONG, detail
     mol = Chem.MolFromSmiles(text)
     if mol is None:
-        return None, "", "", REJECT_UNPARSEABLE
+        return None, "", "", REJECT_UNPARSEABLE, ""
     if mol.GetNumAtoms() == 0:
-        return None, "", "", REJECT_NO_ATOMS
+        return None, "", "", REJECT_NO_ATOMS, ""
     key = Chem.MolToInchiKey(mol)
     if not key:
-        return None, "", "", REJECT_NO_INCHIKEY
-    return mol, Chem.MolToSmiles(mol), key, ""
+        return None, "", "", REJECT_NO_INCHIKEY, ""
+    canonical = Chem.MolToSmiles(mol)
+    if len(canonical) > max_length:  # what is served must respect the limit too
+        detail = (
+            f"canonical SMILES of {len(canonical):,} characters, {_OVER_LIMIT.format(max_length)}"
+        )
+        return None, "", "", REJECT_TOO_LONG, detail
+    return mol, canonical, key, "", ""
+
+
+def identify(
+    smiles: str | None, max_length: int = DEFAULT_MAX_SMILES_LENGTH
+) -> tuple[Chem.Mol | None, str, str, str]:
+    """Parse one SMILES: (mol, canonical SMILES, InChIKey, reject reason or "")."""
+    return _identify(smiles, max_length)[:4]
 
 
 def canonicalize_rows(
     rows: list[tuple[int, str]],
     first_row: dict[str, int] | None = None,
+    max_length: int = DEFAULT_MAX_SMILES_LENGTH,
 ) -> tuple[list[Molecule], list[Chem.Mol], list[Rejected]]:
     """Identify every (row number, SMILES); keep the first row of each InChIKey.
 
-    Returns the accepted molecules, their RDKit mols (same order, so models can reuse
-    the parse) and the rejected rows with a reason. Pass the same `first_row` dict to
+    Returns the accepted molecules, their RDKit mols (same order) and the rejected rows
+    with a reason. The mols are parsed from the canonical SMILES, as `mols_from_smiles`
+    does for a slice prepared earlier: a model sees the same molecule (and gives the same
+    floats, to the last bit) whichever way its slice was prepared. Pass the same `first_row` dict to
     successive chunks of one slice so duplicates are caught across chunks (an RDKit
     mol costs ~28 KB, so a slice is processed in chunks, never all mols at once).
+    Rows longer than `max_length` characters are rejected as `too_long` unparsed.
     """
     accepted: list[Molecule] = []
     mols: list[Chem.Mol] = []
     rejected: list[Rejected] = []
     first_row = {} if first_row is None else first_row
     for row, raw in rows:
-        mol, canonical, key, reason = identify(raw)
+        _, canonical, key, reason, detail = _identify(raw, max_length)
         if reason:
-            rejected.append(Rejected(row, raw or "", reason))
+            rejected.append(Rejected(row, raw or "", reason, detail))
             continue
         if key in first_row:
             rejected.append(
@@ -85,7 +116,7 @@ def canonicalize_rows(
             continue
         first_row[key] = row
         accepted.append(Molecule(row, canonical, key, raw))
-        mols.append(mol)
+        mols.append(Chem.MolFromSmiles(canonical))
     return accepted, mols, rejected
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 from precalc_assets.dagster_defs.assets import ALL_ASSETS
 from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.dagster_defs.jobs import JOBS
+from precalc_assets.dagster_defs.loggers import LOGGERS
 from precalc_assets.dagster_defs.resources import resources_for
 from precalc_assets.dagster_defs.sensors import SENSORS
 from precalc_assets.settings import Settings
@@ -20,6 +21,7 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
         jobs=JOBS,
         sensors=SENSORS,
         resources=resources_for(deployment or Settings.from_env().deployment),
+        loggers=LOGGERS,
         # A run's steps form a chain (predict -> validate -> publish, checks after each);
         # one process per step would re-import Dagster, RDKit and Evidently eight times
         # per run. Parallelism comes from runs (ranged batches, the run queue), not steps.

@@ -19,6 +19,10 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 LIBRARY_FILE_TAG = "precalc/library_file"
 
+# Job names.
+PRECALCULATE_JOB = "precalculate"
+CHECK_PARTITIONS_JOB = "check_partitions"
+
 # Asset keys.
 LIBRARY_SLICES = "library_slices"
 PREDICTIONS = "predictions"
@@ -30,6 +34,8 @@ LEDGER = "precalc_ledger"
 # and a slice is parsed once for every model of the run.
 PARTITIONS_PER_RUN = 8
 SLICES_PER_RUN = 4
+# Partitions named in one query to Dagster's storage (SQL parameter limits).
+PARTITIONS_PER_QUERY = 5_000
 
 
 def partition_id(model_id: str, slice_key: str) -> str:

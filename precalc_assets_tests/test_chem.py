@@ -9,10 +9,12 @@ from rdkit import Chem
 
 from precalc_assets import chem
 from precalc_assets.chem import (
+    DEFAULT_MAX_SMILES_LENGTH,
     REJECT_DUPLICATE,
     REJECT_EMPTY,
     REJECT_NO_ATOMS,
     REJECT_NO_INCHIKEY,
+    REJECT_TOO_LONG,
     REJECT_UNPARSEABLE,
     Molecule,
     canonicalize_rows,
@@ -151,3 +153,54 @@ def test_mols_from_smiles_reparses_canonical_smiles() -> None:
     accepted, _, _ = canonicalize_rows(list(enumerate(REAL)))
     mols = mols_from_smiles([m.smiles for m in accepted])
     assert [Chem.MolToInchiKey(m) for m in mols] == [m.inchikey for m in accepted]
+
+
+# ------------------------------------------------------------------ SMILES length limit
+
+
+def test_default_max_smiles_length_is_2000() -> None:
+    assert DEFAULT_MAX_SMILES_LENGTH == 2_000
+    assert REJECT_TOO_LONG == "too_long"
+
+
+def test_a_100k_character_row_is_rejected_without_calling_rdkit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One such row used to take minutes in RDKit; now it never reaches it."""
+
+    def never(*_: object) -> None:
+        raise AssertionError("RDKit was asked to parse a row over the length limit")
+
+    monkeypatch.setattr(chem.Chem, "MolFromSmiles", never)
+    row = "C" * 100_000
+    assert identify(row) == (None, "", "", REJECT_TOO_LONG)
+    accepted, mols, rejected = canonicalize_rows([(7, row)])
+    assert (accepted, mols) == ([], [])
+    (reject,) = rejected
+    assert (reject.row, reject.input_smiles, reject.reason) == (7, row, REJECT_TOO_LONG)
+    assert "100,000 characters" in reject.detail and "2,000" in reject.detail
+    assert "--max-smiles-length" in reject.detail
+
+
+def test_the_limit_counts_the_stripped_text_and_is_inclusive() -> None:
+    at_limit = "C" * 10
+    assert identify(f"  {at_limit}\t", max_length=10)[3] == ""
+    assert identify(at_limit + "C", max_length=10)[3] == REJECT_TOO_LONG
+    accepted, _, rejected = canonicalize_rows([(0, at_limit), (1, "CCO" * 4)], max_length=10)
+    assert [m.row for m in accepted] == [0]
+    assert [(r.row, r.reason) for r in rejected] == [(1, REJECT_TOO_LONG)]
+    assert rejected[0].detail.startswith(
+        "SMILES of 12 characters, more than the library's limit of 10"
+    )
+
+
+def test_a_canonical_smiles_longer_than_the_limit_is_rejected_too() -> None:
+    """What is served is the canonical SMILES, which can be longer than the input
+    (a chain of benzene rings gains a bond and branches per ring)."""
+    row = "c1ccccc1" * 20
+    canonical = Chem.MolToSmiles(Chem.MolFromSmiles(row))
+    assert len(canonical) > len(row)
+    assert identify(row, max_length=len(canonical))[1] == canonical
+    assert identify(row, max_length=len(row)) == (None, "", "", REJECT_TOO_LONG)
+    (reject,) = canonicalize_rows([(0, row)], max_length=len(row))[2]
+    assert reject.detail.startswith(f"canonical SMILES of {len(canonical)} characters")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from precalc_assets import keys
+from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH, MAX_SMILES_LENGTH_CEILING
 from precalc_assets.cli.errors import user_errors
 from precalc_assets.dagster_defs.instance import add_partitions, open_instance, opened
 from precalc_assets.inputs.libraries import register_library
@@ -21,10 +22,19 @@ from precalc_assets.models.catalog import builtin_ids, resolve_spec
 @click.option(
     "--slice-size", type=click.IntRange(min=1), default=DEFAULT_SLICE_SIZE, show_default=True
 )
-def add_library(path: Path, name: str | None, slice_size: int) -> None:
+@click.option(
+    "--max-smiles-length",
+    type=click.IntRange(min=1, max=MAX_SMILES_LENGTH_CEILING),
+    default=DEFAULT_MAX_SMILES_LENGTH,
+    show_default=True,
+    help="Rows with a longer SMILES are rejected as too_long, unparsed.",
+)
+def add_library(path: Path, name: str | None, slice_size: int, max_smiles_length: int) -> None:
     """Copy a library file to storage, cut it into slices and register them."""
     with user_errors(), opened("storage") as (store,):
-        manifest, new = register_library(store, path, name=name, slice_size=slice_size)
+        manifest, new = register_library(
+            store, path, name=name, slice_size=slice_size, max_smiles_length=max_smiles_length
+        )
         slice_keys = [s.key for s in manifest.slices]
         add_partitions(open_instance(), keys.SLICE, slice_keys)
     state = "registered" if new else "already registered (unchanged)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import UTC, datetime
 
 import click
 
@@ -17,7 +18,7 @@ from precalc_assets.dagster_defs.instance import open_instance, opened, register
 from precalc_assets.dagster_defs.sensors.alerts import alerts_once
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.rejected import load_rejected_inputs
-from precalc_assets.ledger.summary import summarize, summary_markdown
+from precalc_assets.ledger.summary import in_progress_lines, summarize, summary_markdown
 from precalc_assets.quality.report import checks_markdown
 from precalc_assets.settings import Settings
 
@@ -46,6 +47,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
             writer.writerow(row.__dict__)
     else:
         click.echo(summary_markdown(summaries))
+        for line in in_progress_lines(rows, datetime.now(UTC)):
+            click.echo(line)
         for key, why in rejected.items():
             click.echo(f"rejected input {store.uri(key)}: {why}")
 

@@ -9,11 +9,13 @@ import click
 
 from precalc_assets import keys
 from precalc_assets.cli.errors import user_errors
+from precalc_assets.dagster_defs.active_runs import fail_dead_runs
+from precalc_assets.dagster_defs.evaluations import partitions_needing_checks
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.instance import open_instance, opened, registered
 from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.definitions import build_definitions
-from precalc_assets.ledger.summary import summarize, work_to_do
+from precalc_assets.ledger.summary import plan_of, summarize, work_to_do
 
 
 @click.command("run")
@@ -37,6 +39,8 @@ def run(
     with user_errors():
         chosen_models = registered(inst, keys.MODEL, models)
         chosen_slices = registered(inst, keys.SLICE, slices)
+    for run_id in fail_dead_runs(inst):
+        click.echo(f"run {run_id} was marked failed: its process is gone; redoing its work")
     with user_errors(), opened("storage") as (store,):
         plan = work_to_do(build_ledger(inst, store, chosen_models, chosen_slices))
     todo = sum(len(m) for m in plan.values())
@@ -44,9 +48,26 @@ def run(
         f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
         f"x {len(chosen_slices)} slice(s)"
     )
+    defs = build_definitions()
     summary = run_missing(
-        build_definitions(), inst, plan, echo=click.echo, max_partitions_per_run=partitions_per_run
+        defs, inst, plan, echo=click.echo, max_partitions_per_run=partitions_per_run
     )
+    partitions = [keys.partition_id(m, s) for m in chosen_models for s in chosen_slices]
+    unchecked = partitions_needing_checks(inst, partitions) - set(summary.failures)
+    if unchecked:
+        click.echo(f"{len(unchecked)} partition(s) published but not (fully) checked")
+        checked = run_missing(
+            defs,
+            inst,
+            plan_of(unchecked),
+            echo=click.echo,
+            max_partitions_per_run=partitions_per_run,
+            job_name=keys.CHECK_PARTITIONS_JOB,
+        )
+        summary.failures |= checked.failures
+        summary.left_to_others |= checked.left_to_others
+    for key, why in sorted(summary.left_to_others.items()):
+        click.echo(f"  {key}: left to another run ({why})")
     print_report(chosen_models, chosen_slices)
     if summary.failures:
         click.echo(

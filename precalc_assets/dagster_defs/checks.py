@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets import (
     predictions,
     published_predictions,
@@ -73,6 +74,7 @@ def evaluate_partitions(
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
     """One evaluation per partition of the run; a partition whose files or spec cannot
     be read fails its check with the reason (the others are still evaluated)."""
+    record_run_process(context.op_execution_context)
     for key in context.op_execution_context.partition_keys:
         model_id, slice_key = split_partition_key(key)
         partition = keys.partition_id(model_id, slice_key)

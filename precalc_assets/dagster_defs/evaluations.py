@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from precalc_assets import keys
 from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.quality.report import CheckResult
 
@@ -78,6 +79,46 @@ def latest_check_results(instance: dg.DagsterInstance) -> list[CheckResult]:
         )
         for (check, partition), evaluation in latest_evaluations(instance).items()
     ]
+
+
+def partitions_needing_checks(instance: dg.DagsterInstance, partitions: list[str]) -> set[str]:
+    """Materialised partitions that a check has not evaluated since (or whose check was
+    planned by a run that ended without evaluating it, e.g. a killed one)."""
+    needing: set[str] = set()
+    step = keys.PARTITIONS_PER_QUERY
+    for start in range(0, len(partitions), step):
+        needing |= _needing_checks(instance, partitions[start : start + step])
+    return needing
+
+
+def _needing_checks(instance: dg.DagsterInstance, partitions: list[str]) -> set[str]:
+    storage = instance.event_log_storage
+    infos = storage.get_asset_check_partition_info(check_keys(), partition_keys=partitions)
+    evaluated = {(info.check_key, info.partition_key) for info in infos}
+    finished: dict[str, bool] = {}
+
+    def run_finished(run_id: str) -> bool:
+        if run_id not in finished:
+            run = instance.get_run_by_id(run_id)
+            finished[run_id] = run is None or run.is_finished
+        return finished[run_id]
+
+    needing = set()
+    for info in infos:
+        planned_only = info.latest_execution_status.value == PLANNED
+        materialized = info.latest_materialization_storage_id or 0
+        stale = info.latest_check_event_storage_id < materialized  # asset re-materialised since
+        if stale or (planned_only and run_finished(info.latest_planned_run_id)):
+            needing.add(info.partition_key)
+    published = storage.get_latest_storage_id_by_partition(
+        dg.AssetKey(keys.PUBLISHED_PREDICTIONS),
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        partitions=set(partitions),
+    )
+    for partition in published:  # published, but some check has no execution at all
+        if any((key, partition) not in evaluated for key in check_keys()):
+            needing.add(partition)
+    return needing & set(partitions)
 
 
 def metadata_number(metadata: dict, name: str) -> float | None:

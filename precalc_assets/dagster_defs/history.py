@@ -3,15 +3,20 @@ read incrementally, and the ledger built from it."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from precalc_assets import keys, layout
+from precalc_assets.dagster_defs.active_runs import runs_in_flight
 from precalc_assets.dagster_defs.metadata import (
     CODE_VERSION,
     ITEMS_PUBLISHED,
     NOT_PUBLISHED,
     QUARANTINED_ROWS,
     REJECTED_ROWS,
+    TAKEN_OVER,
     partition_figure,
     partition_value,
 )
@@ -41,8 +46,6 @@ ATTEMPTS = {
     dg.AssetPartitionStatus.IN_PROGRESS: IN_PROGRESS,
     dg.AssetPartitionStatus.FAILED: FAILED,
 }
-# Above this many partitions, ask the event log for all of them and filter here.
-PARTITION_FILTER_LIMIT = 5_000
 
 
 def _fact(asset_key: dg.AssetKey, record: dg.EventLogRecord) -> Fact:
@@ -51,6 +54,7 @@ def _fact(asset_key: dg.AssetKey, record: dg.EventLogRecord) -> Fact:
     fact = Fact(record.storage_id, record.run_id, record.timestamp)
     if asset_key == PUBLISHED:
         fact.code_version = str(partition_value(meta, key, CODE_VERSION) or "")
+        fact.taken_over = json.dumps(partition_value(meta, key, TAKEN_OVER) or {})
     for name in FIGURES[asset_key]:
         setattr(fact, name, partition_figure(meta, key, name))
     return fact
@@ -84,7 +88,7 @@ class History:
     ) -> dict[str, Fact]:
         """Partition -> facts of its latest materialisation (all, or the given ones)."""
         wanted = None if partitions is None else set(partitions)
-        few = wanted is not None and len(wanted) <= PARTITION_FILTER_LIMIT
+        few = wanted is not None and len(wanted) <= keys.PARTITIONS_PER_QUERY
         ids = self.instance.event_log_storage.get_latest_storage_id_by_partition(
             asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=wanted if few else None
         )
@@ -143,5 +147,18 @@ def build_ledger(
         else {}
     )
     attempts = {p: ATTEMPTS[s] for p, s in statuses.items() if s in ATTEMPTS}
+    in_flight = {
+        partition: (run.run_id, _run_start(instance, run.run_id))
+        for partition, run in runs_in_flight(
+            instance, models, slices, keys.PRECALCULATE_JOB
+        ).items()
+        if attempts.get(partition) == IN_PROGRESS
+    }
     versions = current_code_versions(store, models)
-    return ledger_rows(models, slices, versions, published, validated, library, attempts)
+    return ledger_rows(models, slices, versions, published, validated, library, attempts, in_flight)
+
+
+def _run_start(instance: dg.DagsterInstance, run_id: str) -> str:
+    record = instance.get_run_record_by_id(run_id)
+    started = record.start_time if record is not None else None
+    return datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds") if started else ""

@@ -9,18 +9,30 @@ Dagster reads the op's config annotation at runtime, so this module does not use
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH
+from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets import MODEL_ASSETS, library_slices
+from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.inputs.libraries import register_stored_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE, LibraryError
 from precalc_assets.inputs.rejected import record_rejected_inputs
 
 precalculate_job = dg.define_asset_job(
-    name="precalculate",
+    name=keys.PRECALCULATE_JOB,
     selection=dg.AssetSelection.assets(*MODEL_ASSETS),
     description=(
         "Compute, validate and publish one model x slice partition, e.g. "
         '--tags \'{"dagster/partition": "eos3b5e|lib-0000"}\'. Prepares the slice if needed.'
+    ),
+)
+
+check_partitions_job = dg.define_asset_job(
+    name=keys.CHECK_PARTITIONS_JOB,
+    selection=dg.AssetSelection.checks(*CHECKS),
+    description=(
+        "Evaluate every check of model x slice partitions already materialised, e.g. after a "
+        "run was killed during its checks."
     ),
 )
 
@@ -34,15 +46,19 @@ prepare_library_job = dg.define_asset_job(
 class RegisterLibraryConfig(dg.Config):
     key: str
     slice_size: int = DEFAULT_SLICE_SIZE
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH
 
 
 @dg.op(tags={"kind": "registration"})
 def register_library_file(
     context: dg.OpExecutionContext, config: RegisterLibraryConfig, storage: ObjectStorageResource
 ) -> list[str]:
+    record_run_process(context)
     store = storage.open()
     try:
-        manifest = register_stored_library(store, config.key, config.slice_size)
+        manifest = register_stored_library(
+            store, config.key, config.slice_size, config.max_smiles_length
+        )
     except LibraryError as exc:
         record_rejected_inputs(store, {config.key: str(exc)}, cleared=set())
         raise dg.Failure(
@@ -68,4 +84,4 @@ def register_library_job() -> None:
     register_library_file()
 
 
-JOBS = [precalculate_job, prepare_library_job, register_library_job]
+JOBS = [precalculate_job, check_partitions_job, prepare_library_job, register_library_job]

@@ -10,6 +10,7 @@ from precalc_assets.steps.results import StepResult
 # Metadata names other code reads back (the ledger, tests): each defined once.
 BY_PARTITION = "by_partition"
 CODE_VERSION = "code_version"
+TAKEN_OVER = "taken_over"  # later slice -> items of it that an earlier slice took over
 ROWS_IN = "rows_in"
 # (rows out, rejected) labels of each asset's step metadata.
 MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
@@ -47,6 +48,8 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
             metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
         if result.reasons or result.rejected:
             metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
+        if result.taken_over:
+            metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     else:
         lines = [
             f"| model | slice | rows in | {rows_label} | {rejected_label} | s |",
@@ -68,6 +71,7 @@ def step_metadata(results: list[StepResult], rows_label: str, rejected_label: st
                     rejected_label: r.rejected,
                     "seconds": round(r.seconds, 3),
                     CODE_VERSION: r.code_version,
+                    TAKEN_OVER: r.taken_over,
                 }
                 for r in results
             }

@@ -3,21 +3,31 @@
 Dagster's run start-up costs seconds in a fresh process; here every run shares one
 process and one loaded code location, and each run covers a rectangle of up to N
 model x slice partitions, so a slice is parsed once for all the models of the run.
+
+Concurrent `precalc run`s share the work instead of repeating it: before a run starts,
+its partitions are claimed (`processes.Claims`, under `$DAGSTER_HOME/precalc/`), and a
+partition that another live process claims, that an unfinished run holds, or that was
+published since this process planned, is left out. Runs record their process in their
+tags, so a run whose process was killed is found and marked failed
+(`active_runs.fail_dead_runs`) and its partitions are redone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.batches import plan_batches
-from precalc_assets.dagster_defs.jobs import precalculate_job
+from precalc_assets.batches import Batch, plan_batches
+from precalc_assets.dagster_defs.active_runs import fail_dead_runs, runs_in_flight
 from precalc_assets.dagster_defs.partitions import partition_key
+from precalc_assets.processes import Claims, ProcessId
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
+PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 
 
 @dataclass
@@ -25,6 +35,11 @@ class RunSummary:
     runs: int = 0
     partitions_done: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    left_to_others: dict[str, str] = field(default_factory=dict)  # partition -> who has it
+
+
+def claims_for(instance: dg.DagsterInstance) -> Claims:
+    return Claims(Path(instance.root_directory) / "precalc" / "claims.json")
 
 
 def run_missing(
@@ -33,44 +48,79 @@ def run_missing(
     plan: dict[str, list[str]],
     echo: Callable[[str], None] = print,
     max_partitions_per_run: int = keys.PARTITIONS_PER_RUN,
+    job_name: str = keys.PRECALCULATE_JOB,
 ) -> RunSummary:
-    """Run the missing partitions packed into model-range x slice-range runs; a run
-    that fails is retried one partition per run, so one bad partition never holds back
-    the others and each failure is reported with its own cause."""
+    """Run the planned partitions packed into model-range x slice-range runs of
+    `job_name`; a run that fails is retried one partition per run, so one bad partition
+    never holds back the others and each failure is reported with its own cause."""
     summary = RunSummary()
-    precalculate = defs.resolve_job_def(precalculate_job.name)
-    batches = plan_batches(
-        plan,
-        instance.get_dynamic_partitions(keys.MODEL),
-        instance.get_dynamic_partitions(keys.SLICE),
-        max_partitions_per_run,
-    )
-    for batch in batches:
-        if batch.size == 1:
-            _run_one(precalculate, instance, batch.partition_keys()[0], summary, echo)
-            continue
+    job = defs.resolve_job_def(job_name)
+    models = instance.get_dynamic_partitions(keys.MODEL)
+    slices = instance.get_dynamic_partitions(keys.SLICE)
+    planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
+    published_at_plan = _published_ids(instance, planned)
+    me = ProcessId.current()
+    claims = claims_for(instance)
+    for batch in plan_batches(plan, models, slices, max_partitions_per_run):
+        with claims.locked() as held:
+            fail_dead_runs(instance)
+            busy = runs_in_flight(instance, models, slices, job_name)
+            published = _published_ids(instance, batch.partition_keys())
+            mine = []
+            for key in batch.partition_keys():
+                if key in held:
+                    summary.left_to_others[key] = f"claimed by {held[key]}"
+                elif key in busy:
+                    summary.left_to_others[key] = f"held by run {busy[key].run_id}"
+                elif published.get(key, 0) > published_at_plan.get(key, 0):
+                    summary.left_to_others[key] = "published by another run meanwhile"
+                else:
+                    held[key] = me
+                    mine.append(key)
+        try:
+            _run_batch(job, instance, batch, mine, me, summary, echo)
+        finally:
+            with claims.locked() as held:
+                for key in mine:
+                    if held.get(key) == me:
+                        del held[key]
+    return summary
+
+
+def _run_batch(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    batch: Batch,
+    mine: list[str],
+    me: ProcessId,
+    summary: RunSummary,
+    echo: Callable[[str], None],
+) -> None:
+    """The whole rectangle in one run when this process holds all of it, else (and after
+    a failed ranged run) one partition per run."""
+    if mine and len(mine) == batch.size > 1:
         start, end = batch.range
-        result = precalculate.execute_in_process(
+        result = job.execute_in_process(
             instance=instance,
-            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end},
+            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end, **me.tags()},
             raise_on_error=False,
             run_config=QUIET,
         )
         summary.runs += 1
         if result.success:
-            summary.partitions_done += batch.partition_keys()
-            echo(f"  {start} .. {end}: published {batch.size} partition(s)")
-            continue
+            summary.partitions_done += mine
+            echo(f"  {start} .. {end}: {_verb(job)} {batch.size} partition(s)")
+            return
         echo(f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now")
-        for key in batch.partition_keys():
-            _run_one(precalculate, instance, key, summary, echo)
-    return summary
+    for key in mine:
+        _run_one(job, instance, key, me, summary, echo)
 
 
 def _run_one(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     key: str,
+    me: ProcessId,
     summary: RunSummary,
     echo: Callable[[str], None],
 ) -> None:
@@ -78,16 +128,34 @@ def _run_one(
     result = job.execute_in_process(
         partition_key=partition_key(model_id, slice_key),
         instance=instance,
+        tags=me.tags(),
         raise_on_error=False,
         run_config=QUIET,
     )
     summary.runs += 1
     if result.success:
         summary.partitions_done.append(key)
-        echo(f"  {key}: published")
+        echo(f"  {key}: {_verb(job)}")
     else:
         summary.failures[key] = _first_error(result)
         echo(f"  {key}: FAILED: {summary.failures[key]}")
+
+
+def _verb(job: dg.JobDefinition) -> str:
+    return "checked" if job.name == keys.CHECK_PARTITIONS_JOB else "published"
+
+
+def _published_ids(instance: dg.DagsterInstance, partitions: list[str]) -> dict[str, int]:
+    """Partition -> storage id of its latest `published_predictions` materialisation."""
+    ids: dict[str, int] = {}
+    step = keys.PARTITIONS_PER_QUERY
+    for start in range(0, len(partitions), step):
+        ids |= instance.event_log_storage.get_latest_storage_id_by_partition(
+            PUBLISHED,
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            partitions=set(partitions[start : start + step]),
+        )
+    return ids
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:

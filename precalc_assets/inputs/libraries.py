@@ -1,15 +1,22 @@
 """Registering a library file: it is cut into raw slices in object storage and its
-manifest written last, so a re-run after a failure completes the registration."""
+manifest written last, so a re-run after a failure completes the registration. A file
+that cannot be read to its end (a truncated `.gz`, text that is not UTF-8) registers
+nothing: the raw slices written before the error are deleted again."""
 
 from __future__ import annotations
 
+import gzip
 import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
 from precalc_assets import layout
+from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH, MAX_SMILES_LENGTH_CEILING
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.inputs.library_files import (
     DEFAULT_SLICE_SIZE,
@@ -23,7 +30,37 @@ from precalc_assets.inputs.library_files import (
     slice_key,
 )
 from precalc_assets.inputs.manifests import LibraryManifest, file_sha256, load_manifest
+from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
+
+
+def _rows(path: Path, fmt: str, gz: bool, shown: str) -> Iterator[str]:
+    """The file's rows; a file that cannot be read to its end is a `LibraryError`."""
+    try:
+        with path.open("rb") as raw, open_text(raw, gz) as text:
+            yield from iter_smiles(text, fmt, shown)
+    except UnicodeDecodeError as exc:
+        raise LibraryError(f"{shown}: not UTF-8 text ({exc}); save it as UTF-8") from None
+    except EOFError as exc:
+        raise LibraryError(
+            f"{shown}: the gzip file ends before its end of stream ({exc}): it is truncated; "
+            "upload the complete file again (`gzip -t FILE` checks one)"
+        ) from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise LibraryError(
+            f"{shown}: not a valid gzip file ({exc}); compress it again with gzip, or drop "
+            "the .gz suffix if it is plain text"
+        ) from None
+    except OSError as exc:
+        raise LibraryError(f"{shown}: the file cannot be read ({exc})") from None
+
+
+def _delete_quietly(store: ObjectStore, keys: list[str]) -> None:
+    """Best effort: a raw slice left behind is never used without a manifest, and the
+    next registration under the name overwrites it."""
+    for key in keys:
+        with suppress(StoreError):
+            store.delete(key)
 
 
 def register_library(
@@ -32,48 +69,66 @@ def register_library(
     name: str | None = None,
     slice_size: int = DEFAULT_SLICE_SIZE,
     source_key: str | None = None,
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
+    display_name: str | None = None,
 ) -> tuple[LibraryManifest, bool]:
     """Cut a library file into raw slices in storage; (manifest, newly registered).
 
-    Re-registering the same content under the same name and slice size is a no-op with
-    the same slice keys; different content under a registered name is refused.
+    Re-registering the same content under the same name, slice size and maximum SMILES
+    length is a no-op with the same slice keys; different content under a registered
+    name is refused. Messages name the file as `display_name` (default: `path`), e.g.
+    its storage URI when `path` is a downloaded copy.
     """
     path = Path(path)
+    shown = display_name or str(path)
     if not path.is_file():
-        raise LibraryError(f"{path}: no such file")
-    fmt, gz = library_format(path.name)
+        raise LibraryError(f"{shown}: no such file")
+    fmt, gz = library_format(path.name, shown)
     name = name or library_name(path.name)
     try:
         validate_id(name, "library name")
     except InvalidIdError as exc:
-        raise LibraryError(f"{path}: {exc}; pass --name to choose a valid one") from None
+        raise LibraryError(f"{shown}: {exc}; pass --name to choose a valid one") from None
+    if not 1 <= max_smiles_length <= MAX_SMILES_LENGTH_CEILING:
+        raise LibraryError(
+            f"{shown}: the maximum SMILES length must be 1 to {MAX_SMILES_LENGTH_CEILING:,} "
+            f"characters, got {max_smiles_length:,}"
+        )
     sha = file_sha256(path)
     existing = load_manifest(store, name)
     if existing is not None:
-        if existing.sha256 == sha and existing.slice_size == slice_size:
+        same = (existing.sha256, existing.slice_size, existing.max_smiles_length)
+        if same == (sha, slice_size, max_smiles_length):
             return existing, False
-        what = "a different file" if existing.sha256 != sha else f"slice size {existing.slice_size}"
+        if existing.sha256 != sha:
+            what = "from a different file"
+        elif existing.slice_size != slice_size:
+            what = f"with slice size {existing.slice_size}"
+        else:
+            what = f"with maximum SMILES length {existing.max_smiles_length}"
         raise LibraryError(
-            f"{path}: library {name!r} is already registered from {what} "
+            f"{shown}: library {name!r} is already registered {what} "
             f"({existing.source_key}, {existing.rows} rows); give this file its own name "
             f"(--name {name}-v2) so the registered slices stay as they are"
         )
-    total = 0
-    with path.open("rb") as raw, open_text(raw, gz) as text:
-        try:
-            for index, chunk in enumerate(chunked(iter_smiles(text, fmt, str(path)), slice_size)):
-                rows = pa.array(range(total, total + len(chunk)), type=pa.int64())
-                table = pa.table({"row": rows, "input": pa.array(chunk, type=pa.string())})
-                store.write_parquet(layout.raw_slice(slice_key(name, index)), table)
-                total += len(chunk)
-        except UnicodeDecodeError as exc:
-            raise LibraryError(f"{path}: not UTF-8 text ({exc}); save it as UTF-8") from None
-    if total == 0:
-        raise LibraryError(f"{path}: the file has no data rows; it needs SMILES, one per row")
-    slices = plan_slices(name, total, slice_size)
-    key = source_key or layout.library_input(name, fmt + (".gz" if gz else ""))
-    if source_key is None:
-        store.put_file(key, path)
+    written: list[str] = []
+    try:
+        total = 0
+        for index, chunk in enumerate(chunked(_rows(path, fmt, gz, shown), slice_size)):
+            rows = pa.array(range(total, total + len(chunk)), type=pa.int64())
+            table = pa.table({"row": rows, "input": pa.array(chunk, type=pa.string())})
+            written.append(layout.raw_slice(slice_key(name, index)))  # a failed write may land
+            store.write_parquet(written[-1], table)
+            total += len(chunk)
+        if total == 0:
+            raise LibraryError(f"{shown}: the file has no data rows; it needs SMILES, one per row")
+        slices = plan_slices(name, total, slice_size)
+        key = source_key or layout.library_input(name, fmt + (".gz" if gz else ""))
+        if source_key is None:
+            store.put_file(key, path)
+    except BaseException:
+        _delete_quietly(store, written)  # nothing of a failed attempt stays behind
+        raise
     manifest = LibraryManifest(
         name=name,
         source_key=key,
@@ -84,18 +139,25 @@ def register_library(
         rows=total,
         slices=slices,
         registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        max_smiles_length=max_smiles_length,
     )
+    # Written last: the commit point. Its raw slices are never deleted once it is
+    # attempted, since a write that raised may still have landed.
     store.put_bytes(layout.library_manifest(name), manifest.to_json())
     return manifest, True
 
 
 def register_stored_library(
-    store: ObjectStore, key: str, slice_size: int = DEFAULT_SLICE_SIZE
+    store: ObjectStore,
+    key: str,
+    slice_size: int = DEFAULT_SLICE_SIZE,
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
 ) -> LibraryManifest:
     """Register `key`, a library file already in storage (`inputs/library/`).
 
     A changed file under a registered name becomes a new library version, named
-    `<name>-<sha8>`, so the slices already published stay as they are.
+    `<name>-<sha8>`, so the slices already published stay as they are. Messages name
+    the file by its storage URI, never by the temporary copy.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / PurePosixPath(key).name
@@ -106,5 +168,13 @@ def register_stored_library(
             sha = file_sha256(path)
             if existing.sha256 != sha:
                 name = f"{name}-{sha[:8]}"
-        manifest, _ = register_library(store, path, name, slice_size, source_key=key)
+        manifest, _ = register_library(
+            store,
+            path,
+            name,
+            slice_size,
+            source_key=key,
+            max_smiles_length=max_smiles_length,
+            display_name=store.uri(key),
+        )
     return manifest

@@ -16,7 +16,7 @@ from typing import IO
 
 from rdkit import Chem
 
-from precalc_assets import chem  # noqa: F401  (silences RDKit parse logging)
+from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING  # also silences RDKit logging
 from precalc_assets.ids import validate_id
 
 DEFAULT_SLICE_SIZE = 10_000
@@ -40,8 +40,9 @@ class SliceRange:
         return self.first_row + self.rows
 
 
-def library_format(filename: str) -> tuple[str, bool]:
-    """(format, gzipped) from a file name: format is 'csv', 'smi' or 'txt'."""
+def library_format(filename: str, shown: str | None = None) -> tuple[str, bool]:
+    """(format, gzipped) from a file name: format is 'csv', 'smi' or 'txt'. The error
+    names the file as `shown` (default: `filename`)."""
     name = PurePosixPath(filename).name.lower()
     gz = name.endswith(".gz")
     if gz:
@@ -50,7 +51,8 @@ def library_format(filename: str) -> tuple[str, bool]:
         if name.endswith(suffix):
             return suffix[1:], gz
     raise LibraryError(
-        f"{filename}: unsupported library file type; use .csv, .smi or .txt (optionally .gz)"
+        f"{shown or filename}: unsupported library file type; use .csv, .smi or .txt "
+        "(optionally .gz)"
     )
 
 
@@ -93,7 +95,10 @@ def open_text(raw: IO[bytes], gz: bool) -> IO[str]:
 
 
 def _looks_like_smiles(text: str) -> bool:
-    mol = Chem.MolFromSmiles(text.strip()) if text.strip() else None
+    text = text.strip()
+    if len(text) > MAX_SMILES_LENGTH_CEILING:
+        return True  # no header is this long: a data row (rejected as too long), unparsed
+    mol = Chem.MolFromSmiles(text) if text else None
     return mol is not None and mol.GetNumAtoms() > 0
 
 
@@ -108,6 +113,16 @@ def iter_smiles(text: IO[str], fmt: str, filename: str) -> Iterator[str]:
 
 def _iter_csv(text: IO[str], filename: str) -> Iterator[str]:
     reader = csv.reader(text)
+    try:
+        yield from _csv_rows(reader, filename)
+    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
+        raise LibraryError(
+            f"{filename}: line {reader.line_num} cannot be read as CSV ({exc}); fix or "
+            "remove that row"
+        ) from None
+
+
+def _csv_rows(reader: Iterator[list[str]], filename: str) -> Iterator[str]:
     header = next(reader, None)
     if header is None:
         raise LibraryError(f"{filename}: the file is empty; it needs SMILES, one per row")

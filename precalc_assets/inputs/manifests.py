@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from precalc_assets import layout
+from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH
 from precalc_assets.inputs.library_files import LibraryError, SliceRange, parse_slice_key
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
@@ -28,6 +29,9 @@ class LibraryManifest:
     rows: int
     slices: list[SliceRange] = field(default_factory=list)
     registered_at: str = ""
+    # Longer rows are rejected as `too_long` when the slices are prepared. A manifest
+    # written before the field existed reads as the default.
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()

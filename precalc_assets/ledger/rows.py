@@ -6,11 +6,14 @@ second, hand-kept table). A partition is
   version (a hash of its spec and of the pipeline version),
 - `stale` when it is materialised under another code version (the spec changed),
 - `failed` when its latest attempt failed, `in_progress` while a run holds it,
+- `blocked` when the model's request cannot be read (deleted, or no longer valid): the
+  row's `spec_error` says why, and nothing is run for it until the request is fixed,
 - `missing` otherwise.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -21,6 +24,7 @@ from precalc_assets.models.spec import ModelError
 from precalc_assets.stores.object_store import ObjectStore
 
 DONE, STALE, FAILED, IN_PROGRESS, MISSING = "done", "stale", "failed", "in_progress", "missing"
+BLOCKED = "blocked"
 TO_DO = (MISSING, STALE, FAILED)
 
 
@@ -36,6 +40,8 @@ class LedgerRow:
     run_id: str = ""
     materialized_at: str = ""
     spec_error: str = ""  # the model's request cannot be read: says why
+    in_progress_run_id: str = ""  # the unfinished run that holds the partition
+    in_progress_since: str = ""
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Fact:
     not_published: int = 0
     quarantined_rows: int = 0
     rejected_rows: int = 0
+    taken_over: str = "{}"  # JSON: later slice -> items of it this publication took over
 
 
 FACT_COLUMNS = [f.name for f in fields(Fact)]
@@ -66,8 +73,13 @@ def current_code_versions(store: ObjectStore, models: Iterable[str]) -> dict[str
 
 
 def partition_status(attempt: str | None, materialized: bool, version: str, current: str) -> str:
-    """`attempt` is what the latest run did to the partition: FAILED, IN_PROGRESS or None."""
-    if attempt in (IN_PROGRESS, FAILED):
+    """`attempt` is what the latest run did to the partition: FAILED, IN_PROGRESS or None;
+    `current` is the model's code version, "" when its request cannot be read."""
+    if attempt == IN_PROGRESS:
+        return attempt
+    if not current:
+        return BLOCKED
+    if attempt == FAILED:
         return attempt
     if not materialized:
         return MISSING
@@ -82,6 +94,7 @@ def ledger_rows(
     validated: Mapping[str, Fact],
     library: Mapping[str, Fact],
     attempts: Mapping[str, str],
+    in_flight: Mapping[str, tuple[str, str]],
 ) -> list[LedgerRow]:
     """One row per model x slice, from the latest facts of each asset's partitions."""
     rows = []
@@ -97,6 +110,8 @@ def ledger_rows(
             row = LedgerRow(
                 model_id, slice_key, status, current_code_version=current_text, spec_error=error
             )
+            if status == IN_PROGRESS and key in in_flight:
+                row.in_progress_run_id, row.in_progress_since = in_flight[key]
             if fact is not None:
                 library_fact = library.get(slice_key)
                 validated_fact = validated.get(key)
@@ -112,4 +127,25 @@ def ledger_rows(
                     timespec="seconds"
                 )
             rows.append(row)
+    _discount_taken_over(rows, published)
     return rows
+
+
+def _discount_taken_over(rows: list[LedgerRow], published: Mapping[str, Fact]) -> None:
+    """An earlier slice published after a later one takes over the items of molecules
+    both hold (the first row wins): those count as rejected for the later slice, unless
+    the later slice was published again since (then it skipped them itself)."""
+    by_key = {keys.partition_id(r.model, r.slice): r for r in rows}
+    for key, fact in published.items():
+        model_id = keys.split_partition_id(key)[0]
+        for later, count in json.loads(fact.taken_over or "{}").items():
+            later_key = keys.partition_id(model_id, later)
+            later_fact, row = published.get(later_key), by_key.get(later_key)
+            if (
+                later_fact is not None
+                and row is not None
+                and later_fact.storage_id < fact.storage_id
+            ):
+                moved = min(count, row.rows_published)
+                row.rows_published -= moved
+                row.rows_rejected += moved

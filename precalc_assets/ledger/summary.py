@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
-from precalc_assets.ledger.rows import TO_DO, LedgerRow
+from precalc_assets import keys
+from precalc_assets.ledger.rows import IN_PROGRESS, TO_DO, LedgerRow
 
 
 @dataclass
@@ -22,6 +24,7 @@ class ModelSummary:
     failed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     in_progress: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,16 +58,41 @@ def work_to_do(rows: list[LedgerRow]) -> dict[str, list[str]]:
     return plan
 
 
+def plan_of(partitions: set[str]) -> dict[str, list[str]]:
+    """Slice -> models of `"<model>|<slice>"` partitions, the form runs are planned in."""
+    plan: dict[str, list[str]] = {}
+    for partition in sorted(partitions):
+        model_id, slice_key = keys.split_partition_id(partition)
+        plan.setdefault(slice_key, []).append(model_id)
+    return plan
+
+
 def summary_markdown(summaries: list[ModelSummary]) -> str:
     lines = [
-        "| model | complete | done | stale | failed | missing | rows published | rows rejected |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | complete | done | stale | failed | missing | in progress | blocked "
+        "| rows published | rows rejected |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         lines.append(
             f"| {s.model} | {'yes' if s.complete else 'no'} | {len(s.done)}/{s.slices} | "
-            f"{len(s.stale)} | {len(s.failed)} | {len(s.missing)} | {s.rows_published:,} | "
-            f"{s.rows_rejected:,} |"
+            f"{len(s.stale)} | {len(s.failed)} | {len(s.missing)} | {len(s.in_progress)} | "
+            f"{len(s.blocked)} | {s.rows_published:,} | {s.rows_rejected:,} |"
         )
     lines += [f"\nmodel {s.model!r} cannot be run: {s.error}" for s in summaries if s.error]
     return "\n".join(lines)
+
+
+def in_progress_lines(rows: list[LedgerRow], now: datetime) -> list[str]:
+    """One line per partition a run holds: which run, since when, for how long."""
+    lines = []
+    for row in rows:
+        if row.status != IN_PROGRESS:
+            continue
+        since = row.in_progress_since
+        age = f", {int((now - datetime.fromisoformat(since)).total_seconds())} s" if since else ""
+        lines.append(
+            f"in progress: {keys.partition_id(row.model, row.slice)} in run "
+            f"{row.in_progress_run_id or '?'} (since {since or '?'}{age})"
+        )
+    return lines

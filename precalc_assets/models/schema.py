@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from precalc_assets.models.spec import ModelSpec, OutputColumn
+from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec, OutputColumn
 
 INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
 PANDAS_DTYPES = {"float": float, "int": "int64", "bool": bool, "str": str}
-KEY_COLUMNS = ("row", "inchikey", "smiles")
 
 
 def _vector_check(column: OutputColumn) -> pa.Check:
@@ -94,7 +93,7 @@ def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.
     schema = predictions_schema(spec)
     try:
         return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(
-            failure=pd.Series(dtype=str)
+            **{FAILURE_COLUMN: pd.Series(dtype=str)}
         )
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
@@ -108,6 +107,6 @@ def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.
         )
         bad = frame.index.isin(reasons.index)
         quarantined = frame[bad].copy()
-        quarantined["failure"] = reasons.reindex(quarantined.index).values
+        quarantined[FAILURE_COLUMN] = reasons.reindex(quarantined.index).values
         valid = schema.validate(frame[~bad], lazy=True) if (~bad).any() else frame[~bad]
         return valid, quarantined

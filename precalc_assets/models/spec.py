@@ -14,6 +14,13 @@ from typing import Any
 from precalc_assets.ids import InvalidIdError, validate_id
 
 DTYPES = ("float", "int", "bool", "str")
+# The key columns that lead every predictions and validated file, before the outputs.
+KEY_COLUMNS = ("row", "inchikey", "smiles")
+# The column of a quarantine file that says which checks a row failed.
+FAILURE_COLUMN = "failure"
+# Names no output column may take: the keys, a library slice's input text and the
+# quarantine's failure column share the files (and frames) with the outputs.
+RESERVED_COLUMNS = (*KEY_COLUMNS, "input", FAILURE_COLUMN)
 # The runners a model request may name; `models.runners` implements each of them.
 RUNNERS = ("rdkit", "python")
 # Bump when the project's own way of computing/storing predictions changes, so every
@@ -106,6 +113,12 @@ def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, .
             item = {"name": item}
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ModelError(f"{source}: column {i} of model {model_id!r} needs a 'name'")
+        if item["name"] in RESERVED_COLUMNS:
+            raise ModelError(
+                f"{source}: column {item['name']!r} of model {model_id!r} has a reserved name: "
+                f"{', '.join(RESERVED_COLUMNS)} are the key columns of the prediction files; "
+                "give the output another name"
+            )
         unknown = set(item) - {"name", "dtype", "length", "nullable", "min", "max"}
         if unknown:
             raise ModelError(

@@ -1,22 +1,38 @@
-"""Arrow <-> pandas conversions of prediction frames, vector columns included."""
+"""Arrow <-> pandas conversions of prediction frames, vector columns included, and the
+serving values (and their worst-case item size) built from the declared columns."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
+from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
+from precalc_assets.models.spec import FAILURE_COLUMN, ModelError, ModelSpec, OutputColumn
+from precalc_assets.stores.dynamodb import (
+    ITEM_SIZE_LIMIT,
+    item_size_bound,
+    list_element_size_bound,
+)
+from precalc_assets.stores.serving_table import ServingItem, utc_timestamp
 
+# The Arrow type of a scalar output, and of a vector output's elements (float32 would
+# turn 0.123456789 into 0.12345679104328156, and int32 would overflow for large ints).
 ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string()}
-VECTOR_TYPES = {"float": pa.float32(), "int": pa.int32(), "bool": pa.bool_(), "str": pa.string()}
+# One value of each dtype, to size an item: every number counts at its maximum size,
+# and a str output counts as empty (its text has no declared bound).
+_SIZING_VALUES = {"float": 0.5, "int": 1, "bool": True, "str": ""}
+_LONGEST_ID = "x" * 64  # ids.ID_PATTERN: 64 characters at most
+_INCHIKEY_LENGTH = 27  # a standard InChIKey: 14 + 1 + 10 + 1 + 1 characters
 
 
 def _vector_array(values: pd.Series, column: OutputColumn) -> pa.Array:
     """A cell that is not exactly `length` values (None, a scalar, a wrong-length list)
     becomes null, so validation quarantines that row; concatenating it as it is would
     shift values into the neighbouring rows' vectors."""
-    element = VECTOR_TYPES[column.dtype]
+    element = ARROW_TYPES[column.dtype]
     list_type = pa.list_(element, column.length)
     cells = [None if v is None else np.asarray(v) for v in values]
     ok = [c is not None and c.shape == (column.length,) for c in cells]
@@ -48,8 +64,9 @@ def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
                     f"model {spec.model_id!r}: column {column.name!r} holds values that are "
                     f"not {column.dtype} ({exc}); fix the model or its declared dtype"
                 ) from exc
-    if "failure" in frame.columns:
-        arrays["failure"] = pa.array(frame["failure"].astype(str).tolist(), type=pa.string())
+    if FAILURE_COLUMN in frame.columns:
+        failures = frame[FAILURE_COLUMN].astype(str).tolist()
+        arrays[FAILURE_COLUMN] = pa.array(failures, type=pa.string())
     return pa.table(arrays)
 
 
@@ -68,3 +85,43 @@ def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:
         else:
             columns.append([[v] for v in values.tolist()])
     return [sum(parts, []) for parts in zip(*columns, strict=True)] if columns else []
+
+
+@dataclass(frozen=True)
+class ItemSize:
+    """The largest serving item a model can publish, against DynamoDB's limit."""
+
+    item_bytes: int  # the largest item, attribute names included
+    output_values: int  # elements of its `Precalculation` list
+    numbers_that_fit: int  # numeric output values an item has room for, in all
+
+    @property
+    def fits(self) -> bool:
+        return self.item_bytes <= ITEM_SIZE_LIMIT
+
+
+def item_size(spec: ModelSpec) -> ItemSize:
+    """The largest item the model can publish, conservatively: the longest SMILES any
+    library accepts, 64-character slice and run IDs, every number at DynamoDB's maximum
+    number size. A `str` output's text has no declared bound and is not counted.
+    """
+    item = ServingItem(
+        inchikey="X" * _INCHIKEY_LENGTH,
+        model_id=spec.model_id,
+        smiles="C" * MAX_SMILES_LENGTH_CEILING,
+        outputs=(),
+        slice_key=_LONGEST_ID,
+        run_id=_LONGEST_ID,
+        code_version=spec.code_version,
+        timestamp=utc_timestamp(),
+    )
+    base = item_size_bound(item)
+    outputs = sum(
+        c.width() * list_element_size_bound(_SIZING_VALUES[c.dtype]) for c in spec.columns
+    )
+    per_number = list_element_size_bound(_SIZING_VALUES["float"])
+    return ItemSize(
+        item_bytes=base + outputs,
+        output_values=sum(c.width() for c in spec.columns),
+        numbers_that_fit=max(0, ITEM_SIZE_LIMIT - base) // per_number,
+    )

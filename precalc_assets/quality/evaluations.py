@@ -44,7 +44,13 @@ def evaluate_completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -
 
 
 def evaluate_output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
-    frame = read_upstream(store, layout.predictions(spec.model_id, slice_key), keys.PREDICTIONS)
+    frame = read_upstream(
+        store,
+        layout.predictions(spec.model_id, slice_key),
+        keys.PREDICTIONS,
+        model_id=spec.model_id,
+        slice_key=slice_key,
+    )
     return output_sanity(frame, spec, check_settings(spec).sanity)
 
 
@@ -80,7 +86,11 @@ def evaluate_drift(
         why = f"baseline {baseline} has no predictions under the current code version yet"
         return Outcome(True, WARN, 0.0, policy.warn_share, why, figures=pinned)
     current = read_upstream(
-        store, layout.validated(spec.model_id, slice_key), keys.VALIDATED_PREDICTIONS
+        store,
+        layout.validated(spec.model_id, slice_key),
+        keys.VALIDATED_PREDICTIONS,
+        model_id=spec.model_id,
+        slice_key=slice_key,
     )
     report_key = layout.drift_report(spec.model_id, slice_key)
     with tempfile.TemporaryDirectory(prefix="precalc-drift-") as tmp:
@@ -108,7 +118,11 @@ def evaluate_readback(
     """A deterministic sample of the slice's validated rows, read back from serving."""
     settings = check_settings(spec).readback
     validated = read_upstream(
-        store, layout.validated(spec.model_id, slice_key), keys.VALIDATED_PREDICTIONS
+        store,
+        layout.validated(spec.model_id, slice_key),
+        keys.VALIDATED_PREDICTIONS,
+        model_id=spec.model_id,
+        slice_key=slice_key,
     )
     rows = random.Random(keys.partition_id(spec.model_id, slice_key)).sample(
         range(len(validated)), min(settings.sample, len(validated))

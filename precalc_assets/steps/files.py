@@ -3,11 +3,13 @@ wrote them (so checks compare like with like)."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pyarrow as pa
 
-from precalc_assets import layout
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets import keys, layout
+from precalc_assets.models.spec import KEY_COLUMNS, ModelSpec
 from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -24,19 +26,44 @@ def code_version_of(table: pa.Table) -> str:
 
 
 def read_library_slice(store: ObjectStore, slice_key: str) -> pa.Table | None:
+    """The prepared slice, or None when it must be prepared (again): missing, or
+    unreadable (a truncated or damaged file), since it can be rebuilt from its raw slice."""
     try:
-        return store.read_parquet(
-            layout.library_slice(slice_key), columns=["row", "inchikey", "smiles"]
-        )
-    except ObjectNotFound:
+        return store.read_parquet(layout.library_slice(slice_key), columns=list(KEY_COLUMNS))
+    except StoreError:  # ObjectNotFound included
         return None
 
 
-def read_upstream(store: ObjectStore, key: str, asset: str) -> pd.DataFrame:
+def rebuild_command(model_id: str, slice_key: str) -> str:
+    """The command that recomputes, validates and publishes one model x slice partition."""
+    tags = json.dumps({keys.PARTITION_TAG: keys.partition_id(model_id, slice_key)})
+    return f"dagster job execute -m precalc_assets -j {keys.PRECALCULATE_JOB} --tags '{tags}'"
+
+
+def read_upstream(
+    store: ObjectStore,
+    key: str,
+    asset: str,
+    *,
+    model_id: str | None = None,
+    slice_key: str | None = None,
+) -> pd.DataFrame:
+    """A step's input file; when it is missing or unreadable, the error says how to make
+    it again: the exact command when the partition (`model_id`, `slice_key`) is given."""
+    if model_id is not None and slice_key is not None:
+        how = f"`{rebuild_command(model_id, slice_key)}`"
+    else:
+        how = f"the `{keys.PRECALCULATE_JOB}` job for this partition"
     try:
         return store.read_parquet(key).to_pandas()
     except ObjectNotFound:
         raise StoreError(
-            f"no {asset} at {store.uri(key)}: materialise `{asset}` for this partition first "
-            "(the `precalculate` job runs every step)"
+            f"no {asset} at {store.uri(key)}: materialise `{asset}` for this partition "
+            f"first, e.g. with {how} (it runs every step)"
         ) from None
+    except StoreError as exc:
+        raise StoreError(
+            f"the {asset} file {store.uri(key)} cannot be read: {exc} Rebuild it with {how} "
+            "(it recomputes the partition's predictions, validated predictions and "
+            "serving items)"
+        ) from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rdkit import Chem
 
 from precalc_assets import layout
@@ -18,14 +20,24 @@ from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 
 
+def _is_parquet(data: bytes) -> bool:
+    """Whether `data` is a Parquet file with an intact footer (a truncated one is not)."""
+    try:
+        pq.ParquetFile(pa.BufferReader(data))
+    except (pa.ArrowException, OSError):
+        return False
+    return True
+
+
 def compute_predictions(
     store: ObjectStore, specs: list[ModelSpec], slice_key: str
 ) -> tuple[list[StepResult], StepResult | None]:
     """Every model of `specs` over one slice, from one parse of each molecule.
 
-    A slice not prepared yet is prepared here, the models running on the same parse;
-    returns the model results and, in that case, the slice's own result. Nothing is
-    written for any model unless every model succeeded on every chunk.
+    A slice not prepared yet, or whose prepared file cannot be read, is prepared here
+    from its raw slice, the models running on the same parse; returns the model results
+    and, in that case, the slice's own result. Nothing is written for any model unless
+    every model succeeded on every chunk.
     """
     keys: list[pd.DataFrame] = []
     outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
@@ -77,10 +89,10 @@ def compute_predictions(
         )
         frame = pd.concat([key_frame, model_frame], axis=1)
         key = layout.predictions(spec.model_id, slice_key)
-        if store.exists(key):  # kept for the reproducibility check
-            store.put_bytes(
-                layout.previous_predictions(spec.model_id, slice_key), store.get_bytes(key)
-            )
+        if store.exists(key):  # kept for the reproducibility check, unless damaged
+            previous = store.get_bytes(key)
+            if _is_parquet(previous):
+                store.put_bytes(layout.previous_predictions(spec.model_id, slice_key), previous)
         store.write_parquet(key, with_code_version(predictions_to_arrow(frame, spec), spec))
         results.append(
             StepResult(

@@ -13,7 +13,7 @@ from precalc_assets import layout
 from precalc_assets.chem import Molecule, Rejected, canonicalize_rows
 from precalc_assets.inputs.manifests import manifest_for_slice
 from precalc_assets.steps.results import StepResult
-from precalc_assets.stores.errors import StoreError
+from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
 CHUNK_ROWS = 1_000  # molecules parsed at a time: an RDKit mol costs ~28 KB
@@ -27,24 +27,39 @@ def prepare_slice(
     """Raw rows -> canonical SMILES + InChIKey (`library/<slice>.parquet`), rejects apart.
 
     Rows are parsed a chunk at a time; `on_chunk` gets each chunk's accepted molecules
-    and their mols, so models can run on the same parse (one parse per molecule).
+    and their mols, so models can run on the same parse (one parse per molecule). Rows
+    longer than the library's maximum SMILES length (its manifest) are rejected unparsed.
     """
     started = time.perf_counter()
     manifest = manifest_for_slice(store, slice_key)
     expected = manifest.slice(slice_key)
-    raw = store.read_parquet(layout.raw_slice(slice_key))
+    raw_key = layout.raw_slice(slice_key)
+    again = (
+        f"register library {manifest.name!r} again: delete "
+        f"{store.uri(layout.library_manifest(manifest.name))}, then register its file "
+        f"{store.uri(manifest.source_key)} with the same name and slice size "
+        f"({manifest.slice_size}), which writes the same slices"
+    )
+    try:
+        raw = store.read_parquet(raw_key)
+    except ObjectNotFound:
+        raise StoreError(f"{store.uri(raw_key)} is missing; {again}") from None
+    except StoreError as exc:
+        raise StoreError(f"{store.uri(raw_key)} cannot be read ({exc}); {again}") from exc
     rows = list(zip(raw.column("row").to_pylist(), raw.column("input").to_pylist(), strict=True))
     if len(rows) != expected.rows or (rows and rows[0][0] != expected.first_row):
         raise StoreError(
-            f"{store.uri(layout.raw_slice(slice_key))} holds {len(rows)} rows from row "
+            f"{store.uri(raw_key)} holds {len(rows)} rows from row "
             f"{rows[0][0] if rows else '-'}, the manifest says {expected.rows} from "
-            f"{expected.first_row}; re-register library {manifest.name!r}"
+            f"{expected.first_row}; {again}"
         )
     accepted: list[Molecule] = []
     rejected: list[Rejected] = []
     first_row: dict[str, int] = {}
     for start in range(0, len(rows), CHUNK_ROWS):
-        chunk, mols, bad = canonicalize_rows(rows[start : start + CHUNK_ROWS], first_row)
+        chunk, mols, bad = canonicalize_rows(
+            rows[start : start + CHUNK_ROWS], first_row, manifest.max_smiles_length
+        )
         accepted += chunk
         rejected += bad
         if on_chunk is not None and chunk:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from precalc_assets import keys, layout
 from precalc_assets.inputs.library_files import LibraryError, parse_slice_key
@@ -30,7 +31,11 @@ def publish_predictions(
     """Upsert the validated rows, then read every key back: success means all landed."""
     started = time.perf_counter()
     frame = read_upstream(
-        store, layout.validated(spec.model_id, slice_key), keys.VALIDATED_PREDICTIONS
+        store,
+        layout.validated(spec.model_id, slice_key),
+        keys.VALIDATED_PREDICTIONS,
+        model_id=spec.model_id,
+        slice_key=slice_key,
     )
     timestamp = utc_timestamp()
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
@@ -49,7 +54,7 @@ def publish_predictions(
         for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)
     ]
     serving.ensure_table()
-    held = held_by_earlier_slice(serving, spec.model_id, slice_key, list(frame["inchikey"]))
+    held, taken = served_by_other_slices(serving, spec.model_id, slice_key, list(frame["inchikey"]))
     items = [item for item in items if item.inchikey not in held]
     written = serving.upsert(items)
     landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
@@ -73,20 +78,24 @@ def publish_predictions(
         paths={"serving_table": serving.url},
         reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
         code_version=code_version,
+        taken_over=dict(taken),
     )
 
 
-def held_by_earlier_slice(
+def served_by_other_slices(
     serving: ServingTable, model_id: str, slice_key: str, inchikeys: list[str]
-) -> set[str]:
-    """Keys whose served item comes from an earlier slice of the same library file.
+) -> tuple[set[str], Counter[str]]:
+    """(keys an earlier slice of the same library serves, later slice -> how many of its
+    items this slice takes over).
 
     Duplicates are dropped within a slice when it is prepared; across slices the first
-    row must win too, whatever order the slices are published in: a later
-    slice leaves such items alone, an earlier one overwrites them.
+    row must win too, whatever order the slices are published in: a later slice leaves
+    such items alone, an earlier one overwrites them (and the later slice's published
+    count shrinks by as many: the ledger reads `taken_over`).
     """
     name, index = parse_slice_key(slice_key)
-    held = set()
+    held: set[str] = set()
+    taken: Counter[str] = Counter()
     for key, item in serving.get_many(model_id, inchikeys).items():
         try:
             other_name, other_index = parse_slice_key(item.slice_key)
@@ -94,4 +103,6 @@ def held_by_earlier_slice(
             continue
         if other_name == name and other_index < index:
             held.add(key)
-    return held
+        elif other_name == name and other_index > index:
+            taken[item.slice_key] += 1
+    return held, taken

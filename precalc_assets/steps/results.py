@@ -16,3 +16,4 @@ class StepResult:
     paths: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     code_version: str = ""
+    taken_over: dict[str, int] = field(default_factory=dict)  # later slice -> items taken

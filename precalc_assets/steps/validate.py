@@ -7,7 +7,7 @@ from collections import Counter
 
 from precalc_assets import keys, layout
 from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
 from precalc_assets.steps.files import read_upstream, with_code_version
 from precalc_assets.steps.results import StepResult
@@ -17,7 +17,13 @@ from precalc_assets.stores.object_store import ObjectStore
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
-    frame = read_upstream(store, layout.predictions(spec.model_id, slice_key), keys.PREDICTIONS)
+    frame = read_upstream(
+        store,
+        layout.predictions(spec.model_id, slice_key),
+        keys.PREDICTIONS,
+        model_id=spec.model_id,
+        slice_key=slice_key,
+    )
     valid, quarantined = split_valid(frame, spec)
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
@@ -26,7 +32,7 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         store.delete(q_key)
     v_key = layout.validated(spec.model_id, slice_key)
     store.write_parquet(v_key, with_code_version(predictions_to_arrow(valid, spec), spec))
-    failures = quarantined["failure"] if len(quarantined) else []
+    failures = quarantined[FAILURE_COLUMN] if len(quarantined) else []
     reasons = Counter(part for failure in failures for part in str(failure).split("; "))
     return StepResult(
         slice_key=slice_key,

@@ -4,7 +4,10 @@
   an existing table with another key schema is refused);
 - writes are parallel ``BatchWriteItem`` requests of 25 items, in rounds run one after
   another so a key repeated across rounds still ends with its last value;
-- reads are ``BatchGetItem`` requests of 100 keys, several in parallel.
+- reads are ``BatchGetItem`` requests of 100 keys, several in parallel;
+- ``attribute_item`` is the item layout; ``item_size_bound`` bounds an item's size as
+  DynamoDB counts it, against ``ITEM_SIZE_LIMIT`` (models are checked against it when
+  they are registered).
 
 Request-level throttling and 5xx are retried by botocore (``aws.client_config``);
 item-level throttling (``UnprocessedItems``/``UnprocessedKeys``) is retried here with
@@ -43,10 +46,26 @@ from precalc_assets.stores.serving_table import (
 )
 from precalc_assets.stores.values import from_attr, to_attr
 
-__all__ = ["BATCH_GET_MAX", "BATCH_WRITE_MAX", "DynamoServingTable", "valid_table_name"]
+__all__ = [
+    "BATCH_GET_MAX",
+    "BATCH_WRITE_MAX",
+    "ITEM_SIZE_LIMIT",
+    "DynamoServingTable",
+    "attribute_item",
+    "item_size_bound",
+    "list_element_size_bound",
+    "valid_table_name",
+]
 
 BATCH_WRITE_MAX = 25  # DynamoDB limit per BatchWriteItem
 BATCH_GET_MAX = 100  # DynamoDB limit per BatchGetItem
+# DynamoDB's maximum item size (400 KB), attribute names included. Every backend is held
+# to it, so a model served locally also serves on AWS: a model whose items cannot fit is
+# refused when it is registered (`models.catalog`).
+ITEM_SIZE_LIMIT = 400 * 1024
+# Most bytes a number takes in an item: 1 byte per 2 significant digits (38 at most),
+# plus 1, plus 1 to be safe (the sign). Every number is counted at this size.
+NUMBER_SIZE_MAX = 21
 _TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _DYNAMODB = AwsService(
     name="DynamoDB",
@@ -58,6 +77,51 @@ _DYNAMODB = AwsService(
 def valid_table_name(name: str) -> bool:
     """DynamoDB's rule: 3-255 characters of letters, digits, '_', '.', '-'."""
     return bool(_TABLE_NAME_RE.fullmatch(name or ""))
+
+
+def attribute_item(item: ServingItem, pk: str, sk: str) -> dict[str, Any]:
+    """The item as DynamoDB stores it: attribute name -> AttributeValue."""
+    return {
+        "PK": {"S": pk},
+        "SK": {"S": sk},
+        "Smiles": {"S": item.smiles},
+        "Precalculation": {"L": encode_outputs(item, to_attr)},
+        "Timestamp": {"S": item.timestamp},
+        "Slice": {"S": item.slice_key},
+        "RunId": {"S": item.run_id},
+        "CodeVersion": {"S": item.code_version},
+    }
+
+
+def _value_size_bound(value: dict[str, Any]) -> int:
+    """Bytes an AttributeValue takes (DynamoDB's rules), every number at its maximum."""
+    ((kind, content),) = value.items()
+    if kind in ("S", "B"):
+        return len(content.encode()) if kind == "S" else len(content)
+    if kind == "N":
+        return NUMBER_SIZE_MAX
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":  # 3 bytes of overhead, then each element and 1 byte per element
+        return 3 + sum(_value_size_bound(v) + 1 for v in content)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size_bound(v) + 1 for k, v in content.items())
+    raise StoreError(f"Unexpected DynamoDB attribute value {value!r}: cannot size it.")
+
+
+def list_element_size_bound(value: Any) -> int:
+    """Bytes one output value adds to the item's `Precalculation` list, at most."""
+    return _value_size_bound(to_attr(value)) + 1
+
+
+def item_size_bound(item: ServingItem) -> int:
+    """An upper bound of the item's size as DynamoDB counts it (names + values, each
+    number at its maximum size), to compare with ``ITEM_SIZE_LIMIT``."""
+    pk, sk = item_keys(item, "size bound")
+    return sum(
+        len(name.encode()) + _value_size_bound(value)
+        for name, value in attribute_item(item, pk, sk).items()
+    )
 
 
 def _text(row: dict[str, Any], name: str) -> str:
@@ -225,24 +289,12 @@ class DynamoServingTable(ServingTable):
 
     # -- writes ---------------------------------------------------------------------------
 
-    def _attr_item(self, item: ServingItem, pk: str, sk: str) -> dict[str, Any]:
-        return {
-            "PK": {"S": pk},
-            "SK": {"S": sk},
-            "Smiles": {"S": item.smiles},
-            "Precalculation": {"L": encode_outputs(item, to_attr)},
-            "Timestamp": {"S": item.timestamp},
-            "Slice": {"S": item.slice_key},
-            "RunId": {"S": item.run_id},
-            "CodeVersion": {"S": item.code_version},
-        }
-
     def _write_batch(self, batch: list[tuple[str, str, ServingItem]]) -> int:
         """One BatchWriteItem, then re-sends of its UnprocessedItems.
 
         Returns how many items were still unprocessed after the last attempt.
         """
-        requests = [{"PutRequest": {"Item": self._attr_item(i, pk, sk)}} for pk, sk, i in batch]
+        requests = [{"PutRequest": {"Item": attribute_item(i, pk, sk)}} for pk, sk, i in batch]
         _, left = self._send("write to", "batch_write_item", requests, "UnprocessedItems")
         return _pending(left)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -159,3 +160,113 @@ def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
     monkeypatch.delenv(FAIL_SWITCH)
     out = precalc("run").output
     assert "2 partition(s) missing" in out and "2/2" in out
+
+
+def test_a_truncated_gz_library_is_an_error_naming_it_and_registers_nothing(
+    local_project, tmp_path
+):
+    """Click used to turn gzip's EOFError into a bare `Aborted!`."""
+    data = gzip.compress("".join(f"{line}\n" for line in nci_lines(3_000)).encode())
+    path = tmp_path / "lib.smi.gz"
+    path.write_bytes(data[: len(data) // 2])
+    result = precalc("add-library", str(path), "--slice-size", "100", ok=False)
+    assert result.exit_code == 1
+    assert "Aborted" not in result.output
+    assert f"{path}: the gzip file ends before its end of stream" in result.output
+    assert "upload the complete file again" in result.output
+    store = local_project.store()
+    assert [info.key for info in store.list("library/")] == []  # no raw slice left
+    assert [info.key for info in store.list(layout.LIBRARY_INPUTS)] == []
+    assert local_project.instance.get_dynamic_partitions("slice") == []
+
+
+def test_add_library_max_smiles_length_is_recorded_and_applied(local_project, tmp_path):
+    lines = ["CCO", "C" * 31, "c1ccccc1"]
+    path = write_library(tmp_path / "lib.smi", lines)
+    precalc("add-library", str(path), "--max-smiles-length", "30")
+    store = local_project.store()
+    manifest = json.loads(store.get_bytes(layout.library_manifest("lib")))
+    assert manifest["max_smiles_length"] == 30
+    precalc("add-model", "eos3b5e")
+    precalc("run")
+    rejects = store.read_parquet(layout.rejected_library_rows("lib-0000")).to_pylist()
+    assert [(r["row"], r["reason"]) for r in rejects] == [(1, "too_long")]
+    assert local_project.serving().count("eos3b5e") == 2
+
+
+@pytest.mark.parametrize("limit", ["0", "10001", "many"])
+def test_add_library_max_smiles_length_out_of_range_is_a_usage_error(
+    local_project, tmp_path, limit
+):
+    path = write_library(tmp_path / "lib.smi", nci_lines(3))
+    result = precalc("add-library", str(path), "--max-smiles-length", limit, ok=False)
+    assert result.exit_code == 2 and "--max-smiles-length" in result.output
+    assert not local_project.store().exists(layout.library_manifest("lib"))
+
+
+@pytest.mark.parametrize(
+    ("model_id", "says"),
+    [
+        ("eos9zzz", "model 'eos9zzz': not registered in "),
+        ("eos3b5e-typo", "model 'eos3b5e-typo': not registered in "),
+        ("EOS|3b5e", "invalid model ID 'EOS|3b5e'"),
+    ],
+)
+def test_lookup_of_a_model_that_is_not_registered_fails_listing_the_registered_ones(
+    local_project, model_id, says
+):
+    """It used to print null for every key and exit 0."""
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "rdkit-physchem")
+    result = precalc(
+        "lookup", "--model", model_id, "--key", "LFQSCWFLJHTTHZ-UHFFFAOYSA-N", ok=False
+    )
+    assert result.exit_code == 1
+    assert says in result.output
+    assert "registered models: eos3b5e, rdkit-physchem" in result.output
+    assert "precalc add-model" in result.output
+
+
+def test_lookup_with_no_model_registered_says_so(local_project):
+    result = precalc("lookup", "--model", "eos3b5e", "--key", "X", ok=False)
+    assert result.exit_code == 1 and "registered models: none" in result.output
+
+
+def test_run_recovers_from_a_damaged_prepared_slice(local_project, tmp_path):
+    """A truncated library/<slice>.parquet used to fail every later run for ever."""
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(40))))
+    precalc("add-model", "eos3b5e")
+    precalc("run")
+    store = local_project.store()
+    damaged = store.root / layout.library_slice("lib-0000")
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    precalc("add-model", "rdkit-physchem")
+    out = precalc("run").output
+    assert "1 partition(s) missing" in out
+    expected = expected_molecules(nci_lines(40))
+    assert local_project.serving().count("rdkit-physchem") == len(expected)
+    assert store.read_parquet(layout.library_slice("lib-0000")).num_rows == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{}".encode("utf-16"), "not UTF-8 text"),
+        (b"[" * 100_000, "JSON nested more than 32 levels deep"),
+        (json.dumps({"runner": "python", "columns": ["smiles"]}).encode(), "reserved name"),
+        (
+            json.dumps(
+                {"runner": "python", "columns": [{"name": "v", "length": 100_000}]}
+            ).encode(),
+            "more than DynamoDB's item limit of 409,600 bytes",
+        ),
+    ],
+    ids=["utf-16", "deep", "reserved-column", "too-wide"],
+)
+def test_add_model_refuses_unusable_specs_naming_the_file(local_project, tmp_path, content, says):
+    spec = tmp_path / "m.json"
+    spec.write_bytes(content)
+    result = precalc("add-model", "mymodel", "--spec", str(spec), ok=False)
+    assert result.exit_code == 1
+    assert f"{spec}: " in result.output and says in result.output
+    assert not local_project.store().exists(layout.model_request("mymodel"))

@@ -233,3 +233,36 @@ def test_a_broken_model_request_shows_its_error_in_the_ledger(local_project, tmp
     assert "model 'weights' cannot be run:" in table and "carrier-pigeon" in table
     rows = build_ledger(local_project.instance, local_project.store(), ["weights"])
     assert [r.spec_error for r in rows] == [error]
+
+
+def test_out_of_order_publication_is_counted_once(local_project, tmp_path):
+    """2-hydroxypyridine (slice 0) and 2-pyridone (slice 1) share one InChIKey; slice 1
+    published first, then slice 0 takes the item over: the ledger's published rows are
+    the items served, and published + rejected are the library's rows."""
+    lines = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN"]
+    local_project.add_library(write_library(tmp_path / "l.smi", lines), "lib", slice_size=2)
+    local_project.add_model("eos3b5e")
+    for slice_key in ("lib-0001", "lib-0000"):
+        assert local_project.precalculate("eos3b5e", slice_key).success
+    rows = build_ledger(local_project.instance, local_project.store(), ["eos3b5e"])
+    by_slice = {r.slice: r for r in rows}
+    assert sum(r.rows_published for r in rows) == local_project.serving().count("eos3b5e") == 3
+    assert sum(r.rows_published + r.rows_rejected for r in rows) == 4
+    assert (by_slice["lib-0001"].rows_published, by_slice["lib-0001"].rows_rejected) == (1, 1)
+    # Published again, the later slice skips the item itself: still counted once.
+    assert local_project.precalculate("eos3b5e", "lib-0001").success
+    rows = build_ledger(local_project.instance, local_project.store(), ["eos3b5e"])
+    assert sum(r.rows_published for r in rows) == 3
+
+
+def test_a_deleted_request_blocks_its_model_instead_of_making_it_stale(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(20))), "--slice-size", "20"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("run")
+    local_project.store().delete(layout.model_request("eos3b5e"))
+    model = ledger_json()["eos3b5e"]
+    assert model["blocked"] == ["lib-0000"] and model["stale"] == []
+    assert "inputs/models/eos3b5e.json" in model["error"] and "precalc add-model" in model["error"]
+    assert "0 partition(s) missing, stale or failed" in precalc("run").output

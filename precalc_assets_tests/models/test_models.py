@@ -15,16 +15,22 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
+from precalc_assets import layout
 from precalc_assets.chem import canonicalize_rows
+from precalc_assets.inputs.model_requests import load_model_spec, register_model
 from precalc_assets.models.catalog import builtin_ids, parse_request, resolve_spec
 from precalc_assets.models.runners import RUNNER_CLASSES, run_model, runner_for
 from precalc_assets.models.spec import (
+    KEY_COLUMNS,
+    RESERVED_COLUMNS,
     RUNNERS,
     ModelError,
     ModelSpec,
     OutputColumn,
     spec_from_request,
 )
+from precalc_assets.models.tables import item_size
+from precalc_assets.stores.dynamodb import ITEM_SIZE_LIMIT
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "[Na+].[Cl-]"]
 SOURCE = "inputs/models/my-model.json"
@@ -412,3 +418,154 @@ def test_rdkit_runner_with_an_unknown_function() -> None:
 
 def test_every_runner_a_request_may_name_is_implemented() -> None:
     assert tuple(RUNNER_CLASSES) == RUNNERS
+
+
+# ------------------------------------------------------------ unreadable requests
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff\xfe{\x00}\x00",  # UTF-16 (with its BOM)
+        '{"runner": "python", "description": "caf\u00e9"}'.encode("latin-1"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",  # a binary file
+    ],
+    ids=["utf-16", "latin-1", "binary"],
+)
+def test_a_request_that_is_not_utf8_is_a_model_error(payload: bytes) -> None:
+    """It used to raise UnicodeDecodeError, which stopped every sensor tick."""
+    with pytest.raises(ModelError) as info:
+        parse_request("eos3b5e", payload, "s3://bucket/inputs/models/eos3b5e.json")
+    message = str(info.value)
+    assert message.startswith("s3://bucket/inputs/models/eos3b5e.json: not UTF-8 text")
+    assert "save the request as UTF-8 JSON" in message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"runner": "python", "columns": ["x"], "opt": ' + b"[" * 40 + b"]" * 40 + b"}",
+    ],
+    ids=["100k-deep-list", "100k-deep-object", "40-deep-option"],
+)
+def test_a_deeply_nested_request_is_a_model_error(payload: bytes) -> None:
+    """100k levels raised RecursionError in the decoder; 40 levels decode, but would
+    break what reads the spec later (its code version)."""
+    with pytest.raises(ModelError) as info:
+        parse_request("my-model", payload, SOURCE)
+    assert str(info.value).startswith(f"{SOURCE}: JSON nested more than 32 levels deep")
+
+
+def test_a_request_nested_to_the_limit_is_accepted() -> None:
+    option = json.loads("[" * 31 + "]" * 31)  # 31 levels under the request object
+    spec = parse_request(
+        "my-model", json.dumps({"runner": "python", "columns": ["x"], "o": option}), SOURCE
+    )
+    assert spec.options["o"] == option and spec.code_version
+
+
+def test_a_huge_request_is_refused_by_its_size() -> None:
+    payload = json.dumps({"runner": "python", "columns": ["x"], "pad": "x" * (1 << 20)})
+    with pytest.raises(ModelError) as info:
+        parse_request("my-model", payload.encode(), SOURCE)
+    message = str(info.value)
+    assert message.startswith(f"{SOURCE}: the model request is {len(payload):,} bytes")
+    assert "more than the limit of 1,048,576" in message
+
+
+def test_a_huge_spec_file_is_refused_before_it_is_read(local_project, tmp_path) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as handle:
+        handle.truncate(3 << 30)  # 3 GiB, sparse: reading it would take the memory
+    with pytest.raises(ModelError, match=f"{path}: the model request is 3,221,225,472 bytes"):
+        register_model(local_project.store(), "my-model", path)
+    assert not local_project.store().exists(layout.model_request("my-model"))
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"checks": [1]},
+        {"checks": "strict"},
+        {"checks": {"drift": 5}},
+        {"checks": {"drift": "x"}},
+        {"checks": {"readback": {"sample": float("inf")}}},
+        {"checks": {"readback": {"sample": float("nan")}}},
+    ],
+)
+def test_unusable_checks_are_a_model_error(request_: dict) -> None:
+    """These raised TypeError, ValueError or OverflowError before."""
+    with pytest.raises(ModelError) as info:
+        parse_request("eos3b5e", json.dumps(request_).encode(), SOURCE)
+    assert str(info.value).startswith(f"{SOURCE}: ")
+    assert "checks" in str(info.value)
+
+
+def test_an_unreadable_request_in_storage_names_its_uri(local_project) -> None:
+    store = local_project.store()
+    key = layout.model_request("my-model")
+    store.put_bytes(key, b"\xff" + b"[" * 100_000)
+    with pytest.raises(ModelError) as info:
+        load_model_spec(store, "my-model")
+    assert str(info.value).startswith(f"{store.uri(key)}: not UTF-8 text")
+
+
+# ------------------------------------------------------------ reserved column names
+
+
+@pytest.mark.parametrize("name", RESERVED_COLUMNS)
+@pytest.mark.parametrize("shorthand", [False, True])
+def test_output_columns_may_not_take_a_key_column_name(name: str, shorthand: bool) -> None:
+    column = name if shorthand else {"name": name, "dtype": "float"}
+    with pytest.raises(ModelError) as info:
+        spec_from_request("my-model", {"runner": "python", "columns": ["ok", column]}, SOURCE)
+    message = str(info.value)
+    assert message.startswith(f"{SOURCE}: column {name!r} of model 'my-model' has a reserved name")
+    assert "row, inchikey, smiles, input, failure" in message
+
+
+def test_the_reserved_names_are_the_key_columns_input_and_failure() -> None:
+    assert RESERVED_COLUMNS == ("row", "inchikey", "smiles", "input", "failure")
+    assert RESERVED_COLUMNS[:3] == KEY_COLUMNS
+
+
+# ------------------------------------------------------------ DynamoDB item size
+
+
+def vector_request(length: int, dtype: str = "float") -> dict:
+    return {
+        "runner": "python",
+        "callable": "pkg.mod:fn",
+        "columns": [{"name": "v", "dtype": dtype, "length": length}],
+    }
+
+
+@pytest.mark.parametrize("dtype", ["float", "int"])
+def test_a_model_whose_items_cannot_fit_dynamodb_is_refused(dtype: str) -> None:
+    """100,000 numbers need more than 2 MB: every partition would fail at publication."""
+    request = vector_request(100_000, dtype)
+    with pytest.raises(ModelError) as info:
+        parse_request("wide", json.dumps(request).encode(), SOURCE)
+    size = item_size(spec_from_request("wide", request, SOURCE))
+    message = str(info.value)
+    assert message.startswith(f"{SOURCE}: model 'wide' could publish serving items of ")
+    assert f"{size.item_bytes:,} bytes" in message and size.item_bytes > 2_200_000
+    assert "100,000 output values" in message
+    assert f"DynamoDB's item limit of {ITEM_SIZE_LIMIT:,} bytes" in message
+    assert f"declare at most {size.numbers_that_fit:,} output values" in message
+
+
+def test_the_widest_model_that_fits_is_accepted_and_one_more_value_is_not() -> None:
+    widest = item_size(spec_from_request("wide", vector_request(1), SOURCE)).numbers_that_fit
+    assert widest > 18_000
+    spec = parse_request("wide", json.dumps(vector_request(widest)).encode(), SOURCE)
+    assert item_size(spec).fits and item_size(spec).item_bytes <= ITEM_SIZE_LIMIT
+    with pytest.raises(ModelError, match="could publish serving items"):
+        parse_request("wide", json.dumps(vector_request(widest + 1)).encode(), SOURCE)
+
+
+def test_an_absurd_vector_length_is_refused_quickly() -> None:
+    with pytest.raises(ModelError, match="could publish serving items"):
+        parse_request("wide", json.dumps(vector_request(10**15)).encode(), SOURCE)

@@ -16,7 +16,14 @@ from precalc_assets.models.catalog import resolve_spec
 from precalc_assets.models.runners import run_model
 from precalc_assets.models.schema import split_valid
 from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
-from precalc_assets.models.tables import lenient_to_arrow, outputs_as_lists, predictions_to_arrow
+from precalc_assets.models.tables import (
+    item_size,
+    lenient_to_arrow,
+    outputs_as_lists,
+    predictions_to_arrow,
+)
+from precalc_assets.stores.dynamodb import ITEM_SIZE_LIMIT, DynamoServingTable
+from precalc_assets.stores.serving_table import ServingItem, utc_timestamp
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "O"]
 
@@ -74,7 +81,7 @@ def test_schema_is_keys_then_declared_outputs() -> None:
     assert table.schema.names == ["row", "inchikey", "smiles", "b", "v", "a", "flag", "label"]
     assert table.schema.field("row").type == pa.int64()
     assert table.schema.field("b").type == pa.float64()
-    assert table.schema.field("v").type == pa.list_(pa.float32(), 3)
+    assert table.schema.field("v").type == pa.list_(pa.float64(), 3)
     assert table.schema.field("a").type == pa.int64()
     assert table.schema.field("flag").type == pa.bool_()
     assert table.schema.field("label").type == pa.string()
@@ -94,7 +101,7 @@ def test_mixed_round_trip_through_parquet() -> None:
 def test_morgan_2048_vector_round_trip(n: int) -> None:
     frame = predictions("morgan-fp2048", n)
     table = parquet_round_trip(predictions_to_arrow(frame, resolve_spec("morgan-fp2048")))
-    assert table.schema.field("bits").type == pa.list_(pa.int32(), 2048)
+    assert table.schema.field("bits").type == pa.list_(pa.int64(), 2048)
     back = table.to_pandas()
     assert len(back) == n
     assert back["inchikey"].tolist() == frame["inchikey"].tolist()
@@ -216,3 +223,87 @@ def test_non_numeric_value_in_float_column_names_model_and_column() -> None:
     frame = pd.DataFrame({"row": [0], "inchikey": ["A"], "smiles": ["C"], "mol_weight": ["abc"]})
     with pytest.raises(ModelError, match="'eos3b5e': column 'mol_weight' holds values"):
         predictions_to_arrow(frame, resolve_spec("eos3b5e"))
+
+
+# ------------------------------------------------------------------ vector precision
+
+
+def test_float_vectors_keep_double_precision_through_parquet() -> None:
+    """float32 elements turned 0.123456789 into 0.12345679104328156."""
+    spec = ModelSpec("vec", "python", (OutputColumn("v", "float", length=3),))
+    values = [0.123456789, 1 / 3, 1e-300]
+    frame = pd.DataFrame({"row": [0], "inchikey": ["A"], "smiles": ["C"], "v": [values]})
+    table = parquet_round_trip(predictions_to_arrow(frame, spec))
+    assert table.schema.field("v").type.value_type == pa.float64()
+    assert table.column("v").to_pylist() == [values]
+    assert outputs_as_lists(table.to_pandas(), spec) == [values]  # what is served
+
+
+def test_int_vectors_hold_any_int64_through_parquet() -> None:
+    spec = ModelSpec("vec", "python", (OutputColumn("v", "int", length=3),))
+    values = [2**40, -(2**62), 7]  # int32 cannot hold the first two
+    frame = pd.DataFrame({"row": [0], "inchikey": ["A"], "smiles": ["C"], "v": [values]})
+    table = parquet_round_trip(predictions_to_arrow(frame, spec))
+    assert table.schema.field("v").type.value_type == pa.int64()
+    assert table.column("v").to_pylist() == [values]
+
+
+# ------------------------------------------------------------------ serving item size
+
+
+def test_item_size_follows_dynamodb_item_layout() -> None:
+    """Attribute names + values (DynamoDB's rules), with the worst case of each value:
+    a 10,000-character SMILES (the most a library accepts), 64-character slice and run
+    IDs, each number 21 bytes + 1 byte in a list (3 bytes for the list itself)."""
+    spec = resolve_spec("rdkit-physchem")
+    expected = (
+        len("PK") + len("INPUTKEY#") + 27
+        + len("SK") + len("MODELID#") + len("rdkit-physchem")
+        + len("Smiles") + 10_000
+        + len("Precalculation") + 3 + 8 * (21 + 1)
+        + len("Timestamp") + len("2026-12-01T21:24:51.123Z")
+        + len("Slice") + 64
+        + len("RunId") + 64
+        + len("CodeVersion") + len(spec.code_version)
+    )  # fmt: skip
+    assert item_size(spec).item_bytes == expected
+    assert item_size(spec).output_values == 8
+    assert ITEM_SIZE_LIMIT == 409_600
+
+
+def test_item_size_counts_each_value_by_its_type() -> None:
+    def size(*columns: OutputColumn) -> int:
+        return item_size(ModelSpec("m", "python", columns)).item_bytes
+
+    base = size()
+    assert size(OutputColumn("x", "float")) - base == 22
+    assert size(OutputColumn("x", "int", length=10)) - base == 220
+    assert size(OutputColumn("x", "bool", length=10)) - base == 20
+    assert size(OutputColumn("x", "str")) - base == 1  # its text is not bounded
+
+
+def test_the_largest_item_of_the_widest_model_is_accepted_by_dynamodb(
+    dynamodb_client, dynamodb_table_name
+) -> None:
+    """The bound is not lax: a real item at it (17-digit floats, the longest SMILES a
+    library accepts) is written and read back through the DynamoDB API (moto)."""
+    probe = ModelSpec("wide", "python", (OutputColumn("v", "float", length=1),))
+    widest = item_size(probe).numbers_that_fit
+    spec = ModelSpec("wide", "python", (OutputColumn("v", "float", length=widest),))
+    assert item_size(spec).fits
+    values = tuple(-0.1234567890123456 + i * 1e-12 for i in range(widest))
+    item = ServingItem(
+        inchikey="BSYNRYMUTXBXSQ-UHFFFAOYSA-N",
+        model_id="wide",
+        smiles="C" * 10_000,
+        outputs=values,
+        slice_key="x" * 64,
+        run_id="r" * 64,
+        code_version=spec.code_version,
+        timestamp=utc_timestamp(),
+    )
+    table = DynamoServingTable(dynamodb_client, dynamodb_table_name)
+    table.ensure_table()
+    assert table.upsert([item]) == 1
+    back = table.get_many("wide", [item.inchikey], consistent_read=True)[item.inchikey]
+    assert back.outputs == values

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.metadata import MOLECULES, REJECTED_ROWS, step_metadata
 from precalc_assets.dagster_defs.partitions import slice_partitions
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
@@ -34,6 +35,7 @@ def library_slice_materialization(result: StepResult) -> dg.AssetMaterialization
 def library_slices(
     context: dg.AssetExecutionContext, storage: ObjectStorageResource
 ) -> dg.MaterializeResult:
+    record_run_process(context)
     store = storage.open()
     results = [prepare_slice(store, key) for key in context.partition_keys]
     for result in results:

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets.library import library_slice_materialization, library_slices
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.metadata import REJECTED, ROWS, step_metadata
@@ -20,6 +21,7 @@ from precalc_assets.steps.predict import compute_predictions
 def predictions(
     context: dg.AssetExecutionContext, storage: ObjectStorageResource
 ) -> dg.MaterializeResult:
+    record_run_process(context)
     store = storage.open()
     results = []
     for slice_key, specs in specs_by_slice(context, store):
@@ -27,7 +29,10 @@ def predictions(
         if prepared is not None:
             # The slice was canonicalised in this step, on the same parse as the models:
             # record it as a materialisation of `library_slices`, so history stays true.
-            context.log.info(f"slice {slice_key} was not prepared yet: prepared it here")
+            context.log.info(
+                f"slice {slice_key} was not prepared, or its file could not be read: "
+                "prepared it here"
+            )
             context.log_event(library_slice_materialization(prepared))
         results += slice_results
     return dg.MaterializeResult(metadata=step_metadata(results, ROWS, REJECTED))

@@ -7,30 +7,17 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.dagster_defs.active_runs import (
+    fail_dead_runs,
+    runs_failed_by_lost_processes,
+    runs_in_flight,
+)
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
-from precalc_assets.dagster_defs.sensors.run_requests import partitions_of_run, run_requests_for
+from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.rows import TO_DO
-
-ACTIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
-
-def pending_partitions(
-    instance: dg.DagsterInstance, models: list[str], slices: list[str]
-) -> set[str]:
-    """Partitions targeted by `precalculate` runs that have not finished yet."""
-    pending: set[str] = set()
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=precalculate_job.name, statuses=ACTIVE))
-    for run in runs:
-        pending |= partitions_of_run(run.tags, models, slices)
-    return pending
 
 
 @running_sensor(
@@ -44,19 +31,23 @@ def missing_partitions_sensor(
 ) -> dg.SensorResult:
     store = storage.open()
     instance = context.instance
+    for run_id in fail_dead_runs(instance):
+        context.log.warning(f"run {run_id} was marked failed: its process is gone")
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     rows = build_ledger(instance, store, models, slices)
-    pending = pending_partitions(instance, models, slices)
+    pending = runs_in_flight(instance, models, slices, precalculate_job.name)
     plan: dict[str, list[str]] = {}
     versions = {}
     for row in rows:
         key = keys.partition_id(row.model, row.slice)
-        # A failed partition is retried once per code version (its run_key), not forever.
         if row.status in TO_DO and key not in pending:
             plan.setdefault(row.slice, []).append(row.model)
             versions[row.model] = row.current_code_version
-    requests = run_requests_for(plan, models, slices, "catch-up", versions)
+    # A failed partition is retried once per code version; a run lost with its process
+    # starts a new generation of keys, so what it held is retried too.
+    generation = runs_failed_by_lost_processes(instance)
+    requests = run_requests_for(plan, models, slices, f"catch-up-{generation}", versions)
     if requests:
         context.log.info(f"{len(requests)} run(s) requested for missing work")
     return dg.SensorResult(run_requests=requests)

@@ -24,7 +24,7 @@ from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
-from precalc_assets.models.catalog import parse_request
+from precalc_assets.models.catalog import check_request_size, parse_request
 from precalc_assets.models.spec import ModelError
 
 
@@ -38,11 +38,10 @@ def model_requests_sensor(
 ) -> dg.SensorResult:
     store = storage.open()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    current = {
-        info.key: info.etag
-        for info in store.list(layout.MODEL_REQUESTS)
-        if info.key.endswith(".json")
+    listed = {
+        info.key: info for info in store.list(layout.MODEL_REQUESTS) if info.key.endswith(".json")
     }
+    current = {key: info.etag for key, info in listed.items()}
     changed = sorted(key for key, etag in current.items() if seen.get(key) != etag)
     instance = context.instance
     models = instance.get_dynamic_partitions(keys.MODEL)
@@ -53,6 +52,7 @@ def model_requests_sensor(
     for key in changed:
         model_id = layout.model_request_id(key)
         try:
+            check_request_size(listed[key].size, store.uri(key))
             parse_request(model_id, store.get_bytes(key), store.uri(key))
         except ModelError as exc:
             context.log.warning(f"skipped {store.uri(key)}: {exc}")

@@ -1,4 +1,4 @@
-"""Ranged `precalculate` run requests, and the partitions a run's tags cover."""
+"""Ranged run requests, and how a run's tags read to people."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.batches import plan_batches
-from precalc_assets.ids import InvalidIdError
 
 
 def run_requests_for(
@@ -28,26 +27,6 @@ def run_requests_for(
             dg.RunRequest(run_key=key, tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end})
         )
     return requests
-
-
-def partitions_of_run(tags: dict[str, str], models: list[str], slices: list[str]) -> set[str]:
-    """The model x slice partitions a run targets, from its partition or range tags."""
-    if keys.PARTITION_TAG in tags:
-        return {tags[keys.PARTITION_TAG]}
-    if keys.RANGE_START_TAG not in tags or keys.RANGE_END_TAG not in tags:
-        return set()
-    try:
-        m0, s0 = keys.split_partition_id(tags[keys.RANGE_START_TAG])
-        m1, s1 = keys.split_partition_id(tags[keys.RANGE_END_TAG])
-    except InvalidIdError:  # a run launched by hand with other tags: not ours to count
-        return set()
-    if not ({m0, m1} <= set(models) and {s0, s1} <= set(slices)):
-        return set()
-    return {
-        keys.partition_id(m, s)
-        for m in models[models.index(m0) : models.index(m1) + 1]
-        for s in slices[slices.index(s0) : slices.index(s1) + 1]
-    }
 
 
 def run_span(tags: dict[str, str]) -> str:

@@ -202,7 +202,7 @@ def test_catch_up_requests_what_no_run_covers(local_project, tmp_path):
     (request,) = catch_up_tick(local_project).run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "eos3b5e|lib-0003"
     assert request.tags["dagster/asset_partition_range_end"] == "eos3b5e|lib-0003"
-    assert request.run_key.startswith("catch-up:eos3b5e|lib-0003:eos3b5e|lib-0003:eos3b5e-v1-")
+    assert request.run_key.startswith("catch-up-0:eos3b5e|lib-0003:eos3b5e|lib-0003:eos3b5e-v1-")
 
 
 def test_library_cursor_survives_many_files_deletion_and_reupload(project):

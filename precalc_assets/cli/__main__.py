@@ -1,0 +1,5 @@
+"""`python -m precalc_assets.cli`: the `precalc` command."""
+
+from precalc_assets.cli import main
+
+main()

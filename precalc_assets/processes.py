@@ -1,0 +1,105 @@
+"""Which process holds what, on one machine: a process's identity (host, pid and start
+time, so a reused pid is not mistaken for the original), whether it is still alive, and
+the partitions concurrent `precalc run`s claim before computing them.
+
+Claims live in one JSON file changed under an exclusive `flock`; the kernel drops the
+lock when its holder dies, and a claim whose owner is gone is ignored, so a killed
+process blocks nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HOST_TAG = "precalc/host"
+PID_TAG = "precalc/pid"
+PROCESS_START_TAG = "precalc/process_start"
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), else ""."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22 of stat(5), after the command
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    host: str
+    pid: int
+    start: str = ""
+
+    @classmethod
+    def current(cls) -> ProcessId:
+        pid = os.getpid()
+        return cls(socket.gethostname(), pid, _process_start(pid))
+
+    def tags(self) -> dict[str, str]:
+        return {HOST_TAG: self.host, PID_TAG: str(self.pid), PROCESS_START_TAG: self.start}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> ProcessId | None:
+        if HOST_TAG not in tags or not tags.get(PID_TAG, "").isdigit():
+            return None
+        return cls(tags[HOST_TAG], int(tags[PID_TAG]), tags.get(PROCESS_START_TAG, ""))
+
+    def is_gone(self) -> bool:
+        """True only when this machine can tell the process is gone (same host)."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, owned by someone else
+        return bool(self.start) and _process_start(self.pid) != self.start
+
+    def __str__(self) -> str:
+        return f"process {self.pid} on {self.host}"
+
+
+class Claims:
+    """Partition -> the process computing it, shared by the processes of one machine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_suffix(".lock")
+
+    @contextmanager
+    def locked(self) -> Iterator[dict[str, ProcessId]]:
+        """The live claims, under the lock; changes to the dict are saved on exit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                claims = {
+                    partition: owner
+                    for partition, owner in self._read().items()
+                    if not owner.is_gone()
+                }
+                yield claims
+                self._write(claims)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, ProcessId]:
+        try:
+            data = json.loads(self.path.read_text())
+            return {p: ProcessId(**raw) for p, raw in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}  # none yet, or unreadable: claims only save duplicate work
+
+    def _write(self, claims: dict[str, ProcessId]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({p: asdict(o) for p, o in sorted(claims.items())}))
+        os.replace(tmp, self.path)
