@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -270,3 +273,28 @@ def test_add_model_refuses_unusable_specs_naming_the_file(local_project, tmp_pat
     assert result.exit_code == 1
     assert f"{spec}: " in result.output and says in result.output
     assert not local_project.store().exists(layout.model_request("mymodel"))
+
+
+def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp_path):
+    """What a user sees on the terminal: one line per event, no Dagster stack trace, no
+    PreviewWarning / BetaWarning about features the project relies on."""
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "PRECALC_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        FAIL_SWITCH: "1",
+    }
+    spec = tmp_path / "crashy.json"
+    crashy = "precalc_assets_tests.faulty_models:weight_or_crash"
+    spec.write_text(json.dumps({"runner": "python", "columns": ["mol_weight"], "callable": crashy}))
+    library = write_library(tmp_path / "lib.smi", nci_lines(20))
+    for args in (["add-library", str(library)], ["add-model", "crashy", "--spec", str(spec)]):
+        subprocess.run([sys.executable, "-m", "precalc_assets.cli", *args], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "precalc_assets.cli", "run"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    shown = run.stdout + run.stderr
+    assert run.returncode == 1 and "crashy|lib-0000: FAILED" in shown and "crashed halfway" in shown
+    assert "Traceback" not in shown and "Stack Trace" not in shown, shown
+    assert "Warning" not in shown, shown

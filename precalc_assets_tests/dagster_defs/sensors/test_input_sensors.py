@@ -219,3 +219,20 @@ def test_library_cursor_survives_many_files_deletion_and_reupload(project):
     store.put_bytes(names[5], b"x")  # back again after deletion: a file to register again
     again = library_tick(project, after_delete.cursor)
     assert [r.tags["precalc/library_file"] for r in again.run_requests] == [names[5]]
+
+
+def test_unreadable_requests_are_rejected_and_the_tick_goes_on(local_project, tmp_path):
+    """Non-UTF-8, 100k-deep and oversized request files crashed every tick before."""
+    local_project.add_library(write_library(tmp_path / "lib.smi", nci_lines(20)), "lib", 20)
+    store = local_project.store()
+    store.put_bytes("inputs/models/utf16.json", "{}".encode("utf-16"))
+    store.put_bytes("inputs/models/deep.json", b"[" * 100_000 + b"]" * 100_000)
+    store.put_bytes("inputs/models/huge.json", b" " * (2 << 20) + b"{}")
+    store.put_bytes(layout.model_request("eos3b5e"), b"{}")
+    result = tick(local_project)
+    (add,) = result.dynamic_partitions_requests
+    assert list(add.partition_keys) == ["eos3b5e"] and len(result.run_requests) == 1
+    rejected = load_rejected_inputs(store)
+    assert "not UTF-8" in rejected["inputs/models/utf16.json"]
+    assert "nested more than" in rejected["inputs/models/deep.json"]
+    assert "bytes, more than the limit" in rejected["inputs/models/huge.json"]
