@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
+from precalc_assets.cli import main
 from precalc_assets.settings import (
     DAGSTER_YAML,
     InstanceMismatch,
@@ -74,3 +76,14 @@ def test_a_consolidated_history_without_its_config_is_a_clear_error(tmp_path):
     (home / "history" / "event_log.db").write_bytes(b"")
     with pytest.raises(InstanceMismatch, match="add `event_log_storage"):
         ensure_dagster_home(settings)
+
+
+def test_precalc_reports_a_mismatched_home_without_a_traceback(tmp_path, monkeypatch):
+    home = tmp_path / "mismatch"
+    (home / "dagster" / "history").mkdir(parents=True)
+    (home / "dagster" / "history" / "event_log.db").write_bytes(b"")
+    monkeypatch.setenv("PRECALC_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1 and "add `event_log_storage" in result.output
+    assert "Traceback" not in result.output

@@ -25,7 +25,7 @@ RESERVED_COLUMNS = (*KEY_COLUMNS, "input", FAILURE_COLUMN)
 RUNNERS = ("rdkit", "python")
 # Bump when the project's own way of computing/storing predictions changes, so every
 # partition's code version changes with it.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: float64/int64 vectors; models see the canonical molecule
 
 
 class ModelError(ValueError):

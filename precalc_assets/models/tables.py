@@ -71,8 +71,14 @@ def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
 
 
 def lenient_to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """For quarantined rows, whose values may not fit the declared types at all."""
-    return pa.table({c: pa.array(frame[c].map(repr).tolist()) for c in frame.columns})
+    """For quarantined rows, whose values may not fit the declared types at all: each
+    value as its `repr`, the `failure` reasons as the text they are."""
+    return pa.table(
+        {
+            c: pa.array([str(v) if c == FAILURE_COLUMN else repr(v) for v in frame[c]])
+            for c in frame.columns
+        }
+    )
 
 
 def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:

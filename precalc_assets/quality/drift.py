@@ -10,10 +10,20 @@ section): p-value tests (K-S, chi-square, z) answer "are these two samples from 
 the same distribution?", and with 10,000 rows per slice they say "no" to shifts nobody
 cares about. Distances with a fixed threshold (normed Wasserstein, Jensen-Shannon) measure
 *how much* the distribution moved, so their verdict does not tighten as slices grow.
+
+A distance between two *samples* is not zero even when both come from one library: it
+has sampling noise, which grows as a slice shrinks (20 random rows of a library move a
+fingerprint bit's Jensen-Shannon distance from its 1,000-row baseline past 0.1 in about
+one bit of five, so 20 % of such slices WARNed). That noise was measured to scale as
+sqrt(1/n + 1/m) for n current and m baseline rows, from 5 to 10,000 rows, so a
+feature's threshold is max(fixed threshold, k * sqrt(1/n + 1/m)): the fixed distance from
+a few dozen rows on, the noise bound below that (`DriftPolicy`); and a slice of fewer
+than `min_rows` rows is not judged.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +61,11 @@ NUMERIC_METHODS = frozenset(
 CATEGORICAL_METHODS = frozenset(
     {"jensenshannon", "psi", "kl_div", "hellinger", "TVD", "chisquare", "z", "g_test"}
 )
+# Distances whose sampling noise between two samples of one distribution was measured to
+# scale as sqrt(1/n + 1/m) (benchmarks/drift_false_alarms.py); only these get the noise
+# bound. A p-value already accounts for the sample sizes, so p-value methods keep their
+# threshold as it is.
+NOISE_SCALED_METHODS = frozenset({"wasserstein", "jensenshannon"})
 # The rows of one slice are shuffled with this seed when `sample_rows` caps them, so a
 # re-run of the check gives the same verdict.
 SAMPLE_SEED = 0
@@ -92,6 +107,29 @@ class DriftPolicy:
     vector_dims: int = 32
     # Cap on rows per side (a seeded sample), None = all rows of the slice.
     sample_rows: int | None = None
+    # Small slices (a library's last slice): a feature drifts when its distance exceeds
+    # max(threshold, k * sqrt(1/n + 1/m)), n and m the current and baseline rows with a
+    # value, k the factor of its kind (for `NOISE_SCALED_METHODS`; 0 = the fixed threshold
+    # at every n). Measured on random slices of MOSES (benchmarks/README.md): the distance
+    # between two samples of one library, divided by sqrt(1/n + 1/m), has the same
+    # spread at n = 20, 100, 1,000 and 10,000: 99th percentile 2.7-2.8 for normed
+    # Wasserstein, 95th 0.70-0.78 and 99th 0.90-1.10 for a fingerprint bit's
+    # Jensen-Shannon. 2.6, about that 99th percentile, holds a one-output model to 1-3 %
+    # false alarms from 5 to 20 rows (eos3b5e; the fixed 0.5 alone: 39 % at 5 rows, 14 %
+    # at 10) while rdkit-physchem still sees 19 fragment-like molecules against NCI;
+    # 0.8 suffices for bits because a WARN needs a quarter of the features to drift:
+    # morgan-fp2048 went from 20 of 100 false alarms at 20 rows to 0, and every built-in
+    # model still flagged every slice of 20 BRICS fragments. Against a 1,000-row baseline
+    # the fixed thresholds apply from 28 (numeric) and 69 (categorical) rows on, so larger
+    # slices are judged exactly as before. The categorical factor is set for binary
+    # features; a string output with many categories is noisier: raise it there.
+    numeric_noise_factor: float = 2.6
+    categorical_noise_factor: float = 0.8
+    # Fewer rows than this on a side: drift is not judged (PASS, and the description
+    # says so). 10 is the smallest slice at which every built-in model still flagged
+    # BRICS fragments (morgan-fp2048: 0 of 20 five-row slices, 20 of 20 ten-row ones);
+    # below it a verdict is about single molecules, not a distribution.
+    min_rows: int = 10
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str) -> DriftPolicy:
@@ -135,7 +173,19 @@ def _checked(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, str) or value not in allowed:
             raise ValueError(f"{where} is {value!r}; use one of {', '.join(sorted(allowed))}")
         return value
-    if key in {"vector_dims", "sample_rows"}:
+    if key.endswith("_noise_factor"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(
+                f"{where} must be a number >= 0 (0 keeps the fixed threshold at every "
+                f"slice size), got {value!r}"
+            )
+        return float(value)
+    if key in {"vector_dims", "sample_rows", "min_rows"}:
         if value is None and key == "sample_rows":
             return None
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -149,6 +199,26 @@ def _checked(key: str, value: Any, source: str) -> Any:
         bounds = "between 0 and 1" if key.endswith("_share") else "greater than 0 and at most 1"
         raise ValueError(f"{where} must be {bounds}, got {value!r}")
     return float(value)
+
+
+def fixed_threshold(policy: DriftPolicy, kind: str) -> tuple[str, float]:
+    """(method, fixed threshold) of a feature kind."""
+    if kind == NUMERIC:
+        return policy.numeric_method, policy.numeric_threshold
+    return policy.categorical_method, policy.categorical_threshold
+
+
+def feature_threshold(
+    policy: DriftPolicy, kind: str, current_rows: int, reference_rows: int
+) -> tuple[str, float]:
+    """(method, threshold) of a feature with values in `current_rows` rows of the slice
+    and `reference_rows` of the baseline: max(fixed, k * sqrt(1/n + 1/m)) for a
+    noise-scaled distance, the fixed threshold otherwise."""
+    method, threshold = fixed_threshold(policy, kind)
+    factor = policy.numeric_noise_factor if kind == NUMERIC else policy.categorical_noise_factor
+    if method not in NOISE_SCALED_METHODS or factor <= 0 or min(current_rows, reference_rows) < 1:
+        return method, threshold
+    return method, max(threshold, factor * math.sqrt(1 / current_rows + 1 / reference_rows))
 
 
 def severity_for(share: float, policy: DriftPolicy) -> str:
@@ -180,7 +250,9 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class DriftResult:
-    """Every feature's verdict plus the slice-level severity the asset check reports."""
+    """Every feature's verdict plus the slice-level severity the asset check reports.
+
+    `note` is set when drift was not judged (too few rows): no features, PASS."""
 
     features: tuple[FeatureDrift, ...]
     drifted_share: float
@@ -188,6 +260,7 @@ class DriftResult:
     reference_rows: int
     current_rows: int
     policy: DriftPolicy = field(default_factory=DriftPolicy)
+    note: str = ""
 
     @property
     def drifted_features(self) -> list[str]:
@@ -202,19 +275,45 @@ class DriftResult:
             "current_rows": self.current_rows,
             "policy": self.policy.to_dict(),
             "features": [f.to_dict() for f in self.features],
+            "note": self.note,
         }
 
+    def widened(self) -> dict[str, tuple[float, float]]:
+        """{kind: (largest threshold applied, fixed threshold)} for the kinds whose
+        threshold the small-sample noise bound raised."""
+        out: dict[str, tuple[float, float]] = {}
+        for f in self.features:
+            _, fixed = fixed_threshold(self.policy, f.kind)
+            if f.threshold > fixed:
+                out[f.kind] = (max(f.threshold, out.get(f.kind, (0.0, fixed))[0]), fixed)
+        return out
+
     def summary(self) -> str:
+        rows = f"{self.current_rows:,} rows vs {self.reference_rows:,} baseline rows"
+        if self.note:
+            return f"{self.severity}: {self.note}; {rows}"
         drifted = sum(f.drifted for f in self.features)
-        return (
+        text = (
             f"{self.severity}: {drifted} of {len(self.features)} features drifted "
             f"(share {self.drifted_share:.2f}; WARN above {self.policy.warn_share:g}, "
-            f"ERROR above {self.policy.error_share:g}); "
-            f"{self.current_rows:,} rows vs {self.reference_rows:,} baseline rows"
+            f"ERROR above {self.policy.error_share:g}); {rows}"
         )
+        widened = self.widened()
+        if widened:
+            text += "; thresholds widened for the small slice: " + ", ".join(
+                f"{kind} {applied:.3g} (fixed {fixed:g})"
+                for kind, (applied, fixed) in sorted(widened.items(), reverse=True)
+            )
+        return text
 
     def markdown(self) -> str:
         """A table for the Dagster UI (asset check metadata renders markdown)."""
+        if self.note:
+            return (
+                f"**{self.summary()}**\n\nDrift is judged from `min_rows` "
+                f"({self.policy.min_rows:,}) rows on each side "
+                "(the model request's `checks.drift.min_rows`).\n"
+            )
         lines = [
             "| feature | kind | method | score | threshold | drifted |",
             "|---|---|---|---:|---:|---|",
@@ -223,11 +322,26 @@ class DriftResult:
             score = "n/a" if f.score is None else f"{f.score:.4f}"
             if f.note:
                 score = f"{score} ({f.note})"
+            _, fixed = fixed_threshold(self.policy, f.kind)
+            threshold = (
+                f"{f.threshold:.4f} (widened from {fixed:g})"
+                if f.threshold > fixed
+                else f"{f.threshold:g}"
+            )
             lines.append(
                 f"| {f.feature.replace('|', '&#124;')} | {f.kind} | {f.method} | {score} | "
-                f"{f.threshold:g} | {'**yes**' if f.drifted else 'no'} |"
+                f"{threshold} | {'**yes**' if f.drifted else 'no'} |"
             )
-        return "\n".join(lines) + f"\n\n**{self.summary()}**\n"
+        text = "\n".join(lines) + f"\n\n**{self.summary()}**\n"
+        if self.widened():
+            text += (
+                "\nA small slice's distances are noisy: a threshold is max(fixed, "
+                "k * sqrt(1/n + 1/m)) for n rows here and m baseline rows with a value, "
+                f"k = {self.policy.numeric_noise_factor:g} (numeric) or "
+                f"{self.policy.categorical_noise_factor:g} (categorical), "
+                "`checks.drift.*_noise_factor`.\n"
+            )
+        return text
 
 
 def _is_binary(column: OutputColumn) -> bool:
@@ -396,15 +510,23 @@ def measure_drift(
         )
     reference = _sample(reference, policy.sample_rows)
     current = _sample(current, policy.sample_rows)
+    if min(len(current), len(reference)) < policy.min_rows:
+        return _too_few_rows(reference, current, policy, html_path)
     dims = select_vector_dims(columns, reference, policy)
     ref_features, kinds = drift_features(columns, reference, policy, dims)
     cur_features, _ = drift_features(columns, current, policy, dims)
     sources = _feature_sources(columns, dims)
 
-    def method_of(kind: str) -> tuple[str, float]:
-        if kind == NUMERIC:
-            return policy.numeric_method, policy.numeric_threshold
-        return policy.categorical_method, policy.categorical_threshold
+    # Each feature's threshold, from its own row counts (nulls are dropped per feature).
+    thresholds = {
+        name: feature_threshold(
+            policy,
+            kind,
+            int(cur_features[name].notna().sum()),
+            int(ref_features[name].notna().sum()),
+        )
+        for name, kind in kinds.items()
+    }
 
     # A feature with no values on a side is decided here (Evidently raises on an empty
     # column): null on both sides is no evidence of drift; values appearing or
@@ -424,12 +546,12 @@ def measure_drift(
     scores: dict[str, tuple[float, bool]] = {}
     if to_measure or html_path is not None:
         scores = _evidently_scores(
-            to_measure, kinds, ref_features, cur_features, method_of, html_path
+            to_measure, kinds, ref_features, cur_features, thresholds, html_path
         )
 
     features = []
     for name, kind in kinds.items():
-        method, threshold = method_of(kind)
+        method, threshold = thresholds[name]
         if name in notes:
             note, drifted = notes[name]
             score = None
@@ -446,6 +568,41 @@ def measure_drift(
         reference_rows=len(reference),
         current_rows=len(current),
         policy=policy,
+    )
+
+
+def _too_few_rows(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    policy: DriftPolicy,
+    html_path: str | Path | None,
+) -> DriftResult:
+    """PASS without a verdict: a side has fewer than `policy.min_rows` rows."""
+    if len(current) < policy.min_rows:
+        note = (
+            f"too few rows ({len(current):,}) to judge drift; at least {policy.min_rows:,} needed"
+        )
+    else:
+        note = (
+            f"too few baseline rows ({len(reference):,}) to judge drift; "
+            f"at least {policy.min_rows:,} needed"
+        )
+    if html_path is not None:  # the check links a report whatever the verdict
+        path = Path(html_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Drift not judged'
+            f"</title></head><body><p>{html.escape(note)} (checks.drift.min_rows).</p>"
+            "</body></html>\n"
+        )
+    return DriftResult(
+        features=(),
+        drifted_share=0.0,
+        severity=PASS,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        policy=policy,
+        note=note,
     )
 
 
@@ -469,7 +626,7 @@ def _evidently_scores(
     kinds: Mapping[str, str],
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    method_of: Any,
+    thresholds: Mapping[str, tuple[str, float]],
     html_path: str | Path | None,
 ) -> dict[str, tuple[float, bool]]:
     """Run one Evidently report over `names`: {feature: (score, drifted)}."""
@@ -489,7 +646,7 @@ def _evidently_scores(
         )
         metrics = []
         for name in names:
-            method, threshold = method_of(kinds[name])
+            method, threshold = thresholds[name]
             metrics.append(ValueDrift(column=name, method=method, threshold=threshold))
         snapshot = Report(metrics, include_tests=True).run(
             Dataset.from_pandas(current[names], data_definition=definition),

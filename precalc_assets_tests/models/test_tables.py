@@ -215,7 +215,8 @@ def test_lenient_to_arrow_keeps_anything_as_text() -> None:
     frame = pd.DataFrame({"row": [1], "v": [[1, 2]], "x": [np.nan], "failure": ["v: length"]})
     table = lenient_to_arrow(frame)
     assert table.schema.names == ["row", "v", "x", "failure"]
-    assert table.to_pylist() == [{"row": "1", "v": "[1, 2]", "x": "nan", "failure": "'v: length'"}]
+    # The failure reasons are text already: stored as they are, not quoted by `repr`.
+    assert table.to_pylist() == [{"row": "1", "v": "[1, 2]", "x": "nan", "failure": "v: length"}]
 
 
 def test_non_numeric_value_in_float_column_names_model_and_column() -> None:
@@ -307,3 +308,4 @@ def test_the_largest_item_of_the_widest_model_is_accepted_by_dynamodb(
     assert table.upsert([item]) == 1
     back = table.get_many("wide", [item.inchikey], consistent_read=True)[item.inchikey]
     assert back.outputs == values
+
