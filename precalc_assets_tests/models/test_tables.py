@@ -308,4 +308,3 @@ def test_the_largest_item_of_the_widest_model_is_accepted_by_dynamodb(
     assert table.upsert([item]) == 1
     back = table.get_many("wide", [item.inchikey], consistent_read=True)[item.inchikey]
     assert back.outputs == values
-
