@@ -20,7 +20,7 @@ from precalc_assets.quality.decisions import (
 from precalc_assets.quality.drift import measure_drift
 from precalc_assets.quality.outcome import PASS, WARN, Outcome
 from precalc_assets.quality.settings import check_settings
-from precalc_assets.steps.files import code_version_of, read_upstream
+from precalc_assets.steps.files import code_version_of, read_partition_file
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable
@@ -44,13 +44,7 @@ def evaluate_completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -
 
 
 def evaluate_output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
-    frame = read_upstream(
-        store,
-        layout.predictions(spec.model_id, slice_key),
-        keys.PREDICTIONS,
-        model_id=spec.model_id,
-        slice_key=slice_key,
-    )
+    frame = read_partition_file(store, keys.PREDICTIONS, spec.model_id, slice_key)
     return output_sanity(frame, spec, check_settings(spec).sanity)
 
 
@@ -85,13 +79,7 @@ def evaluate_drift(
     if code_version_of(reference) != spec.code_version:
         why = f"baseline {baseline} has no predictions under the current code version yet"
         return Outcome(True, WARN, 0.0, policy.warn_share, why, figures=pinned)
-    current = read_upstream(
-        store,
-        layout.validated(spec.model_id, slice_key),
-        keys.VALIDATED_PREDICTIONS,
-        model_id=spec.model_id,
-        slice_key=slice_key,
-    )
+    current = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
     report_key = layout.drift_report(spec.model_id, slice_key)
     with tempfile.TemporaryDirectory(prefix="precalc-drift-") as tmp:
         html = Path(tmp) / "report.html"
@@ -117,13 +105,7 @@ def evaluate_readback(
 ) -> Outcome:
     """A deterministic sample of the slice's validated rows, read back from serving."""
     settings = check_settings(spec).readback
-    validated = read_upstream(
-        store,
-        layout.validated(spec.model_id, slice_key),
-        keys.VALIDATED_PREDICTIONS,
-        model_id=spec.model_id,
-        slice_key=slice_key,
-    )
+    validated = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
     rows = random.Random(keys.partition_id(spec.model_id, slice_key)).sample(
         range(len(validated)), min(settings.sample, len(validated))
     )

@@ -40,6 +40,20 @@ def rebuild_command(model_id: str, slice_key: str) -> str:
     return f"dagster job execute -m precalc_assets -j {keys.PRECALCULATE_JOB} --tags '{tags}'"
 
 
+PARTITION_FILES = {
+    keys.PREDICTIONS: layout.predictions,
+    keys.VALIDATED_PREDICTIONS: layout.validated,
+}
+
+
+def read_partition_file(
+    store: ObjectStore, asset: str, model_id: str, slice_key: str
+) -> pd.DataFrame:
+    """The `predictions` or `validated_predictions` file of one model x slice partition."""
+    key = PARTITION_FILES[asset](model_id, slice_key)
+    return read_upstream(store, key, asset, model_id=model_id, slice_key=slice_key)
+
+
 def read_upstream(
     store: ObjectStore,
     key: str,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from precalc_assets import keys, layout
+from precalc_assets import keys
 from precalc_assets.inputs.library_files import LibraryError, parse_slice_key
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import outputs_as_lists
-from precalc_assets.steps.files import read_upstream
+from precalc_assets.steps.files import read_partition_file
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingItem, ServingTable, utc_timestamp
@@ -30,13 +30,7 @@ def publish_predictions(
 ) -> StepResult:
     """Upsert the validated rows, then read every key back: success means all landed."""
     started = time.perf_counter()
-    frame = read_upstream(
-        store,
-        layout.validated(spec.model_id, slice_key),
-        keys.VALIDATED_PREDICTIONS,
-        model_id=spec.model_id,
-        slice_key=slice_key,
-    )
+    frame = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
     timestamp = utc_timestamp()
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
     outputs = outputs_as_lists(frame, spec)

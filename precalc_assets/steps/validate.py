@@ -9,7 +9,7 @@ from precalc_assets import keys, layout
 from precalc_assets.models.schema import split_valid
 from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
-from precalc_assets.steps.files import read_upstream, with_code_version
+from precalc_assets.steps.files import read_partition_file, with_code_version
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -17,13 +17,7 @@ from precalc_assets.stores.object_store import ObjectStore
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
-    frame = read_upstream(
-        store,
-        layout.predictions(spec.model_id, slice_key),
-        keys.PREDICTIONS,
-        model_id=spec.model_id,
-        slice_key=slice_key,
-    )
+    frame = read_partition_file(store, keys.PREDICTIONS, spec.model_id, slice_key)
     valid, quarantined = split_valid(frame, spec)
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
