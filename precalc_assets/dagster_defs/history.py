@@ -147,13 +147,15 @@ def build_ledger(
         else {}
     )
     attempts = {p: ATTEMPTS[s] for p, s in statuses.items() if s in ATTEMPTS}
-    in_flight = {
-        partition: (run.run_id, _run_start(instance, run.run_id))
+    held = {
+        partition: run.run_id
         for partition, run in runs_in_flight(
             instance, models, slices, keys.PRECALCULATE_JOB
         ).items()
         if attempts.get(partition) == IN_PROGRESS
     }
+    starts = {run_id: _run_start(instance, run_id) for run_id in set(held.values())}
+    in_flight = {partition: (run_id, starts[run_id]) for partition, run_id in held.items()}
     versions = current_code_versions(store, models)
     return ledger_rows(models, slices, versions, published, validated, library, attempts, in_flight)
 
