@@ -18,11 +18,14 @@ DTYPES = ("float", "int", "bool", "str")
 KEY_COLUMNS = ("row", "inchikey", "smiles")
 # The column of a quarantine file that says which checks a row failed.
 FAILURE_COLUMN = "failure"
+# The quarantine reason of a molecule the model itself failed on (a predictions row
+# whose `failure` is `model_failed: <what the model said>`).
+MODEL_FAILED = "model_failed"
 # Names no output column may take: the keys, a library slice's input text and the
 # quarantine's failure column share the files (and frames) with the outputs.
 RESERVED_COLUMNS = (*KEY_COLUMNS, "input", FAILURE_COLUMN)
 # The runners a model request may name; `models.runners` implements each of them.
-RUNNERS = ("rdkit", "python")
+RUNNERS = ("rdkit", "python", "http", "command")
 # Bump when the project's own way of computing/storing predictions changes, so every
 # partition's code version changes with it.
 PIPELINE_VERSION = "2"  # 2: float64/int64 vectors; models see the canonical molecule

@@ -6,15 +6,16 @@ import pandas as pd
 from rdkit import Chem
 
 from precalc_assets.models.builtin import BUILTIN_FUNCTIONS
-from precalc_assets.models.runners.base import Runner
+from precalc_assets.models.runners.base import Log, Runner, no_log
 from precalc_assets.models.spec import ModelError, ModelSpec
 
 
 class RdkitRunner(Runner):
     name = "rdkit"
+    needs_mols = True
 
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
+    def __init__(self, spec: ModelSpec, log: Log = no_log):
+        super().__init__(spec, log)
         function = spec.options.get("function", spec.model_id)
         if function not in BUILTIN_FUNCTIONS:
             raise ModelError(

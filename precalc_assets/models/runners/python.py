@@ -8,7 +8,7 @@ from typing import Any
 
 from rdkit import Chem
 
-from precalc_assets.models.runners.base import Runner
+from precalc_assets.models.runners.base import Log, Runner, no_log
 from precalc_assets.models.spec import ModelError, ModelSpec
 
 
@@ -18,8 +18,8 @@ class PythonRunner(Runner):
 
     name = "python"
 
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
+    def __init__(self, spec: ModelSpec, log: Log = no_log):
+        super().__init__(spec, log)
         target = spec.options.get("callable", "")
         module_name, _, attr = str(target).partition(":")
         if not module_name or not attr:

@@ -1,0 +1,182 @@
+"""What the `http` and `command` runners share: batches of unique SMILES, several in
+flight, values mapped by column name, and a failing batch halved until the molecules
+the model fails on are isolated. Those get null values and a `failure` saying
+`model_failed: ...`; validation quarantines them, and they are never published.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any, ClassVar
+
+import pandas as pd
+from rdkit import Chem
+
+from precalc_assets.models.runners.base import Log, Runner, no_log
+from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelError, ModelSpec
+
+BATCH_SIZE = 1_000  # a served hub model pays ~0.5 s per request: batch in the thousands
+MAX_BATCH_SIZE = 100_000
+MAX_CONCURRENCY = 64
+# A model that has answered no batch and failed this many single molecules fails on
+# everything: isolating the rest would cost two calls per molecule, so stop and say so.
+HOPELESS_AFTER = 4
+PROGRESS_EVERY_S = 10.0
+
+
+class BatchFailed(Exception):
+    """The model failed on a batch as a whole (a 500, a non-zero exit, a wrong row
+    count): the batch is halved until the molecules it fails on are isolated."""
+
+
+def _number(options: Mapping[str, Any], name: str, default: float, maximum: float) -> float:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
+        raise ValueError(f"{name!r} must be a number in (0, {maximum:,}], got {value!r}")
+    return value
+
+
+def _integer(options: Mapping[str, Any], name: str, default: int, maximum: int) -> int:
+    value = _number(options, name, default, maximum)
+    if not isinstance(value, int):
+        raise ValueError(f"{name!r} must be a whole number, got {value!r}")
+    return value
+
+
+class _Tally:
+    """Batches and molecules done, isolated failures, and the progress lines."""
+
+    def __init__(self, model_id: str, batches: int, molecules: int, log: Log):
+        self.model_id, self.batches, self.molecules, self.log = model_id, batches, molecules, log
+        self.done_batches = self.done_molecules = self.failed = 0
+        self.answered = False
+        self.started = self.logged = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def answered_some(self) -> None:
+        self.answered = True
+
+    def batch_done(self, molecules: int) -> None:
+        with self.lock:
+            self.done_batches += 1
+            self.done_molecules += molecules
+            now = time.perf_counter()
+            if now - self.logged >= PROGRESS_EVERY_S or self.done_batches == self.batches:
+                self.logged = now
+                self.log(self.line(now))
+
+    def line(self, now: float) -> str:
+        seconds = max(now - self.started, 1e-9)
+        return (
+            f"model {self.model_id!r}: {self.done_batches}/{self.batches} batches, "
+            f"{self.done_molecules:,}/{self.molecules:,} molecules in {seconds:,.1f} s "
+            f"({self.done_molecules / seconds:,.0f} molecules/s), {self.failed} failed"
+        )
+
+    def single_failed(self, error: BatchFailed) -> None:
+        with self.lock:
+            self.failed += 1
+            if not self.answered and self.failed >= HOPELESS_AFTER:
+                raise ModelError(
+                    f"model {self.model_id!r} failed on every molecule it was given "
+                    f"({self.failed} single molecules, no batch answered); last error: "
+                    f"{error}. Nothing of this partition was published; fix the model "
+                    "and re-run it."
+                )
+
+
+class BatchedRunner(Runner):
+    """A model reached one batch at a time: by HTTP, or by running a command."""
+
+    default_concurrency: ClassVar[int] = 1
+    # Options that tune how the model is reached, not what it answers.
+    TUNING_OPTIONS: ClassVar[tuple[str, ...]] = ("batch_size", "concurrency", "timeout_s")
+
+    def __init__(self, spec: ModelSpec, log: Log = no_log):
+        super().__init__(spec, log)
+        self.batch_size, self.concurrency = self.batch_settings(spec.options)
+        self._extra_logged = False
+
+    @classmethod
+    def batch_settings(cls, options: Mapping[str, Any]) -> tuple[int, int]:
+        """(batch size, batches in flight); a ValueError names a bad option."""
+        return (
+            _integer(options, "batch_size", BATCH_SIZE, MAX_BATCH_SIZE),
+            _integer(options, "concurrency", cls.default_concurrency, MAX_CONCURRENCY),
+        )
+
+    @classmethod
+    def timeout(cls, options: Mapping[str, Any], default: float) -> float:
+        return _number(options, "timeout_s", default, 86_400)
+
+    @abstractmethod
+    def run_batch(self, smiles: list[str]) -> list[Any]:
+        """One record (`{column: value}`) per input, in input order. Raise `BatchFailed`
+        for a failure to halve, `ModelError` for one that stops the partition."""
+
+    def predict(self, smiles: list[str], mols: list[Chem.Mol]) -> pd.DataFrame:
+        unique = list(dict.fromkeys(smiles))
+        batches = [unique[i : i + self.batch_size] for i in range(0, len(unique), self.batch_size)]
+        tally = _Tally(self.spec.model_id, len(batches), len(unique), self.log)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="model") as pool:
+            futures = [pool.submit(self._batch, batch, tally) for batch in batches]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in finished if f.exception() is not None]
+            if failed:
+                for future in futures:
+                    future.cancel()
+                raise failed[0].exception()  # type: ignore[misc]
+        answers: dict[str, dict[str, Any]] = {}
+        for batch, future in zip(batches, futures, strict=True):
+            answers.update(zip(batch, future.result(), strict=True))
+        return pd.DataFrame([answers[s] for s in smiles], columns=self._output_columns())
+
+    def _output_columns(self) -> list[str]:
+        return [*self.spec.column_names, FAILURE_COLUMN]
+
+    def _batch(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
+        rows = self._isolate(batch, tally)
+        tally.batch_done(len(batch))
+        return rows
+
+    def _isolate(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
+        """The batch's rows; a failed batch halved, down to the molecules it fails on."""
+        try:
+            records = self.run_batch(batch)
+            if len(records) != len(batch):
+                raise BatchFailed(f"{len(records)} rows answered for {len(batch)} molecules")
+            rows = [self._row(record) for record in records]
+        except BatchFailed as exc:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                return self._isolate(batch[:middle], tally) + self._isolate(batch[middle:], tally)
+            tally.single_failed(exc)
+            failed = dict.fromkeys(self.spec.column_names)
+            return [{**failed, FAILURE_COLUMN: f"{MODEL_FAILED}: {exc}"}]
+        tally.answered_some()
+        return rows
+
+    def _row(self, record: Any) -> dict[str, Any]:
+        """A record's declared values, by name; a declared column it lacks is an error."""
+        if not isinstance(record, Mapping):
+            raise ModelError(
+                f"model {self.spec.model_id!r} answered a row that is not an object of "
+                f"column values: {str(record)[:200]!r}"
+            )
+        names = self.spec.column_names
+        missing = [name for name in names if name not in record]
+        if missing:
+            raise ModelError(
+                f"model {self.spec.model_id!r} did not answer its declared column(s) "
+                f"{missing} (it answered {sorted(record)[:20]}); fix the 'columns' of its "
+                "request, or the model"
+            )
+        if not self._extra_logged and len(record) > len(names):
+            self._extra_logged = True
+            extra = sorted(set(record) - set(names))
+            self.log(f"model {self.spec.model_id!r}: ignored undeclared column(s) {extra[:20]}")
+        return {**{name: record[name] for name in names}, FAILURE_COLUMN: None}
