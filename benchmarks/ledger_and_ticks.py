@@ -49,6 +49,7 @@ def main() -> None:
     defs = build_definitions("local")
     with dg.build_resources(defs.resources) as resources:
         store = resources.storage.open()
+        policy = resources.models.open()
     models = [f"m{i:03d}" for i in range(args.models)]
     slices = [f"lib-{i:04d}" for i in range(args.slices)]
     for model_id in models:
@@ -62,7 +63,7 @@ def main() -> None:
                 }
             ).encode(),
         )
-    versions = {m: load_model_spec(store, m).code_version for m in models}
+    versions = {m: load_model_spec(store, m, policy).code_version for m in models}
     instance.add_dynamic_partitions("model", models)
     instance.add_dynamic_partitions("slice", slices)
     started = time.perf_counter()
@@ -83,7 +84,7 @@ def main() -> None:
 
     def timed_ledger() -> tuple[float, list]:
         started = time.perf_counter()
-        rows = build_ledger(instance, store)
+        rows = build_ledger(instance, store, policy)
         summarize(rows)
         return time.perf_counter() - started, rows
 

@@ -24,6 +24,11 @@ def model_request_id(key: str) -> str | None:
     return key[len(MODEL_REQUESTS) : -len(".json")]
 
 
+def model_card(model_id: str) -> str:
+    """What a served model or a repository last said of itself, and its examples' check."""
+    return f"models/cards/{model_id}.json"
+
+
 def library_manifest(name: str) -> str:
     return f"library/manifests/{name}.json"
 

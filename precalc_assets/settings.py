@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from precalc_assets.models.trust import LOOPBACK_HOSTS, parse_allow_list
+
 # Written only into a new, empty DAGSTER_HOME: an instance that already exists keeps its
 # own configuration (changing its storage would hide its history). The storage is
 # Dagster's default (SQLite under DAGSTER_HOME); every feature works on it and on Postgres.
@@ -26,6 +28,11 @@ run_monitoring:
 CONSOLIDATED_EVENT_LOG = "ConsolidatedSqliteEventLogStorage"
 CONSOLIDATED_EVENT_LOG_FILE = "event_log.db"  # what that storage keeps in its base_dir
 RUN_SHARDED_INDEX = Path("history") / "runs" / "index.db"  # Dagster's default event log
+
+
+MODELS_FILE = "models.json"  # the embedded default's models file, under PRECALC_HOME
+MODELS_FILE_ENV = "PRECALC_MODELS_FILE"
+HTTP_ALLOW_ENV = "PRECALC_HTTP_ALLOW"
 
 
 class InstanceMismatch(ValueError):
@@ -50,17 +57,25 @@ class Settings:
     serving_url: str
     dagster_home: Path
     deployment: str
+    models_file: Path | None  # the deployment's declared models (models.trust)
+    http_allow: tuple[str, ...]  # hosts whose http models a request in storage may name
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("PRECALC_HOME") or ".precalc").expanduser().resolve()
+        deployment = env.get("PRECALC_DEPLOYMENT") or "local"
+        local = deployment == "local"
+        models_file = env.get(MODELS_FILE_ENV) or (home / MODELS_FILE if local else "")
+        allow = env.get(HTTP_ALLOW_ENV)
         return cls(
             home=home,
             storage_url=env.get("PRECALC_STORAGE_URL") or (home / "storage").as_uri(),
             serving_url=env.get("PRECALC_SERVING_URL") or f"sqlite:///{home / 'serving.db'}",
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").resolve(),
-            deployment=env.get("PRECALC_DEPLOYMENT") or "local",
+            deployment=deployment,
+            models_file=Path(models_file).expanduser().resolve() if models_file else None,
+            http_allow=(parse_allow_list(allow) if allow else (LOOPBACK_HOSTS if local else ())),
         )
 
 

@@ -94,7 +94,13 @@ def dynamodb_table_name(aws_env: str) -> str:
 def isolated_home(tmp_path, monkeypatch) -> None:
     """Every test gets its own PRECALC_HOME and DAGSTER_HOME (embedded default), so
     nothing reads or writes the developer's ./.precalc or a configured cloud store."""
-    for name in ("PRECALC_STORAGE_URL", "PRECALC_SERVING_URL", "PRECALC_DEPLOYMENT"):
+    for name in (
+        "PRECALC_STORAGE_URL",
+        "PRECALC_SERVING_URL",
+        "PRECALC_DEPLOYMENT",
+        "PRECALC_MODELS_FILE",
+        "PRECALC_HTTP_ALLOW",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))

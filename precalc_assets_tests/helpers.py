@@ -27,12 +27,15 @@ from moto.s3.models import s3_backends
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
+from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.partitions import partition_key
 from precalc_assets.dagster_defs.resources import resources_for
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.manifests import LibraryManifest
 from precalc_assets.inputs.model_requests import register_model
+from precalc_assets.ledger.rows import LedgerRow
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.settings import Settings, ensure_dagster_home
 from precalc_assets.stores.object_store import ObjectInfo, ObjectStore
 from precalc_assets.stores.s3 import S3ObjectStore
@@ -67,6 +70,13 @@ class Project:
         with dg.build_resources(resources_for("local")) as resources:
             return resources.storage.open()
 
+    def policy(self) -> ModelPolicy:
+        with dg.build_resources(resources_for("local")) as resources:
+            return resources.models.open()
+
+    def ledger(self, models: list[str] | None = None) -> list[LedgerRow]:
+        return build_ledger(self.instance, self.store(), self.policy(), models)
+
     def serving(self) -> ServingTable:
         with dg.build_resources(resources_for("local")) as resources:
             return resources.serving.open()
@@ -81,7 +91,7 @@ class Project:
         if spec is not None:
             spec_path = self.home / f"{model_id}.spec.json"
             spec_path.write_text(json.dumps(spec))
-        register_model(self.store(), model_id, spec_path)
+        register_model(self.store(), model_id, self.policy(), spec_path)
         self.instance.add_dynamic_partitions("model", [model_id])
 
     def precalculate(self, model_id: str, slice_key: str, **kwargs) -> dg.ExecuteInProcessResult:

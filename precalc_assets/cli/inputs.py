@@ -14,6 +14,7 @@ from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE
 from precalc_assets.inputs.model_requests import register_model
 from precalc_assets.models.catalog import builtin_ids, resolve_spec
+from precalc_assets.models.trust import EXECUTING_RUNNERS
 
 
 @click.command("add-library")
@@ -50,13 +51,23 @@ def add_library(path: Path, name: str | None, slice_size: int, max_smiles_length
 @click.option(
     "--spec",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='Model request JSON: {"runner": ..., "columns": [...]}.',
+    help='Model request JSON: {"runner": "http", "url": ...}, {"runner": "command", '
+    '"repo": ...}, {"runner": "python", "callable": ...}; with "columns" and "checks".',
 )
 def add_model(model_id: str, spec: Path | None) -> None:
-    """Register a model (a built-in ID, or any ID with --spec)."""
-    with user_errors(), opened("storage") as (store,):
-        model = register_model(store, model_id, spec)
+    """Register a model: a built-in ID, or any ID with --spec. A served model or a
+    repository is asked for its columns and run on its own examples first; a model
+    that runs code here (python, command) is declared in this machine's models file."""
+    with user_errors(), opened("storage", "models") as (store, policy):
+        probe = register_model(store, model_id, policy, spec, log=click.echo)
         add_partitions(open_instance(), keys.MODEL, [model_id])
+    model = probe.spec
+    if probe.card is not None:
+        click.echo(f"model {model_id!r} described by {probe.card.source}")
+    if probe.examples is not None:
+        click.echo(probe.examples.summary())
+    if model_id in policy.declared or model.runner in EXECUTING_RUNNERS:
+        click.echo(f"declared in the deployment's models file {policy.models_file}")
     click.echo(
         f"model {model_id!r} registered: runner {model.runner}, columns "
         f"{', '.join(model.column_names)}; code version {model.code_version}"

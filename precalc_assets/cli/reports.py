@@ -31,8 +31,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
     inst = open_instance()
     with user_errors():
         chosen = registered(inst, keys.MODEL, models)
-    with user_errors(), opened("storage") as (store,):
-        rows = build_ledger(inst, store, chosen)
+    with user_errors(), opened("storage", "models") as (store, policy):
+        rows = build_ledger(inst, store, policy, chosen)
         rejected = load_rejected_inputs(store)
     summaries = summarize(rows)
     if fmt == "json":

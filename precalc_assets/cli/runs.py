@@ -41,8 +41,8 @@ def run(
         chosen_slices = registered(inst, keys.SLICE, slices)
     for run_id in fail_dead_runs(inst):
         click.echo(f"run {run_id} was marked failed: its process is gone; redoing its work")
-    with user_errors(), opened("storage") as (store,):
-        plan = work_to_do(build_ledger(inst, store, chosen_models, chosen_slices))
+    with user_errors(), opened("storage", "models") as (store, policy):
+        plan = work_to_do(build_ledger(inst, store, policy, chosen_models, chosen_slices))
     todo = sum(len(m) for m in plan.values())
     click.echo(
         f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
@@ -88,8 +88,8 @@ def status(fmt: str) -> None:
 
 
 def print_report(models: list[str], slices: list[str], fmt: str = "table") -> None:
-    with user_errors(), opened("storage") as (store,):
-        summaries = summarize(build_ledger(open_instance(), store, models, slices))
+    with user_errors(), opened("storage", "models") as (store, policy):
+        summaries = summarize(build_ledger(open_instance(), store, policy, models, slices))
     rows = [
         {
             "model": s.model,

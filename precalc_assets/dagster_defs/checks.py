@@ -25,9 +25,14 @@ from precalc_assets.dagster_defs.assets import (
     validated_predictions,
 )
 from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
-from precalc_assets.dagster_defs.resources import ObjectStorageResource, ServingTableResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelError, ModelSpec
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.quality.evaluations import (
     evaluate_completeness,
     evaluate_drift,
@@ -68,6 +73,7 @@ def _evaluation(
 def evaluate_partitions(
     context: dg.AssetCheckExecutionContext,
     store: ObjectStore,
+    policy: ModelPolicy,
     asset_key: dg.AssetKey,
     name: str,
     evaluate: Evaluate,
@@ -79,7 +85,7 @@ def evaluate_partitions(
         model_id, slice_key = split_partition_key(key)
         partition = keys.partition_id(model_id, slice_key)
         try:
-            outcome = evaluate(store, load_model_spec(store, model_id), slice_key)
+            outcome = evaluate(store, load_model_spec(store, model_id, policy), slice_key)
         except (StoreError, ModelError, ValueError) as exc:
             outcome = Outcome(False, ERROR, 1.0, 0.0, f"{partition}: {exc}")
         if not outcome.passed:
@@ -102,8 +108,14 @@ def partition_check(
         description=description,
         **kwargs,
     )
-    def _check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
-        yield from evaluate_partitions(context, storage.open(), asset.key, name, evaluate)
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        storage: ObjectStorageResource,
+        models: ModelPolicyResource,
+    ):
+        yield from evaluate_partitions(
+            context, storage.open(), models.open(), asset.key, name, evaluate
+        )
 
     return _check
 
@@ -137,14 +149,23 @@ reproducibility_check = partition_check(
     partitions_def=model_slice_partitions,
     description="Evidently drift of this slice's predictions against the model's baseline slice.",
 )
-def prediction_drift_check(context: dg.AssetCheckExecutionContext, storage: ObjectStorageResource):
+def prediction_drift_check(
+    context: dg.AssetCheckExecutionContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
+):
     slices = list(context.instance.get_dynamic_partitions(keys.SLICE))
 
     def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
         return evaluate_drift(store, spec, slice_key, slices)
 
     yield from evaluate_partitions(
-        context, storage.open(), published_predictions.key, "prediction_drift", evaluate
+        context,
+        storage.open(),
+        models.open(),
+        published_predictions.key,
+        "prediction_drift",
+        evaluate,
     )
 
 
@@ -157,6 +178,7 @@ def prediction_drift_check(context: dg.AssetCheckExecutionContext, storage: Obje
 def serving_readback_check(
     context: dg.AssetCheckExecutionContext,
     storage: ObjectStorageResource,
+    models: ModelPolicyResource,
     serving: ServingTableResource,
 ):
     table = serving.open()
@@ -165,7 +187,12 @@ def serving_readback_check(
         return evaluate_readback(store, table, spec, slice_key)
 
     yield from evaluate_partitions(
-        context, storage.open(), published_predictions.key, "serving_readback", evaluate
+        context,
+        storage.open(),
+        models.open(),
+        published_predictions.key,
+        "serving_readback",
+        evaluate,
     )
 
 

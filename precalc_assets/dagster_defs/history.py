@@ -30,6 +30,7 @@ from precalc_assets.ledger.rows import (
     current_code_versions,
     ledger_rows,
 )
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -125,6 +126,7 @@ def _cache_key(instance: dg.DagsterInstance) -> str | None:
 def build_ledger(
     instance: dg.DagsterInstance,
     store: ObjectStore,
+    policy: ModelPolicy,
     models: list[str] | None = None,
     slices: list[str] | None = None,
 ) -> list[LedgerRow]:
@@ -156,7 +158,7 @@ def build_ledger(
     }
     starts = {run_id: _run_start(instance, run_id) for run_id in set(held.values())}
     in_flight = {partition: (run_id, starts[run_id]) for partition, run_id in held.items()}
-    versions = current_code_versions(store, models)
+    versions = current_code_versions(store, models, policy)
     return ledger_rows(models, slices, versions, published, validated, library, attempts, in_flight)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.models.examples import ExampleCheck
 from precalc_assets.steps.results import StepResult
 
 # Metadata names other code reads back (the ledger, tests): each defined once.
@@ -12,6 +13,7 @@ BY_PARTITION = "by_partition"
 CODE_VERSION = "code_version"
 TAKEN_OVER = "taken_over"  # later slice -> items of it that an earlier slice took over
 ROWS_IN = "rows_in"
+MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples
 # (rows out, rejected) labels of each asset's step metadata.
 MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
 ROWS, REJECTED = "rows", "rejected"  # predictions
@@ -27,6 +29,12 @@ def counts_table(counts: dict[str, int], label: str) -> dg.MetadataValue:
     lines = [f"| {label} | rows |", "|---|---:|"]
     lines += [f"| {name} | {n:,} |" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])]
     return dg.MetadataValue.md("\n".join(lines) if counts else f"no {label}s")
+
+
+def examples_table(checks: list[ExampleCheck]) -> dg.MetadataValue:
+    lines = ["| model | examples | result |", "|---|---:|---|"]
+    lines += [f"| {c.model_id} | {c.compared} | {c.summary()} |" for c in checks]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def step_metadata(results: list[StepResult], rows_label: str, rejected_label: str) -> dict:

@@ -22,7 +22,8 @@ from precalc_assets.alerts.delivery import AlertLog, Notifier, deliver
 from precalc_assets.alerts.jsonl import ALERTS_FILE, JsonlNotifier
 from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV, SlackNotifier
 from precalc_assets.alerts.sns import SNS_TOPIC_ENV, SnsNotifier
-from precalc_assets.settings import Settings, check_deployment
+from precalc_assets.models.trust import ModelPolicy, parse_allow_list
+from precalc_assets.settings import HTTP_ALLOW_ENV, MODELS_FILE_ENV, Settings, check_deployment
 from precalc_assets.stores.aws import client_config
 from precalc_assets.stores.factory import open_object_store, open_serving_table
 from precalc_assets.stores.object_store import ObjectStore
@@ -61,6 +62,25 @@ class ServingTableResource(dg.ConfigurableResource):
             # Region, endpoint and credentials come from boto3's own chain.
             client = boto3.client("dynamodb", config=client_config(self.max_attempts))
         return open_serving_table(url, dynamodb_client=client, write_threads=self.write_threads)
+
+
+class ModelPolicyResource(dg.ConfigurableResource):
+    """The deployment's trust policy: its declared models (a models file shipped with
+    the code location, or on this machine) and the hosts http models may be served
+    from. Storage never widens it (see `models.trust`)."""
+
+    models_file: str | None = Field(
+        default=None, description="JSON of declared models; default per deployment."
+    )
+    http_allow: str | None = Field(
+        default=None, description="Hosts of allowed http models, comma-separated, or 'none'."
+    )
+
+    def open(self) -> ModelPolicy:
+        settings = Settings.from_env()
+        models_file = Path(self.models_file) if self.models_file else settings.models_file
+        allow = parse_allow_list(self.http_allow) if self.http_allow else settings.http_allow
+        return ModelPolicy.load(models_file, allow)
 
 
 class NotifierResource(dg.ConfigurableResource):
@@ -139,10 +159,15 @@ def resources_for(deployment: str) -> dict[str, object]:
         "local": {
             "storage": ObjectStorageResource(s3=s3),
             "serving": ServingTableResource(),
+            "models": ModelPolicyResource(),
         },
         "aws": {
             "storage": ObjectStorageResource(url=dg.EnvVar("PRECALC_STORAGE_URL"), s3=s3),
             "serving": ServingTableResource(url=dg.EnvVar("PRECALC_SERVING_URL")),
+            "models": ModelPolicyResource(
+                models_file=_env_var_if_set(MODELS_FILE_ENV),
+                http_allow=_env_var_if_set(HTTP_ALLOW_ENV),
+            ),
         },
     }
     return {**table[deployment], "notifier": notifier_resource_for(deployment)}

@@ -1,29 +1,41 @@
-"""Model requests in object storage (`inputs/models/<id>.json`): registered, then read."""
+"""Model requests in object storage (`inputs/models/<id>.json`): registered, then read
+through the deployment's trust policy, with the card the model last gave of itself
+(`models/cards/<id>.json`: its columns, examples and how it did on them)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from precalc_assets import layout
 from precalc_assets.ids import ID_PATTERN
-from precalc_assets.models.catalog import check_request_size, parse_request
-from precalc_assets.models.spec import ModelError, ModelSpec
+from precalc_assets.models.catalog import check_request_size, decode_request, resolve_spec
+from precalc_assets.models.examples import ExampleCheck, check_examples
+from precalc_assets.models.runners import RUNNER_CLASSES
+from precalc_assets.models.runners.base import Log, ModelCard, no_log
+from precalc_assets.models.spec import LOCATION_OPTIONS, ModelError, ModelSpec
+from precalc_assets.models.trust import EXECUTING_RUNNERS, ModelPolicy
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
 
 
-def register_model(store: ObjectStore, model_id: str, spec_path: Path | None = None) -> ModelSpec:
-    """Validate a model request and store it at `inputs/models/<id>.json`."""
-    if spec_path:
-        check_request_size(spec_path.stat().st_size, str(spec_path))  # before reading it
-    payload = spec_path.read_bytes() if spec_path else b"{}"
-    spec = parse_request(model_id, payload, str(spec_path or f"model {model_id!r}"))
-    store.put_bytes(layout.model_request(model_id), payload if spec_path else b"{}\n")
-    return spec
+@dataclass(frozen=True)
+class Probe:
+    """A model described and run on its own examples (models that describe themselves)."""
+
+    spec: ModelSpec
+    card: ModelCard | None = None
+    examples: ExampleCheck | None = None
 
 
-def load_model_spec(store: ObjectStore, model_id: str) -> ModelSpec:
+def _stored_request(store: ObjectStore, model_id: str) -> tuple[dict[str, Any], str]:
     key = layout.model_request(model_id)
+    info = store.head(key)
+    if info is not None:  # a request is small: a huge file is refused unread
+        check_request_size(info.size, store.uri(key))
     try:
         payload = store.get_bytes(key)
     except ObjectNotFound:
@@ -31,7 +43,142 @@ def load_model_spec(store: ObjectStore, model_id: str) -> ModelSpec:
             f"model {model_id!r} is not registered in {store.url} (no {key}); register it "
             f"with `precalc add-model {model_id}`"
         ) from None
-    return parse_request(model_id, payload, store.uri(key))
+    return decode_request(payload, store.uri(key)), store.uri(key)
+
+
+def requested(store: ObjectStore, model_id: str, policy: ModelPolicy) -> tuple[dict[str, Any], str]:
+    """(the request the model is built from, where it comes from): storage's request
+    as the deployment's policy allows it (a `ModelError` when it asks for more)."""
+    stored, source = _stored_request(store, model_id)
+    request = policy.request_for(model_id, stored, source)
+    return request, policy.source(model_id) if model_id in policy.declared else source
+
+
+def _describes_itself(request: dict[str, Any]) -> bool:
+    cls = RUNNER_CLASSES.get(request.get("runner"))  # type: ignore[arg-type]
+    return cls is not None and cls.self_described
+
+
+def read_card(store: ObjectStore, model_id: str) -> ModelCard | None:
+    key = layout.model_card(model_id)
+    if not store.exists(key):
+        return None
+    try:
+        return ModelCard.from_dict(json.loads(store.get_bytes(key))["card"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"{store.uri(key)}: the model's card cannot be read ({exc}); delete it and run "
+            f"`precalc add-model {model_id}` again, or let the next run describe the model"
+        ) from None
+
+
+def load_model_spec(store: ObjectStore, model_id: str, policy: ModelPolicy) -> ModelSpec:
+    """The model's spec: its request in storage, as the deployment's policy allows it,
+    with the card the model last gave of itself. No model is called."""
+    request, source = requested(store, model_id, policy)
+    card = read_card(store, model_id) if _describes_itself(request) else None
+    return resolve_spec(model_id, request, source, card)
+
+
+def describe_model(model_id: str, request: dict[str, Any], source: str, log: Log = no_log) -> Probe:
+    """Ask the model what it is, and run it on its examples. A model that cannot
+    reproduce them is refused (`ModelError` with the differences), unless its outputs
+    are declared `Variable`: then the difference is a warning, in the probe."""
+    if not _describes_itself(request):
+        return Probe(resolve_spec(model_id, request, source))
+    cls = RUNNER_CLASSES[request["runner"]]
+    options = {k: v for k, v in request.items() if k not in ("runner", "columns", "checks")}
+    card = cls.describe(model_id, options)
+    spec = resolve_spec(model_id, request, source, card)
+    examples = check_examples(spec, card, log) if card is not None else None
+    if examples is not None and examples.severity == "error":
+        raise ModelError(
+            f"{source}: {examples.summary()}; it is refused until it does (a model changed "
+            f"or broken behind the same {card.source if card else 'address'}?):\n"
+            f"{examples.markdown()}"
+        )
+    if examples is not None and not examples.passed:
+        log(f"{examples.summary()} (its outputs are Variable: a warning)")
+    return Probe(spec, card, examples)
+
+
+# A sensor tick waits this long at most for a model server (the next tick tries again).
+SENSOR_READY_TIMEOUT_S = 5
+
+
+def sensor_request(request: dict[str, Any]) -> dict[str, Any]:
+    """`request` with the short wait a sensor can afford for a served model."""
+    if request.get("runner") != "http":
+        return request
+    wait = min(request.get("ready_timeout_s", SENSOR_READY_TIMEOUT_S), SENSOR_READY_TIMEOUT_S)
+    return {**request, "ready_timeout_s": wait}
+
+
+def record_card(store: ObjectStore, probe: Probe) -> None:
+    """Keep what the model said of itself, so reading its spec calls no model."""
+    if probe.card is None:
+        return
+    key = layout.model_card(probe.spec.model_id)
+    record = {
+        "card": probe.card.to_dict(),
+        "examples": probe.examples.to_dict() if probe.examples else None,
+        "code_version": probe.spec.code_version,
+        "described_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if store.exists(key):
+        previous = json.loads(store.get_bytes(key))
+        if {k: v for k, v in previous.items() if k != "described_at"} == {
+            k: v for k, v in record.items() if k != "described_at"
+        }:
+            return  # unchanged: keep the first time it was seen
+    store.put_bytes(key, json.dumps(record, indent=2, sort_keys=True).encode())
+
+
+def probe_model(store: ObjectStore, model_id: str, policy: ModelPolicy, log: Log = no_log) -> Probe:
+    """Describe the model as registered now and record its card: its spec (and code
+    version) is then what the model answers today."""
+    request, source = requested(store, model_id, policy)
+    probe = describe_model(model_id, request, source, log)
+    record_card(store, probe)
+    return probe
+
+
+def _absolute_paths(request: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A declared request's `repo`/`cwd`, relative to the spec file, made absolute."""
+    return {
+        k: str((base / v).resolve()) if k in LOCATION_OPTIONS and k != "url" else v
+        for k, v in request.items()
+    }
+
+
+def register_model(
+    store: ObjectStore,
+    model_id: str,
+    policy: ModelPolicy,
+    spec_path: Path | None = None,
+    log: Log = no_log,
+) -> Probe:
+    """Validate a model request, describe the model and check its examples, then store
+    the request at `inputs/models/<id>.json`.
+
+    A request whose runner executes code (`python`, `command`) is declared in the
+    deployment's models file instead, and storage gets `{}` (plus its `checks`).
+    """
+    source = str(spec_path or f"model {model_id!r}")
+    if spec_path:
+        check_request_size(spec_path.stat().st_size, source)  # before reading it
+    payload = spec_path.read_bytes() if spec_path else b"{}"
+    request = decode_request(payload, source)
+    if request.get("runner") in EXECUTING_RUNNERS and spec_path is not None:
+        declared = _absolute_paths(request, spec_path.parent)
+        probe = describe_model(model_id, declared, source, log)
+        policy.declare(model_id, declared)
+        payload = b"{}\n"  # storage only names it: what it runs is the deployment's
+    else:
+        probe = describe_model(model_id, policy.request_for(model_id, request, source), source, log)
+    store.put_bytes(layout.model_request(model_id), payload)
+    record_card(store, probe)
+    return probe
 
 
 def registered_model_ids(store: ObjectStore) -> list[str]:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from precalc_assets import keys
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelError
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.stores.object_store import ObjectStore
 
 DONE, STALE, FAILED, IN_PROGRESS, MISSING = "done", "stale", "failed", "in_progress", "missing"
@@ -62,11 +63,13 @@ class Fact:
 FACT_COLUMNS = [f.name for f in fields(Fact)]
 
 
-def current_code_versions(store: ObjectStore, models: Iterable[str]) -> dict[str, str | ModelError]:
+def current_code_versions(
+    store: ObjectStore, models: Iterable[str], policy: ModelPolicy
+) -> dict[str, str | ModelError]:
     versions: dict[str, str | ModelError] = {}
     for model_id in models:
         try:
-            versions[model_id] = load_model_spec(store, model_id).code_version
+            versions[model_id] = load_model_spec(store, model_id, policy).code_version
         except ModelError as exc:
             versions[model_id] = exc
     return versions

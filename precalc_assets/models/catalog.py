@@ -1,4 +1,5 @@
-"""Which model an ID means: a built-in, or a spec given in its request file."""
+"""Which model an ID means: a built-in, or a spec from a request (checked against the
+model's card, when the model describes itself)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.builtin import BUILTIN_SPECS
+from precalc_assets.models.examples import fingerprint
+from precalc_assets.models.runners import RUNNER_CLASSES
+from precalc_assets.models.runners.base import ModelCard
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
 from precalc_assets.models.tables import item_size
 from precalc_assets.quality.settings import check_settings
@@ -24,17 +28,77 @@ def builtin_ids() -> list[str]:
     return sorted(BUILTIN_SPECS)
 
 
-def resolve_spec(
-    model_id: str, request: dict[str, Any] | None = None, source: str = ""
+def _compatible(declared: str, described: str) -> bool:
+    return declared == described or (declared == "float" and described == "int")
+
+
+def _columns_from_card(
+    model_id: str, request: dict[str, Any], card: ModelCard, source: str
+) -> list[Any]:
+    """The request's columns, cross-checked against the card; the card's when none."""
+    if not request.get("columns"):
+        if not card.columns:
+            raise ModelError(
+                f"{source}: model {model_id!r} does not say which columns it answers "
+                f'({card.source}); declare them: "columns": [{{"name": ..., "dtype": ...}}]'
+            )
+        return [{"name": c.name, "dtype": c.dtype} for c in card.columns]
+    if not card.columns:
+        return request["columns"]
+    described = {c.name: c for c in card.columns}
+    for column in request["columns"]:
+        name = column if isinstance(column, str) else column.get("name")
+        dtype = "float" if isinstance(column, str) else column.get("dtype", "float")
+        if name not in described:
+            raise ModelError(
+                f"{source}: model {model_id!r} declares column {name!r}, which the model "
+                f"does not answer ({card.source} answers {list(described)}); fix 'columns'"
+            )
+        if not _compatible(dtype, described[name].dtype):
+            raise ModelError(
+                f"{source}: column {name!r} of model {model_id!r} is declared {dtype}, but "
+                f"the model's card says {described[name].dtype} ({card.source}); fix "
+                "its 'dtype'"
+            )
+    return request["columns"]
+
+
+def _spec_of_runner(
+    model_id: str, request: dict[str, Any], source: str, card: ModelCard | None
 ) -> ModelSpec:
-    """A request with a `runner` defines the model; a bare one must name a built-in."""
+    cls = RUNNER_CLASSES.get(request["runner"])  # an unknown one: spec_from_request says so
+    if card is not None:
+        request = {**request, "columns": _columns_from_card(model_id, request, card, source)}
+    elif cls is not None and cls.self_described and not request.get("columns"):
+        raise ModelError(
+            f"{source}: model {model_id!r} has no 'columns' and has not described itself "
+            f"yet; register it with `precalc add-model {model_id} --spec <file>` (which "
+            "asks the model), or declare its columns"
+        )
+    spec = spec_from_request(model_id, request, source)
+    if cls is not None:
+        cls.check_options(model_id, spec.options, source)
+    return replace(spec, fingerprint=fingerprint(card)) if card is not None else spec
+
+
+def resolve_spec(
+    model_id: str,
+    request: dict[str, Any] | None = None,
+    source: str = "",
+    card: ModelCard | None = None,
+) -> ModelSpec:
+    """A request with a `runner` defines the model; a bare one must name a built-in.
+
+    `card` is what the model said of itself (a served model, a repository): its
+    columns are used when the request declares none, and checked against when it does.
+    """
     source = source or f"model {model_id!r}"
     try:
         validate_id(model_id, "model ID")
     except InvalidIdError as exc:
         raise ModelError(f"{source}: {exc}") from None
     if request and "runner" in request:
-        spec = spec_from_request(model_id, request, source)
+        spec = _spec_of_runner(model_id, request, source, card)
     elif model_id in BUILTIN_SPECS:
         spec = BUILTIN_SPECS[model_id]
         if request and request.get("checks"):  # a built-in with its own thresholds
@@ -44,9 +108,10 @@ def resolve_spec(
     else:
         raise ModelError(
             f"{source}: unknown model ID {model_id!r}. Built-in models: "
-            f"{', '.join(builtin_ids())}; for any other model give a spec: "
-            '{"runner": "python", "callable": "pkg.mod:fn", '
-            '"columns": [{"name": "score", "dtype": "float"}]}'
+            f"{', '.join(builtin_ids())}; for a served model give "
+            '{"runner": "http", "url": "http://host:port"}; a model repository or a '
+            "python callable is declared in the deployment's models file "
+            f"(`precalc add-model {model_id} --spec <file>`)"
         )
     try:
         check_settings(spec, source)  # bad thresholds fail at registration, not in a check
@@ -105,11 +170,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec:
-    """Validate a model request file's bytes (`inputs/models/<id>.json`).
+def decode_request(payload: bytes | str, source: str) -> dict[str, Any]:
+    """A model request file's bytes (`inputs/models/<id>.json`) as a JSON object.
 
-    Anything wrong with the request, however broken the file, is a `ModelError` naming
-    `source` and the fix (the sensor skips the file and goes on).
+    Anything wrong with the file, however broken, is a `ModelError` naming `source`
+    and the fix (the sensor skips the file and goes on).
     """
     check_request_size(len(payload), source)
     try:
@@ -130,4 +195,9 @@ def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec
         raise ModelError(
             f"{source}: a model request must be a JSON object, got {type(request).__name__}"
         )
-    return resolve_spec(model_id, request, source)
+    return request
+
+
+def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec:
+    """The spec a request file's bytes define (no trust policy applied: see `trust`)."""
+    return resolve_spec(model_id, decode_request(payload, source), source)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec, OutputColumn
+from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelSpec, OutputColumn
 
 INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
 PANDAS_DTYPES = {"float": float, "int": "int64", "bool": bool, "str": str}
@@ -84,12 +84,23 @@ def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict="filter", name=f"predictions_{spec.model_id}")
 
 
+def _model_failed(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose `failure` (written by runners that can fail per molecule) is set."""
+    if FAILURE_COLUMN not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[FAILURE_COLUMN].map(lambda v: isinstance(v, str) and v.startswith(MODEL_FAILED))
+
+
 def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(valid rows, quarantined rows with a `failure` column naming each failed check).
 
     Raises pandera's SchemaErrors only for frame-level failures (e.g. a missing column),
     which no row-level quarantine can fix.
     """
+    failed = _model_failed(frame)
+    if failed.any():  # the model's own failures: quarantined as such, never validated
+        valid, quarantined = split_valid(frame[~failed].drop(columns=FAILURE_COLUMN), spec)
+        return valid, pd.concat([frame[failed], quarantined]).sort_values("row")
     schema = predictions_schema(spec)
     try:
         return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(

@@ -31,6 +31,11 @@ RUNNERS = ("rdkit", "python", "http", "command")
 PIPELINE_VERSION = "2"  # 2: float64/int64 vectors; models see the canonical molecule
 
 
+# Options that say how a model is reached, not what it predicts.
+TUNING_OPTIONS = ("batch_size", "concurrency", "timeout_s", "ready_timeout_s")
+LOCATION_OPTIONS = ("url", "repo", "cwd")
+
+
 class ModelError(ValueError):
     """A model that cannot be used; the message names the model and what to do."""
 
@@ -61,6 +66,9 @@ class ModelSpec:
     # Per-model check settings (thresholds, drift baseline); see `quality.settings`.
     # Not part of the code version: changing a threshold does not change a prediction.
     checks: dict[str, Any] = field(default_factory=dict)
+    # What a served model or a repository answers on its own examples (a hash, see
+    # `models.examples`): a model changed behind the same URL or path changes it.
+    fingerprint: str = ""
 
     @property
     def column_names(self) -> list[str]:
@@ -72,12 +80,19 @@ class ModelSpec:
             {k: v for k, v in asdict(c).items() if v is not None and v is not False}
             for c in self.columns
         ]
+        if not self.fingerprint:
+            del data["fingerprint"]
         return data
 
     @property
     def code_version(self) -> str:
-        """Changes whenever the spec or the pipeline changes: stale partitions show."""
+        """Changes whenever what the model predicts may change: its spec, its examples'
+        fingerprint or the pipeline. How it is reached (batch size, concurrency,
+        timeouts) does not count, nor, once a fingerprint identifies the model, where
+        it is served: moving a container to another port keeps its partitions done."""
         spec = {k: v for k, v in self.to_dict().items() if k != "checks"}
+        ignored = TUNING_OPTIONS + (LOCATION_OPTIONS if self.fingerprint else ())
+        spec["options"] = {k: v for k, v in self.options.items() if k not in ignored}
         payload = json.dumps({"spec": spec, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return (
             f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"

@@ -64,8 +64,8 @@ def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
                     f"model {spec.model_id!r}: column {column.name!r} holds values that are "
                     f"not {column.dtype} ({exc}); fix the model or its declared dtype"
                 ) from exc
-    if FAILURE_COLUMN in frame.columns:
-        failures = frame[FAILURE_COLUMN].astype(str).tolist()
+    if FAILURE_COLUMN in frame.columns:  # null where the model answered
+        failures = [v if isinstance(v, str) else None for v in frame[FAILURE_COLUMN]]
         arrays[FAILURE_COLUMN] = pa.array(failures, type=pa.string())
     return pa.table(arrays)
 

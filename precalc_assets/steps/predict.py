@@ -11,7 +11,8 @@ from rdkit import Chem
 
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_smiles
-from precalc_assets.models.runners import run_model
+from precalc_assets.models.runners import run_model, runner_class
+from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.steps.files import read_library_slice, with_code_version
@@ -30,19 +31,23 @@ def _is_parquet(data: bytes) -> bool:
 
 
 def compute_predictions(
-    store: ObjectStore, specs: list[ModelSpec], slice_key: str
+    store: ObjectStore, specs: list[ModelSpec], slice_key: str, log: Log = no_log
 ) -> tuple[list[StepResult], StepResult | None]:
     """Every model of `specs` over one slice, from one parse of each molecule.
 
     A slice not prepared yet, or whose prepared file cannot be read, is prepared here
     from its raw slice, the models running on the same parse; returns the model results
-    and, in that case, the slice's own result. Nothing is written for any model unless
-    every model succeeded on every chunk.
+    and, in that case, the slice's own result. Models that read RDKit mols run a chunk
+    at a time (mols are large); models that read SMILES only get the whole slice at
+    once, so they batch and run concurrently as they are configured to. Nothing is
+    written for any model unless every model succeeded on every molecule it could.
     """
     keys: list[pd.DataFrame] = []
     outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
     seconds = dict.fromkeys(outputs, 0.0)
     where = f" on slice {slice_key!r}"
+    on_mols = [s for s in specs if runner_class(s.runner, s.model_id).needs_mols]
+    on_smiles = [s for s in specs if s not in on_mols]
 
     def run_chunk(molecules: list[Molecule], mols: list[Chem.Mol]) -> None:
         smiles = [m.smiles for m in molecules]
@@ -55,9 +60,9 @@ def compute_predictions(
                 }
             )
         )
-        for spec in specs:
+        for spec in on_mols:
             started = time.perf_counter()
-            outputs[spec.model_id].append(run_model(spec, smiles, mols, where=where))
+            outputs[spec.model_id].append(run_model(spec, smiles, mols, where, log))
             seconds[spec.model_id] += time.perf_counter() - started
 
     library = read_library_slice(store, slice_key)
@@ -74,13 +79,17 @@ def compute_predictions(
                 Molecule(r, s, k, s)
                 for r, s, k in zip(rows[part], smiles[part], inchikeys[part], strict=True)
             ]
-            run_chunk(chunk, mols_from_smiles(smiles[part]))
+            run_chunk(chunk, mols_from_smiles(smiles[part]) if on_mols else [])
 
     key_frame = (
         pd.concat(keys, ignore_index=True)
         if keys
         else pd.DataFrame({"row": [], "inchikey": [], "smiles": []})
     )
+    for spec in on_smiles:
+        started = time.perf_counter()
+        outputs[spec.model_id] = [run_model(spec, key_frame["smiles"].tolist(), [], where, log)]
+        seconds[spec.model_id] += time.perf_counter() - started
     results = []
     for spec in specs:
         parts = outputs[spec.model_id]

@@ -7,7 +7,7 @@ from collections import Counter
 
 from precalc_assets import keys, layout
 from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec
+from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
 from precalc_assets.steps.files import read_partition_file, with_code_version
 from precalc_assets.steps.results import StepResult
@@ -27,7 +27,11 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
     v_key = layout.validated(spec.model_id, slice_key)
     store.write_parquet(v_key, with_code_version(predictions_to_arrow(valid, spec), spec))
     failures = quarantined[FAILURE_COLUMN] if len(quarantined) else []
-    reasons = Counter(part for failure in failures for part in str(failure).split("; "))
+    reasons = Counter(
+        MODEL_FAILED if part.startswith(MODEL_FAILED) else part
+        for failure in failures
+        for part in str(failure).split("; ")
+    )
     return StepResult(
         slice_key=slice_key,
         model_id=spec.model_id,

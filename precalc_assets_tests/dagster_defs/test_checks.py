@@ -111,7 +111,7 @@ def test_serving_readback_catches_a_wrong_served_value(local_project, tmp_path):
     project.add_model("eos3b5e")
     assert project.precalculate("eos3b5e", "lib-0000").success
     store, table = project.store(), project.serving()
-    spec = load_model_spec(store, "eos3b5e")
+    spec = load_model_spec(store, "eos3b5e", project.policy())
     outcome = evaluate_readback(store, table, spec, "lib-0000")
     assert outcome.passed
     validated = store.read_parquet(layout.validated("eos3b5e", "lib-0000")).to_pandas()

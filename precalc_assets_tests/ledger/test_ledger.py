@@ -12,6 +12,7 @@ from precalc_assets.cli import main
 from precalc_assets.dagster_defs.assets import precalc_ledger
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.helpers import nci_lines, write_library
 
@@ -153,24 +154,24 @@ def test_ledger_decodes_only_events_it_has_not_seen(local_project, tmp_path, mon
     project = local_project
     instance, store = project.instance, project.store()
     project.add_model("eos3b5e")
-    version = load_model_spec(store, "eos3b5e").code_version
+    version = load_model_spec(store, "eos3b5e", ModelPolicy()).code_version
     slices = [f"lib-{i:04d}" for i in range(30)]
     instance.add_dynamic_partitions("slice", slices)
     for slice_key in slices:
         _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
     decoded = _count_decoded(instance, monkeypatch)
 
-    first = build_ledger(instance, store)
+    first = build_ledger(instance, store, ModelPolicy())
     assert len(decoded) == 30 and {r.status for r in first} == {"done"}
     cache_keys = [o.key for o in store.list("ledger/cache/")]
     assert len(cache_keys) == 1 and cache_keys[0].endswith(".parquet")
 
     decoded.clear()
-    assert build_ledger(instance, store) == first
+    assert build_ledger(instance, store, ModelPolicy()) == first
     assert decoded == []  # warm: nothing decoded again
 
     _publish_event(instance, "eos3b5e|lib-0007", "eos3b5e-v1-old", 12)
-    rows = {r.slice: r for r in build_ledger(instance, store)}
+    rows = {r.slice: r for r in build_ledger(instance, store, ModelPolicy())}
     assert len(decoded) == 1
     assert rows["lib-0007"].status == "stale" and rows["lib-0007"].rows_published == 12
     assert rows["lib-0008"].status == "done"
@@ -180,38 +181,38 @@ def test_ledger_cache_follows_a_wipe_and_a_new_instance(local_project, tmp_path,
     project = local_project
     instance, store = project.instance, project.store()
     project.add_model("eos3b5e")
-    version = load_model_spec(store, "eos3b5e").code_version
+    version = load_model_spec(store, "eos3b5e", ModelPolicy()).code_version
     instance.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
     for slice_key in ("lib-0000", "lib-0001"):
         _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
-    assert {r.status for r in build_ledger(instance, store)} == {"done"}
+    assert {r.status for r in build_ledger(instance, store, ModelPolicy())} == {"done"}
 
     instance.wipe_assets([dg.AssetKey("published_predictions")])
-    assert {r.status for r in build_ledger(instance, store)} == {"missing"}
+    assert {r.status for r in build_ledger(instance, store, ModelPolicy())} == {"missing"}
 
     # A fresh instance (new DAGSTER_HOME) over the same storage does not reuse the facts.
     _publish_event(instance, "eos3b5e|lib-0000", version, 10)
-    build_ledger(instance, store)
+    build_ledger(instance, store, ModelPolicy())
     other_home = tmp_path / "other-dagster"
     other_home.mkdir()
     with dg.instance_for_test(temp_dir=str(other_home)) as fresh:
         fresh.add_dynamic_partitions("model", ["eos3b5e"])
         fresh.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
-        assert {r.status for r in build_ledger(fresh, store)} == {"missing"}
-    assert build_ledger(instance, store)[0].status == "done"
+        assert {r.status for r in build_ledger(fresh, store, ModelPolicy())} == {"missing"}
+    assert build_ledger(instance, store, ModelPolicy())[0].status == "done"
 
 
 def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
     project = local_project
     instance, store = project.instance, project.store()
     project.add_model("eos3b5e")
-    version = load_model_spec(store, "eos3b5e").code_version
+    version = load_model_spec(store, "eos3b5e", ModelPolicy()).code_version
     instance.add_dynamic_partitions("slice", ["lib-0000"])
     _publish_event(instance, "eos3b5e|lib-0000", version, 10)
-    build_ledger(instance, store)
+    build_ledger(instance, store, ModelPolicy())
     (cache,) = store.list("ledger/cache/")
     store.put_bytes(cache.key, b"not parquet")
-    (row,) = build_ledger(instance, store)
+    (row,) = build_ledger(instance, store, ModelPolicy())
     assert row.status == "done" and row.rows_published == 10
     assert store.read_parquet(cache.key).num_rows == 1
 
@@ -231,7 +232,7 @@ def test_a_broken_model_request_shows_its_error_in_the_ledger(local_project, tmp
     assert "inputs/models/weights.json" in error and "runner 'carrier-pigeon'" in error
     table = precalc("ledger").output
     assert "model 'weights' cannot be run:" in table and "carrier-pigeon" in table
-    rows = build_ledger(local_project.instance, local_project.store(), ["weights"])
+    rows = local_project.ledger(["weights"])
     assert [r.spec_error for r in rows] == [error]
 
 
@@ -244,14 +245,14 @@ def test_out_of_order_publication_is_counted_once(local_project, tmp_path):
     local_project.add_model("eos3b5e")
     for slice_key in ("lib-0001", "lib-0000"):
         assert local_project.precalculate("eos3b5e", slice_key).success
-    rows = build_ledger(local_project.instance, local_project.store(), ["eos3b5e"])
+    rows = local_project.ledger(["eos3b5e"])
     by_slice = {r.slice: r for r in rows}
     assert sum(r.rows_published for r in rows) == local_project.serving().count("eos3b5e") == 3
     assert sum(r.rows_published + r.rows_rejected for r in rows) == 4
     assert (by_slice["lib-0001"].rows_published, by_slice["lib-0001"].rows_rejected) == (1, 1)
     # Published again, the later slice skips the item itself: still counted once.
     assert local_project.precalculate("eos3b5e", "lib-0001").success
-    rows = build_ledger(local_project.instance, local_project.store(), ["eos3b5e"])
+    rows = local_project.ledger(["eos3b5e"])
     assert sum(r.rows_published for r in rows) == 3
 
 

@@ -272,11 +272,18 @@ def test_code_version_is_stable() -> None:
         {"columns": [{"name": "score", "dtype": "float", "min": 0, "nullable": True}]},
         {"columns": [{"name": "score", "dtype": "float", "min": 0}, "extra"]},
         {"version": "2"},
-        {"batch_size": 50},
+        {"scale": 50},
     ],
 )
 def test_code_version_changes_with_the_spec(changes: dict) -> None:
     assert code_version(**changes) != code_version()
+
+
+@pytest.mark.parametrize(
+    "changes", [{"batch_size": 50}, {"concurrency": 4}, {"timeout_s": 9}, {"checks": {}}]
+)
+def test_how_a_model_is_reached_is_not_its_code_version(changes: dict) -> None:
+    assert code_version(**changes) == code_version()
 
 
 def test_builtins_have_distinct_code_versions() -> None:
@@ -480,7 +487,7 @@ def test_a_huge_spec_file_is_refused_before_it_is_read(local_project, tmp_path) 
     with path.open("wb") as handle:
         handle.truncate(3 << 30)  # 3 GiB, sparse: reading it would take the memory
     with pytest.raises(ModelError, match=f"{path}: the model request is 3,221,225,472 bytes"):
-        register_model(local_project.store(), "my-model", path)
+        register_model(local_project.store(), "my-model", local_project.policy(), path)
     assert not local_project.store().exists(layout.model_request("my-model"))
 
 
@@ -508,7 +515,7 @@ def test_an_unreadable_request_in_storage_names_its_uri(local_project) -> None:
     key = layout.model_request("my-model")
     store.put_bytes(key, b"\xff" + b"[" * 100_000)
     with pytest.raises(ModelError) as info:
-        load_model_spec(store, "my-model")
+        load_model_spec(store, "my-model", local_project.policy())
     assert str(info.value).startswith(f"{store.uri(key)}: not UTF-8 text")
 
 

@@ -10,7 +10,7 @@ import pyarrow.csv as pa_csv
 from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.assets.publication import published_predictions
 from precalc_assets.dagster_defs.history import build_ledger
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.ledger.rows import TO_DO
 from precalc_assets.ledger.summary import summarize, summary_markdown
 
@@ -27,10 +27,12 @@ from precalc_assets.ledger.summary import summarize, summary_markdown
     ),
 )
 def precalc_ledger(
-    context: dg.AssetExecutionContext, storage: ObjectStorageResource
+    context: dg.AssetExecutionContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
 ) -> dg.MaterializeResult:
     store = storage.open()
-    rows = build_ledger(context.instance, store)
+    rows = build_ledger(context.instance, store, models.open())
     summaries = summarize(rows)
     columns = list(asdict(rows[0])) if rows else ["model", "slice", "status"]
     table = pa.table({c: [getattr(r, c) for r in rows] for c in columns})

@@ -10,6 +10,7 @@ from precalc_assets import keys
 from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.stores.object_store import ObjectStore
 
 MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=keys.PARTITIONS_PER_RUN)
@@ -41,8 +42,9 @@ def partitions_by_slice(context: dg.AssetExecutionContext) -> dict[str, list[str
 
 
 def specs_by_slice(
-    context: dg.AssetExecutionContext, store: ObjectStore
+    context: dg.AssetExecutionContext, store: ObjectStore, policy: ModelPolicy
 ) -> Iterator[tuple[str, list[ModelSpec]]]:
-    """(slice, model specs) for the partitions of this run, specs read from storage."""
+    """(slice, model specs) for the partitions of this run, specs read from storage
+    through the deployment's policy."""
     for slice_key, model_ids in partitions_by_slice(context).items():
-        yield slice_key, [load_model_spec(store, m) for m in model_ids]
+        yield slice_key, [load_model_spec(store, m, policy) for m in model_ids]

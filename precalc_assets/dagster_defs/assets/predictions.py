@@ -5,9 +5,16 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets.library import library_slice_materialization, library_slices
-from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
-from precalc_assets.dagster_defs.metadata import REJECTED, ROWS, step_metadata
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, partitions_by_slice
+from precalc_assets.dagster_defs.metadata import (
+    MODEL_EXAMPLES,
+    REJECTED,
+    ROWS,
+    examples_table,
+    step_metadata,
+)
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.inputs.model_requests import probe_model
 from precalc_assets.steps.predict import compute_predictions
 
 
@@ -19,13 +26,24 @@ from precalc_assets.steps.predict import compute_predictions
     "predictions/model=<m>/slice=<s>.parquet (keys first, declared columns in order).",
 )
 def predictions(
-    context: dg.AssetExecutionContext, storage: ObjectStorageResource
+    context: dg.AssetExecutionContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
 ) -> dg.MaterializeResult:
     record_run_process(context)
     store = storage.open()
+    policy = models.open()
+    by_slice = partitions_by_slice(context)
+    # A served model or a repository is asked what it is and run on its own examples
+    # once per run, before any slice: a changed model gets a new code version here.
+    probes = {
+        m: probe_model(store, m, policy, context.log.info)
+        for m in dict.fromkeys(m for ms in by_slice.values() for m in ms)
+    }
     results = []
-    for slice_key, specs in specs_by_slice(context, store):
-        slice_results, prepared = compute_predictions(store, specs, slice_key)
+    for slice_key, model_ids in by_slice.items():
+        specs = [probes[m].spec for m in model_ids]
+        slice_results, prepared = compute_predictions(store, specs, slice_key, context.log.info)
         if prepared is not None:
             # The slice was canonicalised in this step, on the same parse as the models:
             # record it as a materialisation of `library_slices`, so history stays true.
@@ -35,4 +53,8 @@ def predictions(
             )
             context.log_event(library_slice_materialization(prepared))
         results += slice_results
-    return dg.MaterializeResult(metadata=step_metadata(results, ROWS, REJECTED))
+    metadata = step_metadata(results, ROWS, REJECTED)
+    checked = [p.examples for p in probes.values() if p.examples is not None]
+    if checked:
+        metadata[MODEL_EXAMPLES] = examples_table(checked)
+    return dg.MaterializeResult(metadata=metadata)

@@ -6,7 +6,11 @@ from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.validation import validated_predictions
 from precalc_assets.dagster_defs.metadata import ITEMS_PUBLISHED, NOT_PUBLISHED, step_metadata
-from precalc_assets.dagster_defs.resources import ObjectStorageResource, ServingTableResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.steps.publish import publish_predictions
 
 
@@ -20,12 +24,13 @@ from precalc_assets.steps.publish import publish_predictions
 def published_predictions(
     context: dg.AssetExecutionContext,
     storage: ObjectStorageResource,
+    models: ModelPolicyResource,
     serving: ServingTableResource,
 ) -> dg.MaterializeResult:
     store = storage.open()
     table = serving.open()
     results = []
-    for slice_key, specs in specs_by_slice(context, store):
+    for slice_key, specs in specs_by_slice(context, store, models.open()):
         for spec in specs:
             results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
     metadata = step_metadata(results, ITEMS_PUBLISHED, NOT_PUBLISHED)

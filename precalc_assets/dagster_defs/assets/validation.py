@@ -6,7 +6,7 @@ from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.predictions import predictions
 from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, step_metadata
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.steps.validate import validate_predictions
 
 
@@ -18,11 +18,13 @@ from precalc_assets.steps.validate import validate_predictions
     "failing rows with their failure cases go to rejected/predictions/, never to serving.",
 )
 def validated_predictions(
-    context: dg.AssetExecutionContext, storage: ObjectStorageResource
+    context: dg.AssetExecutionContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
 ) -> dg.MaterializeResult:
     store = storage.open()
     results = []
-    for slice_key, specs in specs_by_slice(context, store):
+    for slice_key, specs in specs_by_slice(context, store, models.open()):
         for spec in specs:
             result = validate_predictions(store, spec, slice_key)
             if result.rejected:

@@ -14,7 +14,7 @@ from precalc_assets.dagster_defs.active_runs import (
 )
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.rows import TO_DO
@@ -27,16 +27,18 @@ from precalc_assets.ledger.rows import TO_DO
     job=precalculate_job,
 )
 def missing_partitions_sensor(
-    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+    context: dg.SensorEvaluationContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
 ) -> dg.SensorResult:
     store = storage.open()
     instance = context.instance
     for run_id in fail_dead_runs(instance):
         context.log.warning(f"run {run_id} was marked failed: its process is gone")
-    models = instance.get_dynamic_partitions(keys.MODEL)
+    model_ids = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
-    rows = build_ledger(instance, store, models, slices)
-    pending = runs_in_flight(instance, models, slices, precalculate_job.name)
+    rows = build_ledger(instance, store, models.open(), model_ids, slices)
+    pending = runs_in_flight(instance, model_ids, slices, precalculate_job.name)
     plan: dict[str, list[str]] = {}
     versions = {}
     for row in rows:
@@ -47,7 +49,7 @@ def missing_partitions_sensor(
     # A failed partition is retried once per code version; a run lost with its process
     # starts a new generation of keys, so what it held is retried too.
     generation = runs_failed_by_lost_processes(instance)
-    requests = run_requests_for(plan, models, slices, f"catch-up-{generation}", versions)
+    requests = run_requests_for(plan, model_ids, slices, f"catch-up-{generation}", versions)
     if requests:
         context.log.info(f"{len(requests)} run(s) requested for missing work")
     return dg.SensorResult(run_requests=requests)

@@ -15,7 +15,7 @@ from precalc_assets.dagster_defs.jobs import (
     precalculate_job,
     register_library_job,
 )
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.library_files import LibraryError, library_format
@@ -68,12 +68,16 @@ def library_files_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a library file is registered, runs every model over its missing slices.",
 )
-def library_registered_sensor(context: dg.RunStatusSensorContext, storage: ObjectStorageResource):
+def library_registered_sensor(
+    context: dg.RunStatusSensorContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
+):
     store = storage.open()
     config = context.dagster_run.run_config["ops"]["register_library_file"]["config"]
     instance = context.instance
-    models = instance.get_dynamic_partitions(keys.MODEL)
+    model_ids = instance.get_dynamic_partitions(keys.MODEL)
     all_slices = instance.get_dynamic_partitions(keys.SLICE)
     manifest_slices = slices_cut_from(store, config["key"], all_slices)
-    plan = work_to_do(build_ledger(instance, store, models, manifest_slices))
-    return run_requests_for(plan, models, all_slices, context.dagster_run.run_id)
+    plan = work_to_do(build_ledger(instance, store, models.open(), model_ids, manifest_slices))
+    return run_requests_for(plan, model_ids, all_slices, context.dagster_run.run_id)

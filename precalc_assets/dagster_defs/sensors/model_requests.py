@@ -6,7 +6,10 @@ Identity is key + ETag, kept in the cursor, so files written in the same second,
 overwritten or deleted are all seen correctly; the cursor only moves with the tick's
 result, so a failed tick loses nothing. Bad files never stop a tick: each is skipped
 with a message naming it and the fix, in the tick's log and in
-`ledger/rejected_inputs.json`.
+`ledger/rejected_inputs.json`. A request is read through the deployment's trust
+policy (a request naming code to run is refused), and a served model or repository is
+asked what it is and run on its examples; one that cannot be reached yet is tried again
+on the next tick.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
 from precalc_assets.dagster_defs.partitions import model_partitions
-from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
+from precalc_assets.inputs.model_requests import (
+    describe_model,
+    record_card,
+    requested,
+    sensor_request,
+)
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
-from precalc_assets.models.catalog import check_request_size, parse_request
 from precalc_assets.models.spec import ModelError
 
 
@@ -34,9 +42,12 @@ from precalc_assets.models.spec import ModelError
     job=precalculate_job,
 )
 def model_requests_sensor(
-    context: dg.SensorEvaluationContext, storage: ObjectStorageResource
+    context: dg.SensorEvaluationContext,
+    storage: ObjectStorageResource,
+    models: ModelPolicyResource,
 ) -> dg.SensorResult:
     store = storage.open()
+    policy = models.open()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     listed = {
         info.key: info for info in store.list(layout.MODEL_REQUESTS) if info.key.endswith(".json")
@@ -44,22 +55,30 @@ def model_requests_sensor(
     current = {key: info.etag for key, info in listed.items()}
     changed = sorted(key for key, etag in current.items() if seen.get(key) != etag)
     instance = context.instance
-    models = instance.get_dynamic_partitions(keys.MODEL)
+    model_ids = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     new_models: list[str] = []
     rejected: dict[str, str] = {}
+    retry: set[str] = set()  # the model could not be asked: try again next tick
     run_requests: list[dg.RunRequest] = []
     for key in changed:
         model_id = layout.model_request_id(key)
         try:
-            check_request_size(listed[key].size, store.uri(key))
-            parse_request(model_id, store.get_bytes(key), store.uri(key))
-        except ModelError as exc:
+            request, source = requested(store, model_id, policy)
+        except ModelError as exc:  # the file itself: skipped until it changes
             context.log.warning(f"skipped {store.uri(key)}: {exc}")
             rejected[key] = str(exc)
             continue
-        if model_id in models:
-            plan = work_to_do(build_ledger(instance, store, [model_id], slices))
+        try:
+            probe = describe_model(model_id, sensor_request(request), source, context.log.info)
+        except ModelError as exc:
+            context.log.warning(f"{store.uri(key)}: {exc} (tried again next tick)")
+            rejected[key] = str(exc)
+            retry.add(key)
+            continue
+        record_card(store, probe)
+        if model_id in model_ids:
+            plan = work_to_do(build_ledger(instance, store, policy, [model_id], slices))
         else:
             new_models.append(model_id)
             plan = {slice_key: [model_id] for slice_key in slices}
@@ -68,12 +87,14 @@ def model_requests_sensor(
             "partition(s) to run"
         )
         run_requests += run_requests_for(
-            plan, models + new_models, slices, f"{model_id}@{current[key]}"
+            plan, model_ids + new_models, slices, f"{model_id}@{current[key]}"
         )
     record_rejected_inputs(store, rejected, cleared=set(changed) - set(rejected))
+    committed = {key: etag for key, etag in current.items() if key not in retry}
+    committed.update({key: seen[key] for key in retry if key in seen})
     return dg.SensorResult(
         run_requests=run_requests,
-        cursor=json.dumps(current, sort_keys=True),
+        cursor=json.dumps(committed, sort_keys=True),
         dynamic_partitions_requests=(
             [model_partitions.build_add_request(new_models)] if new_models else []
         ),

@@ -6,32 +6,42 @@ from __future__ import annotations
 import pandas as pd
 from rdkit import Chem
 
-from precalc_assets.models.runners.base import Runner
+from precalc_assets.models.runners.base import Log, Runner, no_log
 from precalc_assets.models.runners.builtin import RdkitRunner
 from precalc_assets.models.runners.python import PythonRunner
-from precalc_assets.models.spec import ModelError, ModelSpec
+from precalc_assets.models.spec import FAILURE_COLUMN, ModelError, ModelSpec
 
-RUNNER_CLASSES: dict[str, type[Runner]] = {cls.name: cls for cls in (RdkitRunner, PythonRunner)}
+RUNNER_CLASSES: dict[str, type[Runner]] = {
+    cls.name: cls
+    for cls in (RdkitRunner, PythonRunner)  # WIRE: HttpRunner, CommandRunner
+}
 
 
-def runner_for(spec: ModelSpec) -> Runner:
-    cls = RUNNER_CLASSES.get(spec.runner)
+def runner_class(runner: str, model_id: str) -> type[Runner]:
+    cls = RUNNER_CLASSES.get(runner)
     if cls is None:
         raise ModelError(
-            f"model {spec.model_id!r}: runner {spec.runner!r} is not available in this "
+            f"model {model_id!r}: runner {runner!r} is not available in this "
             f"version (available: {', '.join(sorted(RUNNER_CLASSES))})"
         )
-    return cls(spec)
+    return cls
+
+
+def runner_for(spec: ModelSpec, log: Log = no_log) -> Runner:
+    return runner_class(spec.runner, spec.model_id)(spec, log)
 
 
 def run_model(
-    spec: ModelSpec, smiles: list[str], mols: list[Chem.Mol], where: str = ""
+    spec: ModelSpec, smiles: list[str], mols: list[Chem.Mol], where: str = "", log: Log = no_log
 ) -> pd.DataFrame:
-    """Run a model and check its answer has one row per input and every declared column."""
+    """Run a model and check its answer has one row per input and every declared column.
+
+    A `failure` column, when the runner gives one, says which molecules the model
+    failed on (`model_failed: ...`); it is kept beside the outputs."""
     if not smiles:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names})
     try:
-        raw = runner_for(spec).predict(smiles, mols)
+        raw = runner_for(spec, log).predict(smiles, mols)
     except ModelError:
         raise
     except Exception as exc:
@@ -58,4 +68,5 @@ def run_model(
             f"model {spec.model_id!r} did not return its declared columns {missing}{where} "
             f"(it returned {list(frame.columns)}); fix the model or its 'columns' spec"
         )
-    return frame[spec.column_names].reset_index(drop=True)
+    kept = [*spec.column_names, *([FAILURE_COLUMN] if FAILURE_COLUMN in frame.columns else [])]
+    return frame[kept].reset_index(drop=True)

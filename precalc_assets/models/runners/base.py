@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from rdkit import Chem
@@ -34,6 +34,24 @@ class ModelCard:
     example_inputs: tuple[str, ...] = ()
     example_outputs: tuple[Mapping[str, Any], ...] = ()  # by column name, input order
 
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["columns"] = [{"name": c.name, "dtype": c.dtype} for c in self.columns]
+        data["example_outputs"] = [dict(o) for o in self.example_outputs]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        return cls(
+            source=str(data.get("source", "")),
+            identifier=str(data.get("identifier", "")),
+            slug=str(data.get("slug", "")),
+            consistency=str(data.get("consistency", "")),
+            columns=tuple(OutputColumn(c["name"], c["dtype"]) for c in data.get("columns", ())),
+            example_inputs=tuple(data.get("example_inputs", ())),
+            example_outputs=tuple(data.get("example_outputs", ())),
+        )
+
 
 class Runner(ABC):
     """Turns a list of molecules into a model's outputs, one row per molecule."""
@@ -42,6 +60,8 @@ class Runner(ABC):
     # Whether `predict` reads the RDKit mols; a runner that only reads SMILES is given
     # a whole slice at once, so it can batch and run concurrently.
     needs_mols: ClassVar[bool] = False
+    # Whether its models describe themselves (`describe`): columns, examples.
+    self_described: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, log: Log = no_log):
         self.spec = spec
@@ -50,7 +70,8 @@ class Runner(ABC):
     @classmethod
     def check_options(cls, model_id: str, options: Mapping[str, Any], source: str) -> None:
         """Refuse, with a `ModelError` naming `source` and the fix, options this runner
-        cannot use (checked at registration, before anything runs)."""
+        cannot use (checked at registration, before anything runs). None here."""
+        return None
 
     @classmethod
     def describe(cls, model_id: str, options: Mapping[str, Any]) -> ModelCard | None:

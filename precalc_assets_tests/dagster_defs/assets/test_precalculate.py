@@ -11,7 +11,6 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.ledger.summary import summarize, work_to_do
 from precalc_assets.stores.dynamodb import DynamoServingTable
@@ -70,13 +69,12 @@ def test_every_builtin_model_over_all_slices(local_project, tmp_path):
     for model_id in ("eos3b5e", "morgan-fp2048", "rdkit-physchem"):
         local_project.add_model(model_id)
     instance = local_project.instance
-    store = local_project.store()
-    plan = work_to_do(build_ledger(instance, store))
+    plan = work_to_do(local_project.ledger())
     assert sum(len(m) for m in plan.values()) == 9
     summary = run_missing(local_project.defs, instance, plan, echo=lambda _: None)
     assert not summary.failures and len(summary.partitions_done) == 9
-    assert work_to_do(build_ledger(instance, store)) == {}
-    assert all(s.complete for s in summarize(build_ledger(instance, store)))
+    assert work_to_do(local_project.ledger()) == {}
+    assert all(s.complete for s in summarize(local_project.ledger()))
 
     serving = local_project.serving()
     expected = expected_molecules(lines)

@@ -80,12 +80,14 @@ def test_fixed_request_clears_its_rejection_and_changed_spec_reruns(local_projec
     first = tick(local_project)
     assert key in load_rejected_inputs(store) and first.run_requests == []
 
+    # A model that runs code is the deployment's to declare; storage only names it.
     spec = {
         "runner": "python",
         "callable": "precalc_assets_tests.faulty_models:weight_or_crash",
         "columns": ["mol_weight"],
     }
-    store.put_bytes(key, json.dumps(spec).encode())
+    local_project.policy().declare("weights", spec)
+    store.put_bytes(key, b"{}")
     second = tick(local_project, first.cursor)
     assert key not in load_rejected_inputs(store)
     assert len(second.run_requests) == 1
@@ -96,7 +98,8 @@ def test_fixed_request_clears_its_rejection_and_changed_spec_reruns(local_projec
     ).success
 
     # A changed spec (new code version) makes the slice stale: the sensor asks for it again.
-    store.put_bytes(key, json.dumps({**spec, "version": "2"}).encode())
+    local_project.policy().declare("weights", {**spec, "version": "2"})
+    store.put_bytes(key, b'{"checks": {}}')
     third = tick(local_project, second.cursor)
     assert third.dynamic_partitions_requests == []
     assert [r.tags["dagster/asset_partition_range_start"] for r in third.run_requests] == [

@@ -1,0 +1,161 @@
+"""The trust boundary: object storage is data, never code.
+
+Runners that execute code (`python`, `command`) are declared by the deployment, in its
+models file (`PRECALC_MODELS_FILE`, shipped with the code location or kept on the local
+machine). A model request in object storage may only name a built-in or a declared
+model (adding `checks`), or an `http` model whose URL's host the deployment allows
+(`PRECALC_HTTP_ALLOW`). Anyone who can write to storage can therefore ask for work, but
+cannot make the pipeline import a module, run a command or reach another address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from precalc_assets.models.spec import ModelError
+
+# Runners that run code of the deployment's choosing: never named from storage.
+EXECUTING_RUNNERS = ("python", "command")
+# The embedded default's allow-list: a model served on this machine. On `aws` the list
+# is empty until the deployment names its model servers: a request file must not make
+# the pipeline call, say, the instance-metadata address 169.254.169.254 (SSRF).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+ALLOW_NONE = "none"  # PRECALC_HTTP_ALLOW=none: no http model from storage at all
+
+
+def parse_allow_list(text: str) -> tuple[str, ...]:
+    """`host`, `host:port`, `*.domain` or `[v6]:port`, comma-separated; `none` is empty."""
+    if text.strip().lower() == ALLOW_NONE:
+        return ()
+    return tuple(entry.strip().lower() for entry in text.split(",") if entry.strip())
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    return (parts.hostname or ""), parts.port
+
+
+def _entry_matches(entry: str, host: str, port: int | None) -> bool:
+    if entry.count(":") > 1 and not entry.startswith("["):  # a bare IPv6 address
+        entry_host, entry_port = entry, None
+    else:
+        entry_host, entry_port = _host_port(f"//{entry}")
+    if entry_port is not None and entry_port != port:
+        return False
+    if entry_host.startswith("*."):
+        return host.endswith(entry_host[1:])
+    return host == entry_host
+
+
+def safe_url(url: str) -> str:
+    """`url` without any `user:password@`, for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    """What this deployment lets a model request in storage make the pipeline do."""
+
+    declared: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    http_allow: tuple[str, ...] = ()
+    models_file: Path | None = None
+
+    @classmethod
+    def load(cls, models_file: Path | None, http_allow: tuple[str, ...]) -> ModelPolicy:
+        """The declared models are read from `models_file` (absent: none declared)."""
+        declared: dict[str, dict[str, Any]] = {}
+        if models_file is not None and models_file.exists():
+            try:
+                data = json.loads(models_file.read_text(encoding="utf-8") or "{}")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ModelError(
+                    f"{models_file}: the deployment's models file cannot be read ({exc}); it "
+                    'must be a JSON object {"<model id>": {"runner": ..., ...}}'
+                ) from None
+            if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+                raise ModelError(
+                    f"{models_file}: the deployment's models file must be a JSON object "
+                    '{"<model id>": {"runner": ..., ...}}'
+                )
+            declared = data
+        return cls(declared=declared, http_allow=http_allow, models_file=models_file)
+
+    def source(self, model_id: str) -> str:
+        return f"{self.models_file} (model {model_id!r})"
+
+    def allows_url(self, url: str) -> bool:
+        host, port = _host_port(url)
+        return any(_entry_matches(entry, host.lower(), port) for entry in self.http_allow)
+
+    def request_for(self, model_id: str, stored: dict[str, Any], source: str) -> dict[str, Any]:
+        """The request to build `model_id` from, given what storage holds for it; a
+        `ModelError` (naming `source` and the fix) when storage asks for more than this
+        deployment allows."""
+        runner = stored.get("runner")
+        if model_id in self.declared:
+            if set(stored) - {"checks"}:
+                raise ModelError(
+                    f"{source}: model {model_id!r} is declared by the deployment "
+                    f"({self.models_file}); its request in storage may only carry 'checks', "
+                    f"not {sorted(set(stored) - {'checks'})}"
+                )
+            request = dict(self.declared[model_id])
+            if stored.get("checks"):
+                request["checks"] = {**(request.get("checks") or {}), **stored["checks"]}
+            return request
+        if runner in EXECUTING_RUNNERS:
+            raise ModelError(
+                f"{source}: a model request in object storage may not name runner "
+                f"{runner!r}: storage is data, never code. Declare model {model_id!r} in the "
+                "deployment's models file (PRECALC_MODELS_FILE; `precalc add-model "
+                f"{model_id} --spec <file>` writes it on the embedded default), then its "
+                "request in storage may be just {}"
+            )
+        if runner == "http":
+            self.check_url(model_id, stored.get("url"), source)
+        return stored
+
+    def check_url(self, model_id: str, url: Any, source: str) -> None:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ModelError(
+                f"{source}: model {model_id!r} needs an 'url' of the form http://host:port, "
+                f"got {url!r}"
+            )
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise ModelError(
+                f"{source}: model {model_id!r}: the url holds credentials; a request in "
+                "storage must not carry secrets. Serve the model without them, or declare "
+                "it in the deployment's models file"
+            )
+        if not self.allows_url(url):
+            allowed = ", ".join(self.http_allow) or "nothing"
+            raise ModelError(
+                f"{source}: model {model_id!r}: host {parts.hostname!r} of {url!r} is not in "
+                f"this deployment's allow-list (PRECALC_HTTP_ALLOW: {allowed}); add the "
+                "model server's host there, or declare the model in the models file"
+            )
+
+    def declare(self, model_id: str, request: dict[str, Any]) -> ModelPolicy:
+        """Write `request` into the models file (the embedded default's way of
+        declaring a model that runs code on this machine); the policy that results."""
+        if self.models_file is None:
+            raise ModelError(
+                f"model {model_id!r}: this deployment has no models file to declare it in; "
+                "set PRECALC_MODELS_FILE, or ship the model in the code location's models file"
+            )
+        declared = {**self.declared, model_id: request}
+        self.models_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.models_file.with_name(f".{self.models_file.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(declared, indent=2, sort_keys=True) + "\n")
+        temporary.replace(self.models_file)
+        return ModelPolicy(declared, self.http_allow, self.models_file)
