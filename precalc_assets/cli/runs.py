@@ -15,6 +15,7 @@ from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.instance import open_instance, opened, registered
 from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.definitions import build_definitions
+from precalc_assets.inputs.model_requests import refresh_cards
 from precalc_assets.ledger.summary import plan_of, summarize, work_to_do
 
 
@@ -42,6 +43,8 @@ def run(
     for run_id in fail_dead_runs(inst):
         click.echo(f"run {run_id} was marked failed: its process is gone; redoing its work")
     with user_errors(), opened("storage", "models") as (store, policy):
+        for model_id, problem in refresh_cards(store, chosen_models, policy).items():
+            click.echo(f"model {model_id!r} could not be asked what it is: {problem}", err=True)
         plan = work_to_do(build_ledger(inst, store, policy, chosen_models, chosen_slices))
     todo = sum(len(m) for m in plan.values())
     click.echo(

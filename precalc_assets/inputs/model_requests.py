@@ -56,7 +56,7 @@ def requested(store: ObjectStore, model_id: str, policy: ModelPolicy) -> tuple[d
 
 def _describes_itself(request: dict[str, Any]) -> bool:
     cls = RUNNER_CLASSES.get(request.get("runner"))  # type: ignore[arg-type]
-    return cls is not None and cls.self_described
+    return cls is not None and cls.describes_itself(request)
 
 
 def read_card(store: ObjectStore, model_id: str) -> ModelCard | None:
@@ -141,6 +141,23 @@ def probe_model(store: ObjectStore, model_id: str, policy: ModelPolicy, log: Log
     probe = describe_model(model_id, request, source, log)
     record_card(store, probe)
     return probe
+
+
+def refresh_cards(
+    store: ObjectStore, model_ids: list[str], policy: ModelPolicy, log: Log = no_log
+) -> dict[str, str]:
+    """Ask every model that describes itself again, so the ledger's code versions are
+    what the models answer now (a model changed behind its URL reads `stale`); model
+    -> why it could not be asked, for the others."""
+    problems: dict[str, str] = {}
+    for model_id in model_ids:
+        try:
+            request, _ = requested(store, model_id, policy)
+            if _describes_itself(request):
+                probe_model(store, model_id, policy)
+        except ModelError as exc:
+            problems[model_id] = str(exc)
+    return problems
 
 
 def _absolute_paths(request: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def _spec_of_runner(
     cls = RUNNER_CLASSES.get(request["runner"])  # an unknown one: spec_from_request says so
     if card is not None:
         request = {**request, "columns": _columns_from_card(model_id, request, card, source)}
-    elif cls is not None and cls.self_described and not request.get("columns"):
+    elif cls is not None and cls.describes_itself(request) and not request.get("columns"):
         raise ModelError(
             f"{source}: model {model_id!r} has no 'columns' and has not described itself "
             f"yet; register it with `precalc add-model {model_id} --spec <file>` (which "

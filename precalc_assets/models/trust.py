@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +54,12 @@ def _entry_matches(entry: str, host: str, port: int | None) -> bool:
     return host == entry_host
 
 
-def safe_url(url: str) -> str:
-    """`url` without any `user:password@`, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the `user:password@` of any URL in it removed, for messages."""
+    return _USERINFO.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class ModelPolicy:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise ModelError(
                 f"{source}: model {model_id!r} needs an 'url' of the form http://host:port, "
-                f"got {url!r}"
+                f"got {redact(str(url))!r}"
             )
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:

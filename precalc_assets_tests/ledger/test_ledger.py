@@ -223,15 +223,16 @@ def test_a_broken_model_request_shows_its_error_in_the_ledger(local_project, tmp
     )
     precalc("add-model", "eos3b5e")
     precalc("add-model", "weights", "--spec", write_spec(tmp_path, "w.json"))
+    # The deployment declares `weights`: its request in storage may carry only checks.
     broken = json.dumps({"runner": "carrier-pigeon", "columns": ["x"]}).encode()
     local_project.store().put_bytes(layout.model_request("weights"), broken)
 
     models = ledger_json()
     assert models["eos3b5e"]["error"] == ""
     error = models["weights"]["error"]
-    assert "inputs/models/weights.json" in error and "runner 'carrier-pigeon'" in error
+    assert "inputs/models/weights.json" in error and "may only carry 'checks'" in error
     table = precalc("ledger").output
-    assert "model 'weights' cannot be run:" in table and "carrier-pigeon" in table
+    assert "model 'weights' cannot be run:" in table and "may only carry 'checks'" in table
     rows = local_project.ledger(["weights"])
     assert [r.spec_error for r in rows] == [error]
 

@@ -14,7 +14,7 @@ from precalc_assets.dagster_defs.sensors.model_requests import model_requests_se
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.models.spec import ModelError
-from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list, safe_url
+from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list, redact
 from precalc_assets.settings import Settings
 from precalc_assets_tests.dagster_defs.sensors.test_input_sensors import tick
 from precalc_assets_tests.helpers import nci_lines, write_library
@@ -90,8 +90,8 @@ def test_an_unreadable_models_file_is_named(tmp_path) -> None:
         ModelPolicy.load(path, ())
 
 
-def test_safe_url_strips_credentials() -> None:
-    assert safe_url("http://u:secret@host:1/run") == "http://host:1/run"
+def test_redact_strips_credentials() -> None:
+    assert redact("at http://u:secret@host:1/run: down") == "at http://host:1/run: down"
 
 
 def test_a_request_in_storage_naming_code_is_never_imported_nor_run(

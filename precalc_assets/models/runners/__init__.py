@@ -8,12 +8,13 @@ from rdkit import Chem
 
 from precalc_assets.models.runners.base import Log, Runner, no_log
 from precalc_assets.models.runners.builtin import RdkitRunner
+from precalc_assets.models.runners.command import CommandRunner
+from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.runners.python import PythonRunner
 from precalc_assets.models.spec import FAILURE_COLUMN, ModelError, ModelSpec
 
 RUNNER_CLASSES: dict[str, type[Runner]] = {
-    cls.name: cls
-    for cls in (RdkitRunner, PythonRunner)  # WIRE: HttpRunner, CommandRunner
+    cls.name: cls for cls in (RdkitRunner, PythonRunner, HttpRunner, CommandRunner)
 }
 
 

@@ -60,8 +60,6 @@ class Runner(ABC):
     # Whether `predict` reads the RDKit mols; a runner that only reads SMILES is given
     # a whole slice at once, so it can batch and run concurrently.
     needs_mols: ClassVar[bool] = False
-    # Whether its models describe themselves (`describe`): columns, examples.
-    self_described: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, log: Log = no_log):
         self.spec = spec
@@ -72,6 +70,11 @@ class Runner(ABC):
         """Refuse, with a `ModelError` naming `source` and the fix, options this runner
         cannot use (checked at registration, before anything runs). None here."""
         return None
+
+    @classmethod
+    def describes_itself(cls, options: Mapping[str, Any]) -> bool:
+        """Whether a model with these options says what it is (`describe`)."""
+        return False
 
     @classmethod
     def describe(cls, model_id: str, options: Mapping[str, Any]) -> ModelCard | None:

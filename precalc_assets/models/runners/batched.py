@@ -22,10 +22,14 @@ from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelError,
 BATCH_SIZE = 1_000  # a served hub model pays ~0.5 s per request: batch in the thousands
 MAX_BATCH_SIZE = 100_000
 MAX_CONCURRENCY = 64
-# A model that has answered no batch and failed this many single molecules fails on
-# everything: isolating the rest would cost two calls per molecule, so stop and say so.
-HOPELESS_AFTER = 4
+# A model that failed this many single molecules in a row, answering nothing between
+# them, fails on everything: isolating the rest would cost two calls per molecule.
+HOPELESS_AFTER = 8
 PROGRESS_EVERY_S = 10.0
+
+
+class _Stopped(ModelError):
+    """Another batch stopped the partition: its error, not this one, is the cause."""
 
 
 class BatchFailed(Exception):
@@ -52,13 +56,13 @@ class _Tally:
 
     def __init__(self, model_id: str, batches: int, molecules: int, log: Log):
         self.model_id, self.batches, self.molecules, self.log = model_id, batches, molecules, log
-        self.done_batches = self.done_molecules = self.failed = 0
-        self.answered = False
+        self.done_batches = self.done_molecules = self.failed = self.failed_in_a_row = 0
         self.started = self.logged = time.perf_counter()
         self.lock = threading.Lock()
 
     def answered_some(self) -> None:
-        self.answered = True
+        with self.lock:
+            self.failed_in_a_row = 0
 
     def batch_done(self, molecules: int) -> None:
         with self.lock:
@@ -80,12 +84,13 @@ class _Tally:
     def single_failed(self, error: BatchFailed) -> None:
         with self.lock:
             self.failed += 1
-            if not self.answered and self.failed >= HOPELESS_AFTER:
+            self.failed_in_a_row += 1
+            if self.failed_in_a_row >= HOPELESS_AFTER:
                 raise ModelError(
                     f"model {self.model_id!r} failed on every molecule it was given "
-                    f"({self.failed} single molecules, no batch answered); last error: "
-                    f"{error}. Nothing of this partition was published; fix the model "
-                    "and re-run it."
+                    f"({self.failed_in_a_row} single molecules in a row, nothing answered "
+                    f"between them); last error: {error}. Nothing of this partition was "
+                    "published; fix the model and re-run it."
                 )
 
 
@@ -93,13 +98,13 @@ class BatchedRunner(Runner):
     """A model reached one batch at a time: by HTTP, or by running a command."""
 
     default_concurrency: ClassVar[int] = 1
-    # Options that tune how the model is reached, not what it answers.
-    TUNING_OPTIONS: ClassVar[tuple[str, ...]] = ("batch_size", "concurrency", "timeout_s")
 
     def __init__(self, spec: ModelSpec, log: Log = no_log):
         super().__init__(spec, log)
         self.batch_size, self.concurrency = self.batch_settings(spec.options)
         self._extra_logged = False
+        self._log_lock = threading.Lock()
+        self._stop = threading.Event()
 
     @classmethod
     def batch_settings(cls, options: Mapping[str, Any]) -> tuple[int, int]:
@@ -122,30 +127,43 @@ class BatchedRunner(Runner):
         unique = list(dict.fromkeys(smiles))
         batches = [unique[i : i + self.batch_size] for i in range(0, len(unique), self.batch_size)]
         tally = _Tally(self.spec.model_id, len(batches), len(unique), self.log)
+        self._stop.clear()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="model") as pool:
             futures = [pool.submit(self._batch, batch, tally) for batch in batches]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in finished if f.exception() is not None]
-            if failed:
+            if any(f.exception() is not None for f in finished):
                 for future in futures:
                     future.cancel()
-                raise failed[0].exception()  # type: ignore[misc]
+                wait(futures)  # the batches in flight stop at their next request
+                errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+                raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
         answers: dict[str, dict[str, Any]] = {}
         for batch, future in zip(batches, futures, strict=True):
             answers.update(zip(batch, future.result(), strict=True))
-        return pd.DataFrame([answers[s] for s in smiles], columns=self._output_columns())
-
-    def _output_columns(self) -> list[str]:
-        return [*self.spec.column_names, FAILURE_COLUMN]
+        # Object columns: a null beside large ints must not turn them into floats.
+        rows = [answers[s] for s in smiles]
+        columns = [*self.spec.column_names, FAILURE_COLUMN]
+        return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in columns})
 
     def _batch(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
-        rows = self._isolate(batch, tally)
+        try:
+            rows = self._isolate(batch, tally)
+        except ModelError:
+            self._stop.set()  # the partition has failed: batches in flight stop halving
+            raise
         tally.batch_done(len(batch))
         return rows
 
-    def _isolate(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
-        """The batch's rows; a failed batch halved, down to the molecules it fails on."""
+    def _isolate(
+        self, batch: list[str], tally: _Tally, failing: BatchFailed | None = None
+    ) -> list[dict[str, Any]]:
+        """The batch's rows; a failed batch halved, down to the molecules it fails on.
+        `failing`: how this batch is already known to fail as a whole."""
+        if self._stop.is_set():
+            raise _Stopped(f"model {self.spec.model_id!r}: stopped, another batch failed")
         try:
+            if failing is not None and len(batch) > 1:
+                raise failing  # known to fail whole: no need to ask again
             records = self.run_batch(batch)
             if len(records) != len(batch):
                 raise BatchFailed(f"{len(records)} rows answered for {len(batch)} molecules")
@@ -153,7 +171,10 @@ class BatchedRunner(Runner):
         except BatchFailed as exc:
             if len(batch) > 1:
                 middle = len(batch) // 2
-                return self._isolate(batch[:middle], tally) + self._isolate(batch[middle:], tally)
+                first = self._isolate(batch[:middle], tally)
+                # If the first half was answered whole, the failure is in the second.
+                answered = all(row[FAILURE_COLUMN] is None for row in first)
+                return first + self._isolate(batch[middle:], tally, exc if answered else None)
             tally.single_failed(exc)
             failed = dict.fromkeys(self.spec.column_names)
             return [{**failed, FAILURE_COLUMN: f"{MODEL_FAILED}: {exc}"}]
@@ -175,8 +196,10 @@ class BatchedRunner(Runner):
                 f"{missing} (it answered {sorted(record)[:20]}); fix the 'columns' of its "
                 "request, or the model"
             )
-        if not self._extra_logged and len(record) > len(names):
-            self._extra_logged = True
-            extra = sorted(set(record) - set(names))
-            self.log(f"model {self.spec.model_id!r}: ignored undeclared column(s) {extra[:20]}")
+        if len(record) > len(names):
+            with self._log_lock:
+                first, self._extra_logged = not self._extra_logged, True
+            if first:
+                extra = sorted(set(record) - set(names))
+                self.log(f"model {self.spec.model_id!r}: ignored undeclared column(s) {extra[:20]}")
         return {**{name: record[name] for name in names}, FAILURE_COLUMN: None}

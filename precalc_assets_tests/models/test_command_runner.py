@@ -1,0 +1,454 @@
+"""The `command` runner, with real subprocesses: a hub-layout model repository built by
+`model_repo.make_model_repo`, and a plain script for the generic `command` form."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from precalc_assets.models.runners.command import CommandRunner, convert_cell
+from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelError, ModelSpec
+from precalc_assets.models.spec import OutputColumn as Col
+from precalc_assets_tests.model_repo import (
+    EXAMPLE_SMILES,
+    make_model_repo,
+    make_score_script,
+    read_calls,
+)
+
+# Real SMILES full of shell metacharacters: # ( ) [ ] = @ / \ + -
+SMILES = [
+    "CCO",
+    "c1ccccc1",
+    "C#N",
+    "F/C=C\\F",
+    "C[C@@H](O)C(=O)O",
+    "[NH4+]",
+    "CC(=O)Oc1ccccc1C(=O)O",
+]
+SOURCE = "inputs/models/eos3b5e.json"
+WEIGHT = (Col("mol_weight"),)
+
+
+def mol_weight(smiles: str) -> float:
+    return Descriptors.MolWt(Chem.MolFromSmiles(smiles))
+
+
+def spec(options: dict[str, Any], columns: tuple[Col, ...] = WEIGHT) -> ModelSpec:
+    return ModelSpec("eos3b5e", "command", columns, options=options)
+
+
+def repo_spec(repo: Path, **options: Any) -> ModelSpec:
+    return spec({"repo": str(repo), **options})
+
+
+def assert_weights(values: list[Any], smiles: list[str]) -> None:
+    assert len(values) == len(smiles)
+    for value, s in zip(values, smiles, strict=True):
+        assert value == pytest.approx(mol_weight(s), rel=1e-9), s
+
+
+def starts(repo: Path) -> list[dict[str, Any]]:
+    return [c for c in read_calls(repo) if c["event"] == "start"]
+
+
+def process_gone(pid: int, within_s: float = 5.0) -> bool:
+    """Whether the process has exited (a zombie awaiting its reaper counts as gone)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+# -- the repository form -----------------------------------------------------------------
+
+
+def test_repo_values_equal_rdkit_mol_weight_and_each_unique_smiles_runs_once(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    smiles = [*SMILES, "CCO", "c1ccccc1"]
+    logged: list[str] = []
+    frame = CommandRunner(repo_spec(repo, batch_size=3), logged.append).predict(smiles, [])
+    assert list(frame.columns) == ["mol_weight", FAILURE_COLUMN]
+    assert_weights(frame["mol_weight"].tolist(), smiles)
+    assert frame[FAILURE_COLUMN].isna().all()
+    assert [c["molecules"] for c in starts(repo)] == [3, 3, 1]  # 7 unique SMILES
+    assert any("3/3 batches" in line for line in logged)
+
+
+def test_describe_reads_metadata_columns_and_examples(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    card = CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+    assert card is not None
+    assert card.source == str(repo)
+    assert (card.identifier, card.slug, card.consistency) == (
+        "eos3b5e",
+        "eos3b5e-molecular-weight",
+        "Fixed",
+    )
+    assert card.columns == (Col("mol_weight", "float"),)
+    assert card.example_inputs == EXAMPLE_SMILES
+    assert [o.keys() for o in card.example_outputs] == [{"mol_weight"}] * len(EXAMPLE_SMILES)
+    assert_weights([o["mol_weight"] for o in card.example_outputs], list(EXAMPLE_SMILES))
+
+
+def test_describe_takes_the_smiles_column_and_maps_outputs_by_name(tmp_path):
+    repo = make_model_repo(
+        tmp_path / "eos9xyz",
+        examples_header="smiles",
+        examples_key=True,
+        consistency="Variable",
+        broken_examples=True,
+    )
+    card = CommandRunner.describe("eos9xyz", {"repo": str(repo)})
+    assert card is not None
+    assert card.consistency == "Variable"
+    assert card.example_inputs == EXAMPLE_SMILES  # not the key column
+    weights = [o["mol_weight"] for o in card.example_outputs]
+    assert_weights([w - 1.0 for w in weights], list(EXAMPLE_SMILES))  # broken by +1.0
+
+
+def test_describe_without_examples_or_metadata_says_nothing_of_them(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", examples=False, metadata=False)
+    card = CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+    assert card is not None
+    assert (card.identifier, card.slug, card.consistency) == ("", "", "")
+    assert card.columns == (Col("mol_weight"),)
+    assert (card.example_inputs, card.example_outputs) == ((), ())
+
+
+def test_describe_of_the_command_form_is_none(tmp_path):
+    options = {"command": [sys.executable, "score.py", "{input}", "{output}"]}
+    assert CommandRunner.describe("m", options) is None
+
+
+def test_describe_refuses_an_unknown_column_type_naming_file_row_and_type(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", column_type="vector")
+    with pytest.raises(ModelError, match=r"run_columns\.csv row 1 .*'mol_weight'.*'vector'"):
+        CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        ("metadata.json", "{not json", r"metadata\.json is not valid JSON"),
+        ("metadata.json", "[1, 2]", r"metadata\.json must hold a JSON object"),
+        ("model/framework/columns/run_columns.csv", "", r"run_columns\.csv is empty"),
+        (
+            "model/framework/columns/run_columns.csv",
+            "column,kind\nx,float\n",
+            r"run_columns\.csv must have a header with 'name' and 'type'",
+        ),
+        (
+            "model/framework/examples/run_output.csv",
+            "score\n1\n2\n3\n4\n5\n",
+            r"run_output\.csv lacks the column\(s\) \['mol_weight'\]",
+        ),
+        (
+            "model/framework/examples/run_output.csv",
+            "mol_weight\n1\n",
+            r"run_output\.csv has 1 rows for the 5 SMILES",
+        ),
+    ],
+)
+def test_describe_names_a_malformed_file(tmp_path, file, text, message):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    (repo / file).write_text(text)
+    with pytest.raises(ModelError, match=message):
+        CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+
+
+# -- faults --------------------------------------------------------------------------------
+
+
+def test_a_failing_molecule_costs_only_itself(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", fail_on="Br")
+    smiles = ["CCO", "CCBr", "c1ccccc1", "CCN", "CCC", "c1ccc(Br)cc1", "CO", "CCCC"]
+    frame = CommandRunner(repo_spec(repo, batch_size=8)).predict(smiles, [])
+    bromine = [i for i, s in enumerate(smiles) if "Br" in s]
+    for i, s in enumerate(smiles):
+        if i in bromine:
+            assert pd.isna(frame["mol_weight"][i])  # a float column: NaN
+            failure = frame[FAILURE_COLUMN][i]
+            assert failure.startswith(f"{MODEL_FAILED}: ")
+            assert "status 1" in failure and "cannot handle a molecule containing 'Br'" in failure
+        else:
+            assert frame["mol_weight"][i] == pytest.approx(mol_weight(s), rel=1e-9)
+            assert frame[FAILURE_COLUMN][i] is None
+
+
+def test_a_model_that_always_exits_non_zero_stops_quickly_quoting_its_stderr_tail(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", exit_code=3)
+    smiles = [f"C{'C' * i}O" for i in range(40)]
+    with pytest.raises(ModelError) as raised:
+        CommandRunner(repo_spec(repo, batch_size=40)).predict(smiles, [])
+    message = str(raised.value)
+    assert "'eos3b5e' failed on every molecule" in message
+    assert "model/framework/run.sh exited with status 3" in message
+    assert "FATAL: this model cannot run here" in message
+    assert "Traceback line 29" in message and "Traceback line 0 " not in message  # a tail
+    # The hopeless guard stopped the halving: isolating all 40 would take 79 runs.
+    assert len(starts(repo)) < 25  # isolating all 40 would take 79 runs
+
+
+def test_a_hanging_model_is_killed_after_timeout_s(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", hang_s=60)
+    with pytest.raises(
+        ModelError,
+        match=r"model 'eos3b5e' did not finish a batch of 2 molecules within 1 s \(timeout_s\)",
+    ):
+        CommandRunner(repo_spec(repo, timeout_s=1)).predict(["CCO", "CCN"], [])
+    (started,) = starts(repo)
+    # main.py runs under bash: the whole process group was killed, not only bash.
+    assert process_gone(started["pid"])
+    assert [c["event"] for c in read_calls(repo)] == ["start"]
+
+
+def test_a_wrong_row_count_is_halved_until_answered(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", wrong_rows=True)
+    smiles = SMILES[:4]
+    frame = CommandRunner(repo_spec(repo, batch_size=4)).predict(smiles, [])
+    assert_weights(frame["mol_weight"].tolist(), smiles)
+    assert frame[FAILURE_COLUMN].isna().all()
+    # [1, 1] answered whole, so [2] is known to fail: split without running it.
+    assert [c["molecules"] for c in starts(repo)] == [4, 2, 1, 1, 1, 1]
+
+
+def test_empty_cells_are_none(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", empty_values=True)
+    smiles = SMILES[:4]
+    frame = CommandRunner(repo_spec(repo)).predict(smiles, [])
+    values = frame["mol_weight"].tolist()
+    assert pd.isna(values[1]) and pd.isna(values[3])
+    assert_weights([values[0], values[2]], [smiles[0], smiles[2]])
+    assert frame[FAILURE_COLUMN].isna().all()  # validation quarantines them
+
+
+def test_an_undeclared_output_column_stops_the_partition(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    runner = CommandRunner(spec({"repo": str(repo)}, (Col("logp"),)))
+    with pytest.raises(ModelError, match=r"did not answer its declared column\(s\) \['logp'\]"):
+        runner.predict(["CCO"], [])
+
+
+# -- the generic command form --------------------------------------------------------------
+
+
+def score_spec(tmp_path: Path, **options: Any) -> ModelSpec:
+    script = make_score_script(tmp_path)
+    command = [sys.executable, str(script), "{input}", "{output}"]
+    columns = (Col("mol_weight"), Col("echo", "str"), Col("cwd", "str"))
+    return spec({"command": command, **options}, columns)
+
+
+def test_the_command_form_runs_any_program_in_its_cwd(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    frame = CommandRunner(score_spec(tmp_path, cwd=str(work))).predict(SMILES, [])
+    assert_weights(frame["mol_weight"].tolist(), SMILES)
+    assert frame["echo"].tolist() == SMILES
+    assert set(frame["cwd"]) == {str(work)}
+
+
+def test_the_command_form_runs_in_a_fresh_temporary_directory_without_cwd(tmp_path):
+    frame = CommandRunner(score_spec(tmp_path, batch_size=2)).predict(SMILES[:4], [])
+    folders = list(dict.fromkeys(frame["cwd"]))
+    assert len(folders) == 2  # one per batch
+    assert not any(Path(folder).exists() for folder in folders)  # removed afterwards
+
+
+def test_smiles_with_shell_metacharacters_reach_the_program_as_they_are(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    evil = [
+        "C$(touch pwned1)",
+        "C`touch pwned2`",
+        "C;touch pwned3",
+        "C|C&&touch pwned4",
+        "C > pwned5",
+        "C'\"",
+        "C,O",
+        "C*",
+        "$HOME",
+        "{input}",
+    ]
+    frame = CommandRunner(score_spec(tmp_path, cwd=str(work))).predict(evil, [])
+    assert frame["echo"].tolist() == evil
+    assert list(work.iterdir()) == []
+
+
+def test_concurrency_two_runs_two_processes_at_once(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", hang_s=0.5)
+    smiles = SMILES[:4]
+    frame = CommandRunner(repo_spec(repo, batch_size=1, concurrency=2)).predict(smiles, [])
+    assert_weights(frame["mol_weight"].tolist(), smiles)
+    calls = read_calls(repo)
+    spans = {}
+    for call in calls:
+        spans.setdefault(call["pid"], {})[call["event"]] = call["time"]
+    assert len(spans) == 4
+    intervals = sorted((s["start"], s["end"]) for s in spans.values())
+    overlapping = [a[1] > b[0] for a, b in zip(intervals, intervals[1:], strict=False)]
+    assert any(overlapping)
+    # Never more than two at once: each start sees at most one other run in flight.
+    for start, _ in intervals:
+        assert sum(s <= start < e for s, e in intervals) <= 2
+
+
+def test_concurrency_one_runs_one_process_at_a_time(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    CommandRunner(repo_spec(repo, batch_size=1)).predict(SMILES[:2], [])
+    events = [c["event"] for c in read_calls(repo)]
+    assert events == ["start", "end", "start", "end"]
+
+
+def test_processes_a_model_leaves_behind_are_killed(tmp_path):
+    pid_file = tmp_path / "sleeper.pid"
+    script = 'sleep 30 & echo $! > "$3"; printf "mol_weight\\n1.5\\n" > "$2"'
+    command = ["bash", "-c", script, "model", "{input}", "{output}", str(pid_file)]
+    frame = CommandRunner(spec({"command": command})).predict(["CCO"], [])
+    assert frame["mol_weight"].tolist() == [1.5]
+    assert process_gone(int(pid_file.read_text()))
+
+
+def test_exit_zero_without_an_output_file_fails_the_batch(tmp_path):
+    command = [sys.executable, "-c", "print('did nothing')", "{input}", "{output}"]
+    frame = CommandRunner(spec({"command": command})).predict(["CCO"], [])
+    assert frame["mol_weight"].isna().all()
+    failure = frame[FAILURE_COLUMN][0]
+    assert failure.startswith(f"{MODEL_FAILED}: ") and "wrote no output CSV" in failure
+    assert "stderr empty; stdout tail: did nothing" in failure
+
+
+def test_a_program_that_cannot_start_stops_the_partition(tmp_path):
+    command = [str(tmp_path / "no-such-program"), "{input}", "{output}"]
+    with pytest.raises(ModelError, match=r"model 'eos3b5e': cannot start .*no-such-program"):
+        CommandRunner(spec({"command": command})).predict(["CCO"], [])
+
+
+def test_placeholders_inside_arguments_are_replaced(tmp_path):
+    script = make_score_script(tmp_path)
+    code = (
+        "import runpy, sys; "
+        "sys.argv = [sys.argv[0], sys.argv[1].split('=')[1], sys.argv[2].split('=')[1]]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    command = [sys.executable, "-c", code, "--in={input}", "--out={output}"]
+    frame = CommandRunner(spec({"command": command})).predict(["CCO"], [])
+    assert_weights(frame["mol_weight"].tolist(), ["CCO"])
+
+
+@pytest.mark.parametrize(
+    ("cell", "dtype", "length", "value"),
+    [
+        ("1.25", "float", None, 1.25),
+        (" 2 ", "float", None, 2.0),
+        ("", "float", None, None),
+        ("abc", "float", None, None),
+        ("1_000", "float", None, None),
+        ("3", "int", None, 3),
+        ("3.0", "int", None, 3),
+        ("3.5", "int", None, None),
+        ("nan", "int", None, None),
+        ("12345678901234567890", "int", None, 12345678901234567890),
+        ("True", "bool", None, True),
+        ("0", "bool", None, False),
+        ("maybe", "bool", None, None),
+        (" a b ", "str", None, " a b "),
+        ("[1, 0, 1]", "int", 3, [1, 0, 1]),
+        ("[1, 0, x]", "int", 3, None),
+        ("1", "int", 3, None),
+    ],
+)
+def test_cells_are_converted_by_the_declared_dtype(cell, dtype, length, value):
+    assert convert_cell(cell, Col("c", dtype, length=length)) == value
+
+
+# -- check_options -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valid_repo(tmp_path_factory) -> Path:
+    return make_model_repo(tmp_path_factory.mktemp("repos") / "eos3b5e")
+
+
+COMMAND = ["python", "score.py", "{input}", "{output}"]
+
+
+def refusals(repo: Path, tmp: Path) -> list[tuple[dict[str, Any], str]]:
+    no_run_sh = make_model_repo(tmp / "no-run-sh", run_sh=False)
+    no_columns = make_model_repo(tmp / "no-columns", run_columns=False)
+    return [
+        ({}, r"needs exactly one of 'repo' .* and 'command' .*got neither"),
+        ({"repo": str(repo), "command": COMMAND}, r"needs exactly one of .*got both"),
+        ({"repo": "models/eos3b5e"}, r"'repo' must be the absolute path .*'models/eos3b5e'"),
+        ({"repo": str(tmp / "missing")}, r"'repo' must be the absolute path of an existing"),
+        ({"repo": 42}, r"'repo' must be the absolute path"),
+        (
+            {"repo": str(no_run_sh)},
+            r"has no model/framework/run\.sh; 'repo' must be a model repository in the "
+            r"hub's template layout",
+        ),
+        (
+            {"repo": str(no_columns)},
+            r"has no model/framework/columns/run_columns\.csv; .*template layout",
+        ),
+        ({"repo": str(repo), "cwd": str(tmp)}, r"'cwd' applies to the 'command' form only"),
+        ({"command": "python score.py {input} {output}"}, r"'command' must be a non-empty list"),
+        ({"command": []}, r"'command' must be a non-empty list"),
+        ({"command": ["python", 1, "{input}", "{output}"]}, r"non-empty list of strings"),
+        ({"command": ["", "{input}", "{output}"]}, r"non-empty list of strings"),
+        ({"command": ["python", "score.py", "{output}"]}, r"lacks the placeholder \{input\}"),
+        ({"command": ["python", "score.py", "{input}"]}, r"lacks the placeholder \{output\}"),
+        ({"command": ["score", "{in}", "{out}"]}, r"lacks the placeholder \{input\}"),
+        ({"command": COMMAND, "cwd": "work"}, r"'cwd' must be the absolute path .*'work'"),
+        ({"command": COMMAND, "cwd": str(tmp / "nope")}, r"'cwd' must be the absolute path"),
+        ({"command": COMMAND, "batch_size": 0}, r"'batch_size' must be a number"),
+        ({"command": COMMAND, "batch_size": "10"}, r"'batch_size' must be a number"),
+        ({"command": COMMAND, "batch_size": 2.5}, r"'batch_size' must be a whole number"),
+        ({"command": COMMAND, "concurrency": 0}, r"'concurrency' must be a number"),
+        ({"command": COMMAND, "concurrency": 1000}, r"'concurrency' must be a number"),
+        ({"command": COMMAND, "timeout_s": -1}, r"'timeout_s' must be a number"),
+        ({"command": COMMAND, "timeout_s": True}, r"'timeout_s' must be a number"),
+        (
+            {"command": COMMAND, "timeout": 5},
+            r"unknown option\(s\) \['timeout'\]; the command runner accepts repo, command, "
+            r"cwd, batch_size, concurrency, timeout_s",
+        ),
+    ]
+
+
+def test_check_options_refuses_each_bad_option_naming_source_and_model(valid_repo, tmp_path):
+    for options, message in refusals(valid_repo, tmp_path):
+        with pytest.raises(ModelError, match=message) as raised:
+            CommandRunner.check_options("eos3b5e", options, SOURCE)
+        assert str(raised.value).startswith(f"{SOURCE}: model 'eos3b5e'"), options
+        # The runner itself refuses them too, before running anything.
+        with pytest.raises(ModelError, match=message):
+            CommandRunner(spec(options))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_size": 10, "concurrency": 4, "timeout_s": 0.5},
+        {},
+    ],
+)
+def test_check_options_accepts_both_forms(valid_repo, tmp_path, options):
+    CommandRunner.check_options("eos3b5e", {"repo": str(valid_repo), **options}, SOURCE)
+    command = {"command": COMMAND, "cwd": str(tmp_path), **options}
+    CommandRunner.check_options("eos3b5e", command, SOURCE)
