@@ -10,11 +10,12 @@ from typing import Any
 from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.builtin import BUILTIN_SPECS
-from precalc_assets.models.examples import fingerprint
+from precalc_assets.models.examples import VARIABLE, fingerprint
 from precalc_assets.models.runners import RUNNER_CLASSES
 from precalc_assets.models.runners.base import ModelCard
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
 from precalc_assets.models.tables import item_size
+from precalc_assets.quality.outcome import WARN
 from precalc_assets.quality.settings import check_settings
 from precalc_assets.stores.dynamodb import ITEM_SIZE_LIMIT
 
@@ -78,7 +79,13 @@ def _spec_of_runner(
     spec = spec_from_request(model_id, request, source)
     if cls is not None:
         cls.check_options(model_id, spec.options, source)
-    return replace(spec, fingerprint=fingerprint(card)) if card is not None else spec
+    if card is None:
+        return spec
+    checks = spec.checks
+    if card.consistency.lower() == VARIABLE:  # outputs may vary run to run: a warning
+        repro = {"severity": WARN, **(checks.get("reproducibility") or {})}
+        checks = {**checks, "reproducibility": repro}
+    return replace(spec, fingerprint=fingerprint(card), checks=checks)
 
 
 def resolve_spec(

@@ -9,6 +9,7 @@ from precalc_assets.models.examples import check_examples, fingerprint
 from precalc_assets.models.runners.base import ModelCard
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.spec import ModelError, OutputColumn
+from precalc_assets.quality.settings import check_settings
 from precalc_assets_tests.model_server import ModelServer
 
 SOURCE = "inputs/models/m.json"
@@ -80,3 +81,12 @@ def test_the_examples_are_run_and_compared() -> None:
         assert "| `CCO` | mol_weight |" in check.markdown()
         variable = ModelCard(**{**wrong.__dict__, "consistency": "Variable"})
         assert check_examples(spec, variable).severity == "warn"
+
+
+def test_a_variable_model_gets_its_reproducibility_check_as_warn() -> None:
+    fixed = resolve_spec("m", HTTP, SOURCE, CARD)
+    assert check_settings(fixed).reproducibility.severity == "ERROR"
+    variable = ModelCard(**{**CARD.__dict__, "consistency": "Variable"})
+    spec = resolve_spec("m", HTTP, SOURCE, variable)
+    assert check_settings(spec).reproducibility.severity == "WARN"
+    assert spec.code_version == fixed.code_version  # checks are not the code version
