@@ -17,6 +17,7 @@ from precalc_assets.dagster_defs.sensors.library_files import (
 from precalc_assets.dagster_defs.sensors.model_requests import model_requests_sensor
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, seed_objects, write_library
+from precalc_assets_tests.model_server import ModelServer
 
 
 def tick(project, cursor=None, sensor=model_requests_sensor) -> dg.SensorResult:
@@ -239,3 +240,25 @@ def test_unreadable_requests_are_rejected_and_the_tick_goes_on(local_project, tm
     assert "not UTF-8" in rejected["inputs/models/utf16.json"]
     assert "nested more than" in rejected["inputs/models/deep.json"]
     assert "bytes, more than the limit" in rejected["inputs/models/huge.json"]
+
+
+def test_a_served_model_dropped_in_storage_is_asked_then_run(project, tmp_path):
+    """The sensor asks the model what it is (columns, examples) before it registers it;
+    a model server that does not answer yet is tried again on the next tick."""
+    project.add_library(write_library(tmp_path / "lib.smi", nci_lines(30)), "lib", 30)
+    store = project.store()
+    key = layout.model_request("served")
+    with ModelServer() as server:
+        url = server.url
+    store.put_bytes(key, json.dumps({"runner": "http", "url": url, "ready_timeout_s": 1}).encode())
+    first = tick(project)  # the server is gone: nothing registered, asked again later
+    assert first.run_requests == [] and "no model server answered" in load_rejected_inputs(
+        store
+    ).get(key, "")
+    port = int(url.rsplit(":", 1)[1])
+    with ModelServer(port=port):
+        second = tick(project, first.cursor)
+    assert len(second.run_requests) == 1 and key not in load_rejected_inputs(store)
+    card = json.loads(store.get_bytes(layout.model_card("served")))
+    assert card["card"]["columns"] == [{"name": "mol_weight", "dtype": "float"}]
+    assert tick(project, second.cursor).run_requests == []  # committed: not asked again
