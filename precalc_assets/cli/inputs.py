@@ -76,7 +76,12 @@ def add_model(model_id: str, spec: Path | None) -> None:
 
 @click.command("models")
 def list_models() -> None:
-    """List the built-in models."""
+    """List the built-in models and those the deployment declares (its models file)."""
     for model_id in builtin_ids():
         spec = resolve_spec(model_id)
         click.echo(f"{model_id:16} {spec.description}")
+    with user_errors(), opened("models") as (policy,):
+        for model_id, request in sorted(policy.declared.items()):
+            runner = request.get("runner", "?")
+            what = request.get("repo") or request.get("callable") or request.get("command")
+            click.echo(f"{model_id:16} declared in {policy.models_file}: {runner} {what or ''}")

@@ -149,3 +149,12 @@ def test_each_runner_through_a_dagster_run(project, tmp_path, runner):
     assert "reproduced its 5 example(s)" in metadata["model_examples"]
     messages = [e.user_message for e in project.instance.all_logs(result.run_id)]
     assert any("3/3 batches, 120/120 molecules" in m and "molecules/s" in m for m in messages)
+
+
+def test_precalc_models_lists_the_declared_models(local_project, tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    add_model(tmp_path, "eos3b5e-repo", {"runner": "command", "repo": str(repo)})
+    out = precalc("models").output
+    assert "eos3b5e " in out and "rdkit-physchem" in out
+    assert f"eos3b5e-repo     declared in {local_project.home / 'home' / 'models.json'}" in out
+    assert f"command {repo}" in out
