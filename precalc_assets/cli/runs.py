@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 
 from precalc_assets import keys
 from precalc_assets.cli.errors import user_errors
+from precalc_assets.cli.progress import RunProgress
 from precalc_assets.dagster_defs.active_runs import fail_dead_runs
 from precalc_assets.dagster_defs.evaluations import partitions_needing_checks
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.instance import open_instance, opened, registered
 from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.definitions import build_definitions
+from precalc_assets.inputs.manifests import slice_rows
 from precalc_assets.inputs.model_requests import refresh_cards
 from precalc_assets.ledger.summary import plan_of, summarize, work_to_do
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @click.command("run")
@@ -29,13 +37,21 @@ from precalc_assets.ledger.summary import plan_of, summarize, work_to_do
     show_default=True,
     help="Pack up to this many model x slice partitions into one Dagster run.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=available_cores,
+    show_default="this machine's cores",
+    help="Runs at once, each worker in its own process (1: in this process).",
+)
 def run(
     models: tuple[str, ...],
     slices: tuple[str, ...],
     partitions_per_run: int = keys.PARTITIONS_PER_RUN,
+    workers: int = 1,
 ) -> None:
-    """Materialise every missing, stale or failed model x slice partition, in this
-    process (the ledger says which)."""
+    """Materialise every missing, stale or failed model x slice partition, `--workers`
+    runs at a time (the ledger says which)."""
     inst = open_instance()
     with user_errors():
         chosen_models = registered(inst, keys.MODEL, models)
@@ -46,15 +62,25 @@ def run(
         for model_id, problem in refresh_cards(store, chosen_models, policy).items():
             click.echo(f"model {model_id!r} could not be asked what it is: {problem}", err=True)
         plan = work_to_do(build_ledger(inst, store, policy, chosen_models, chosen_slices))
+        rows = slice_rows(store, list(plan))
     todo = sum(len(m) for m in plan.values())
     click.echo(
         f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
         f"x {len(chosen_slices)} slice(s)"
     )
     defs = build_definitions()
-    summary = run_missing(
-        defs, inst, plan, echo=click.echo, max_partitions_per_run=partitions_per_run
-    )
+    with RunProgress(todo, rows, "precalculating") as progress:
+        summary = run_missing(
+            defs,
+            inst,
+            plan,
+            echo=progress.echo,
+            max_partitions_per_run=partitions_per_run,
+            workers=workers,
+            on_batch=lambda _, part: progress.partitions_ended(
+                part.partitions_done, list(part.failures)
+            ),
+        )
     partitions = [keys.partition_id(m, s) for m in chosen_models for s in chosen_slices]
     unchecked = partitions_needing_checks(inst, partitions) - set(summary.failures)
     if unchecked:
@@ -66,6 +92,7 @@ def run(
             echo=click.echo,
             max_partitions_per_run=partitions_per_run,
             job_name=keys.CHECK_PARTITIONS_JOB,
+            workers=workers,
         )
         summary.failures |= checked.failures
         summary.left_to_others |= checked.left_to_others

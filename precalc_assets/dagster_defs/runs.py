@@ -1,8 +1,10 @@
-"""Run what is missing, in-process: no daemon, one Dagster start-up for many runs.
+"""Run what is missing, without a daemon: N worker processes, one Dagster start-up each.
 
-Dagster's run start-up costs seconds in a fresh process; here every run shares one
-process and one loaded code location, and each run covers a rectangle of up to N
-model x slice partitions, so a slice is parsed once for all the models of the run.
+Dagster's run start-up costs seconds in a fresh process; here each worker process
+loads the code location once and executes run after run, and each run covers a
+rectangle of up to N model x slice partitions, so a slice is parsed once for all the
+models of the run. With one worker, runs execute in this process. Every run is a
+Dagster run of the instance: the UI shows it with its logs.
 
 Concurrent `precalc run`s share the work instead of repeating it: before a run starts,
 its partitions are claimed (`processes.Claims`, under `$DAGSTER_HOME/precalc/`), and a
@@ -14,7 +16,9 @@ tags, so a run whose process was killed is found and marked failed
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from precalc_assets import keys
 from precalc_assets.batches import Batch, plan_batches
 from precalc_assets.dagster_defs.active_runs import fail_dead_runs, runs_in_flight
 from precalc_assets.dagster_defs.partitions import partition_key
+from precalc_assets.definitions import build_definitions
 from precalc_assets.processes import Claims, ProcessId
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
@@ -36,6 +41,24 @@ class RunSummary:
     partitions_done: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
     left_to_others: dict[str, str] = field(default_factory=dict)  # partition -> who has it
+    lines: list[str] = field(default_factory=list)  # what a worker process would have said
+
+    def add(self, other: RunSummary) -> None:
+        self.runs += other.runs
+        self.partitions_done += other.partitions_done
+        self.failures |= other.failures
+        self.left_to_others |= other.left_to_others
+
+
+@dataclass(frozen=True)
+class Work:
+    """What every run of one `run_missing` shares: the job, the partition orders, and
+    the partitions' publication ids when it was planned."""
+
+    job_name: str
+    models: list[str]
+    slices: list[str]
+    published_at_plan: dict[str, int]
 
 
 def claims_for(instance: dg.DagsterInstance) -> Claims:
@@ -49,41 +72,88 @@ def run_missing(
     echo: Callable[[str], None] = print,
     max_partitions_per_run: int = keys.PARTITIONS_PER_RUN,
     job_name: str = keys.PRECALCULATE_JOB,
+    workers: int = 1,
+    on_batch: Callable[[Batch, RunSummary], None] | None = None,
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
-    `job_name`; a run that fails is retried one partition per run, so one bad partition
-    never holds back the others and each failure is reported with its own cause."""
+    `job_name`, `workers` runs at a time; a run that fails is retried one partition per
+    run, so one bad partition never holds back the others and each failure is reported
+    with its own cause. `on_batch` hears of each batch as it ends (progress)."""
     summary = RunSummary()
-    job = defs.resolve_job_def(job_name)
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
-    published_at_plan = _published_ids(instance, planned)
+    work = Work(job_name, models, slices, _published_ids(instance, planned))
+    batches = plan_batches(plan, models, slices, max_partitions_per_run)
+
+    def done(batch: Batch, part: RunSummary) -> None:
+        summary.add(part)
+        for line in part.lines:
+            echo(line)
+        if on_batch is not None:
+            on_batch(batch, part)
+
+    if workers <= 1 or len(batches) <= 1:
+        job = defs.resolve_job_def(job_name)
+        for batch in batches:
+            done(batch, claim_and_run(job, instance, work, batch))
+        return summary
+    # A fresh interpreter per worker (spawn): forking a process that holds Dagster's
+    # threads and database connections is not safe.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        min(workers, len(batches)), mp_context=context, initializer=_start_worker
+    ) as pool:
+        futures = {pool.submit(_worker_run, work, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            done(futures[future], future.result())
+    return summary
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker() -> None:
+    """Load the code location and the instance once per worker process."""
+    _WORKER["defs"] = build_definitions()
+    _WORKER["instance"] = dg.DagsterInstance.get()
+
+
+def _worker_run(work: Work, batch: Batch) -> RunSummary:
+    defs, instance = _WORKER["defs"], _WORKER["instance"]
+    assert isinstance(defs, dg.Definitions) and isinstance(instance, dg.DagsterInstance)
+    return claim_and_run(defs.resolve_job_def(work.job_name), instance, work, batch)
+
+
+def claim_and_run(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, work: Work, batch: Batch
+) -> RunSummary:
+    """Claim the batch's partitions that nobody else has, run them, release them."""
+    summary = RunSummary()
     me = ProcessId.current()
     claims = claims_for(instance)
-    for batch in plan_batches(plan, models, slices, max_partitions_per_run):
+    with claims.locked() as held:
+        fail_dead_runs(instance)
+        busy = runs_in_flight(instance, work.models, work.slices, work.job_name)
+        published = _published_ids(instance, batch.partition_keys())
+        mine = []
+        for key in batch.partition_keys():
+            if key in held:
+                summary.left_to_others[key] = f"claimed by {held[key]}"
+            elif key in busy:
+                summary.left_to_others[key] = f"held by run {busy[key].run_id}"
+            elif published.get(key, 0) > work.published_at_plan.get(key, 0):
+                summary.left_to_others[key] = "published by another run meanwhile"
+            else:
+                held[key] = me
+                mine.append(key)
+    try:
+        _run_batch(job, instance, batch, mine, me, summary, summary.lines.append)
+    finally:
         with claims.locked() as held:
-            fail_dead_runs(instance)
-            busy = runs_in_flight(instance, models, slices, job_name)
-            published = _published_ids(instance, batch.partition_keys())
-            mine = []
-            for key in batch.partition_keys():
-                if key in held:
-                    summary.left_to_others[key] = f"claimed by {held[key]}"
-                elif key in busy:
-                    summary.left_to_others[key] = f"held by run {busy[key].run_id}"
-                elif published.get(key, 0) > published_at_plan.get(key, 0):
-                    summary.left_to_others[key] = "published by another run meanwhile"
-                else:
-                    held[key] = me
-                    mine.append(key)
-        try:
-            _run_batch(job, instance, batch, mine, me, summary, echo)
-        finally:
-            with claims.locked() as held:
-                for key in mine:
-                    if held.get(key) == me:
-                        del held[key]
+            for key in mine:
+                if held.get(key) == me:
+                    del held[key]
     return summary
 
 

@@ -75,6 +75,16 @@ def manifest_for_slice(store: ObjectStore, slice_key: str) -> LibraryManifest:
     return manifest
 
 
+def slice_rows(store: ObjectStore, slice_keys: list[str]) -> dict[str, int]:
+    """Rows of each slice (from its library's manifest, read once per library)."""
+    rows: dict[str, int] = {}
+    for name in sorted({parse_slice_key(s)[0] for s in slice_keys}):
+        manifest = load_manifest(store, name)
+        if manifest is not None:
+            rows |= {s.key: s.rows for s in manifest.slices}
+    return {s: rows.get(s, 0) for s in slice_keys}
+
+
 def slices_cut_from(store: ObjectStore, key: str, registered: list[str]) -> list[str]:
     """The registered slices cut from the library file at `key`."""
     names = {s.rpartition("-")[0] for s in registered}

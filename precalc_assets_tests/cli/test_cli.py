@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import dagster as dg
 import pytest
 from click.testing import CliRunner
 from rdkit import Chem
@@ -16,7 +17,7 @@ from rdkit.Chem import Descriptors
 from precalc_assets import layout
 from precalc_assets.cli import main
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.helpers import Project, expected_molecules, nci_lines, write_library
 
 
 def precalc(*args: str, ok: bool = True):
@@ -298,3 +299,41 @@ def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp
     assert run.returncode == 1 and "crashy|lib-0000: FAILED" in shown and "crashed halfway" in shown
     assert "Traceback" not in shown and "Stack Trace" not in shown, shown
     assert "Warning" not in shown, shown
+
+
+def test_run_with_two_workers_equals_one_worker(tmp_path, monkeypatch):
+    """`--workers 2` runs in two processes at once; what it serves is item for item
+    what `--workers 1` serves."""
+    lines = nci_lines(400)
+    library = write_library(tmp_path / "library.smi", lines)
+    served = {}
+    for workers in ("1", "2"):
+        home = tmp_path / f"home-{workers}"
+        monkeypatch.setenv("PRECALC_HOME", str(home))
+        monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        precalc("add-library", str(library), "--slice-size", "100")
+        precalc("add-model", "eos3b5e")
+        precalc("add-model", "rdkit-physchem")
+        out = precalc("run", "--workers", workers, "--partitions-per-run", "2").output
+        assert "8 partition(s) missing" in out
+        project = Project("local", tmp_path)
+        items = project.serving().get_many("eos3b5e", list(expected_molecules(lines)))
+        items |= {
+            f"physchem:{k}": v
+            for k, v in project.serving()
+            .get_many("rdkit-physchem", list(expected_molecules(lines)))
+            .items()
+        }
+        served[workers] = {k: (v.smiles, v.outputs, v.code_version) for k, v in items.items()}
+        runs = project.instance.get_runs(dg.RunsFilter(job_name="precalculate"))
+        pids = {r.tags["precalc/pid"] for r in runs}
+        assert len(runs) == 4 and len(pids) == (1 if workers == "1" else 2)
+        if workers == "2":
+            starts = sorted(
+                (r.start_time, r.end_time)
+                for r in map(project.instance.get_run_record_by_id, [r.run_id for r in runs])
+            )
+            assert any(b[0] < a[1] for a, b in zip(starts, starts[1:], strict=False)), (
+                "runs overlapped"
+            )
+    assert served["1"] == served["2"] and len(served["1"]) == 2 * len(expected_molecules(lines))
