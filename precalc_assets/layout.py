@@ -5,6 +5,10 @@ Hive-style `model=<m>/slice=<s>` folders so Athena, DuckDB or Spark can read the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from precalc_assets.ids import ID_PATTERN
+
 LIBRARY_INPUTS = "inputs/library/"
 MODEL_REQUESTS = "inputs/models/"
 
@@ -27,6 +31,12 @@ def model_request_id(key: str) -> str | None:
 def model_card(model_id: str) -> str:
     """What a served model or a repository last said of itself, and its examples' check."""
     return f"models/cards/{model_id}.json"
+
+
+def registered_model_ids(listed: Iterable[str]) -> list[str]:
+    """The valid model IDs among listed keys that are model requests."""
+    found = (model_request_id(key) for key in listed)
+    return sorted(m for m in found if m is not None and ID_PATTERN.fullmatch(m))
 
 
 def library_manifest(name: str) -> str:

@@ -79,6 +79,17 @@ class Settings:
         )
 
 
+def store_urls(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(storage URL, serving URL) for a tool that opens the stores without Dagster; on
+    `aws` both must be set, as the Dagster resources require them."""
+    env = os.environ if environ is None else environ
+    if settings.deployment == "aws":
+        missing = [n for n in ("PRECALC_STORAGE_URL", "PRECALC_SERVING_URL") if not env.get(n)]
+        if missing:
+            raise ValueError(f"PRECALC_DEPLOYMENT=aws needs {' and '.join(missing)} set")
+    return settings.storage_url, settings.serving_url
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     """Point Dagster at DAGSTER_HOME; a new, empty one gets precalc's `dagster.yaml`.
 

@@ -1,22 +1,36 @@
 """`precalc`: what Dagster's own CLI does not do — register inputs, run what is missing
-(in-process, no daemon), report and look up predictions. One module per group of
-commands: `inputs`, `runs`, `reports`, `lookup`, `demo`."""
+(no daemon), report and look up predictions. One module per group of commands
+(`inputs`, `runs`, `reports`, `lookup`, `demo`), imported only when one of its commands
+runs: `precalc --help` and `precalc lookup` start in well under a second."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from precalc_assets.cli.demo import demo
+from precalc_assets.cli.commands import COMMANDS
 from precalc_assets.cli.errors import user_errors
-from precalc_assets.cli.inputs import add_library, add_model, list_models
-from precalc_assets.cli.lookup import lookup
-from precalc_assets.cli.reports import alerts, checks, ledger
-from precalc_assets.cli.runs import run, status
 
 
 class _Precalc(click.Group):
-    """Bad input anywhere in a command (an instance that cannot be opened included)
-    ends with its message and exit code 1, not a traceback."""
+    """Commands loaded on demand (`commands.COMMANDS`). Bad input anywhere in a command
+    (an instance that cannot be opened included) ends with its message and exit code 1,
+    not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, function, _ = COMMANDS[name]
+        command = getattr(importlib.import_module(f"precalc_assets.cli.{module}"), function)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context):
         with user_errors():
@@ -26,8 +40,3 @@ class _Precalc(click.Group):
 @click.group(cls=_Precalc)
 def main() -> None:
     """Precalculate model predictions over a molecule library with Dagster."""
-
-
-for command in (add_library, add_model, list_models, run, status, ledger, lookup, checks, alerts):
-    main.add_command(command)
-main.add_command(demo)

@@ -7,12 +7,11 @@ from contextlib import contextmanager
 
 import click
 
-from precalc_assets.ids import InvalidIdError
-from precalc_assets.inputs.library_files import LibraryError
-from precalc_assets.models.spec import ModelError
 from precalc_assets.stores.errors import StoreError
 
-USER_ERRORS = (LibraryError, ModelError, InvalidIdError, StoreError, ValueError, OSError)
+# The project's input errors (LibraryError, ModelError, InvalidIdError, InstanceMismatch)
+# are all ValueErrors; catching them by that base keeps this module free of RDKit.
+USER_ERRORS = (StoreError, ValueError, OSError)
 
 
 @contextmanager

@@ -9,10 +9,10 @@ import click
 
 from precalc_assets import layout
 from precalc_assets.cli.errors import user_errors
-from precalc_assets.dagster_defs.instance import opened
 from precalc_assets.ids import InvalidIdError, validate_id
-from precalc_assets.inputs.model_requests import registered_model_ids
 from precalc_assets.models.spec import ModelError
+from precalc_assets.settings import Settings, store_urls
+from precalc_assets.stores.factory import open_object_store, open_serving_table
 
 
 @click.command("lookup")
@@ -24,8 +24,11 @@ def lookup(model_id: str, keys: tuple[str, ...]) -> None:
     The model must be registered (a request in `inputs/models/`): a mistyped model ID
     is an error, not a page of nulls.
     """
-    with user_errors(), opened("storage", "serving") as (store, table):
-        registered = registered_model_ids(store)  # valid IDs only
+    with user_errors():
+        # The stores straight from their URLs: no Dagster, no RDKit, a fast start.
+        storage_url, serving_url = store_urls(Settings.from_env())
+        store, table = open_object_store(storage_url), open_serving_table(serving_url)
+        registered = layout.registered_model_ids(i.key for i in store.list(layout.MODEL_REQUESTS))
         if model_id not in registered:
             try:
                 validate_id(model_id, "model ID")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from precalc_assets import layout
-from precalc_assets.ids import ID_PATTERN
 from precalc_assets.models.catalog import check_request_size, decode_request, resolve_spec
 from precalc_assets.models.examples import ExampleCheck, check_examples
 from precalc_assets.models.runners import RUNNER_CLASSES
@@ -196,9 +195,3 @@ def register_model(
     store.put_bytes(layout.model_request(model_id), payload)
     record_card(store, probe)
     return probe
-
-
-def registered_model_ids(store: ObjectStore) -> list[str]:
-    """The valid model IDs that have a request in storage (`inputs/models/<id>.json`)."""
-    found = (layout.model_request_id(info.key) for info in store.list(layout.MODEL_REQUESTS))
-    return sorted(m for m in found if m is not None and ID_PATTERN.fullmatch(m))

@@ -337,3 +337,17 @@ def test_run_with_two_workers_equals_one_worker(tmp_path, monkeypatch):
                 "runs overlapped"
             )
     assert served["1"] == served["2"] and len(served["1"]) == 2 * len(expected_molecules(lines))
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["lookup", "--model", "eos3b5e", "--key", "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"]]
+)
+def test_help_and_lookup_import_neither_dagster_nor_rdkit(local_project, args):
+    """What makes them start in well under a second (measured, not asserted: README)."""
+    code = (
+        "import sys\nfrom precalc_assets.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', sorted(m for m in ('dagster', 'rdkit') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "loaded: []" in out, out

@@ -1,0 +1,19 @@
+"""The `precalc` commands: where each lives and its one-line help. `precalc --help`
+reads this table alone, so it imports neither Dagster nor RDKit; a command's module is
+imported when the command runs."""
+
+from __future__ import annotations
+
+# name -> (module, function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "add-library": ("inputs", "add_library", "Copy a library file to storage, cut it into slices."),
+    "add-model": ("inputs", "add_model", "Register a built-in, served or repository model."),
+    "models": ("inputs", "list_models", "List the built-in and the deployment's declared models."),
+    "run": ("runs", "run", "Materialise every missing, stale or failed partition."),
+    "status": ("runs", "status", "Per model: slices done, rows published, rows rejected."),
+    "ledger": ("reports", "ledger", "What is done, stale, failed or missing, per model."),
+    "checks": ("reports", "checks", "The latest check results of every partition."),
+    "alerts": ("reports", "alerts", "Send notifications for new failures now, and print them."),
+    "lookup": ("lookup", "lookup", "Read predictions from the serving table."),
+    "demo": ("demo", "demo", "The quick start: the built-ins over RDKit's NCI sample."),
+}
