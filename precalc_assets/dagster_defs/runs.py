@@ -16,6 +16,7 @@ tags, so a run whose process was killed is found and marked failed
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -84,7 +85,9 @@ def run_missing(
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     work = Work(job_name, models, slices, _published_ids(instance, planned))
-    batches = plan_batches(plan, models, slices, max_partitions_per_run)
+    # Every worker gets a share: 10 partitions for 2 workers are 2 runs of 5, not 8 + 2.
+    per_run = max(1, min(max_partitions_per_run, math.ceil(len(planned) / max(workers, 1))))
+    batches = plan_batches(plan, models, slices, per_run)
 
     def done(batch: Batch, part: RunSummary) -> None:
         summary.add(part)
