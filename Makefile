@@ -12,7 +12,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,dev,deploy]"
 	touch $(STAMP)
 
 demo: install

@@ -51,3 +51,7 @@ def split_partition_id(key: str) -> tuple[str, str]:
             f"partition key {key!r} is not of the form '<model>|<slice>' (e.g. 'eos3b5e|lib-0000')"
         )
     return validate_id(model_id, "model ID"), validate_id(slice_key, "slice key")
+
+
+# The Dagster concurrency pool of the steps that write the serving table (deploy/dagster.yaml).
+SERVING_POOL = "serving_table"

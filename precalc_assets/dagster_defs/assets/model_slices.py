@@ -17,10 +17,15 @@ MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=keys.PARTITI
 
 
 def model_slice_asset(
-    name: str, upstream: dg.AssetsDefinition, kinds: set[str], description: str
+    name: str,
+    upstream: dg.AssetsDefinition,
+    kinds: set[str],
+    description: str,
+    pool: str | None = None,
 ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
     """A model x slice asset of the precalculation group, ranged runs of up to
-    `keys.PARTITIONS_PER_RUN` partitions."""
+    `keys.PARTITIONS_PER_RUN` partitions; `pool` is the Dagster concurrency pool its
+    steps claim a slot of."""
     return dg.asset(
         name=name,
         partitions_def=model_slice_partitions,
@@ -29,6 +34,7 @@ def model_slice_asset(
         kinds=kinds,
         backfill_policy=MODEL_BACKFILL,
         description=description,
+        pool=pool,
     )
 
 

@@ -20,6 +20,7 @@ from precalc_assets.steps.publish import publish_predictions
     {"dynamodb", "sqlite"},
     "Validated predictions in the serving table (PK=INPUTKEY#<InChIKey>, "
     "SK=MODELID#<model>), written as idempotent upserts and read back to verify.",
+    pool=keys.SERVING_POOL,
 )
 def published_predictions(
     context: dg.AssetExecutionContext,
