@@ -2,8 +2,18 @@
 
 A model's validated predictions are flattened into *features* (one per scalar output; a
 vector output becomes a per-row summary plus a few deterministically chosen dimensions),
-each feature is compared with Evidently 0.7's `ValueDrift`, and the *share* of drifted
-features decides the severity, as the old droughtwatch alert did (share > 0.25).
+each feature is compared as Evidently 0.7's `ValueDrift` compares it, and the *share* of
+drifted features decides the severity, as the old droughtwatch alert did (share > 0.25).
+
+Cost (`benchmarks/checks_cost.py`): the two default methods (normed Wasserstein,
+Jensen-Shannon) are computed here with Evidently's own formulas on the same cleaned
+values (Evidently's binning; scipy's `wasserstein_distance` and `jensenshannon`, written
+out with numpy, as importing `scipy.stats` takes ~1 s), so a check neither imports
+Evidently (~3.5 s) nor builds the plotly widgets of its report (0.07-0.13 s per feature);
+`test_drift.py` asserts the same results as scipy's functions and the same scores and
+verdicts as Evidently's on real outputs. Any other method is Evidently's own stat test,
+still without a report. The report is built only when its HTML is written
+(`measure_drift(html_path=...)`).
 
 Why these methods (measured in `benchmarks/drift_false_alarms.py`, see its README
 section): p-value tests (K-S, chi-square, z) answer "are these two samples from exactly
@@ -23,12 +33,15 @@ than `min_rows` rows is not judged.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -364,8 +377,14 @@ def _vector_rows(
     length = column.length or 0
     items = list(values)
     for start in range(0, len(items), chunk):
-        block = np.full((len(items[start : start + chunk]), length), np.nan)
-        for i, value in enumerate(items[start : start + chunk]):
+        part = items[start : start + chunk]
+        if all(isinstance(v, np.ndarray) and v.shape == (length,) for v in part):
+            # Every row a whole vector (what `frames.to_frame` gives): one copy, not a
+            # conversion per row. The same values as the loop below.
+            yield start, np.array(part, dtype=float).reshape(len(part), length)
+            continue
+        block = np.full((len(part), length), np.nan)
+        for i, value in enumerate(part):
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
             row = np.asarray(value, dtype=float)
@@ -494,14 +513,18 @@ def measure_drift(
     current: pd.DataFrame,
     policy: DriftPolicy,
     html_path: str | Path | None = None,
+    html_when: str = "always",
 ) -> DriftResult:
     """Compare a slice's predictions (current) with the baseline slice's (reference).
 
-    Features with values on both sides go to one Evidently report (`ValueDrift` per
-    feature, its test status is the drift flag); a feature with no values on a side is
-    decided here, because Evidently raises on an empty column. The Evidently HTML report
-    is written to `html_path` when given.
+    Each feature with values on both sides is scored as Evidently's `ValueDrift` scores
+    it (`feature_scores`); a feature with no values on a side is decided here, because
+    Evidently raises on an empty column. The Evidently HTML report (`ValueDrift` per
+    feature) is written to `html_path` when given: always, or with `html_when="failing"`
+    only when the slice WARNs or ERRORs. The verdict is the same whether or not it is.
     """
+    if html_when not in REPORT_WHEN:
+        raise ValueError(f"html_when is {html_when!r}; use one of {', '.join(REPORT_WHEN)}")
     if len(reference) == 0 or len(current) == 0:
         side = "reference (baseline)" if len(reference) == 0 else "current"
         raise ValueError(
@@ -510,8 +533,10 @@ def measure_drift(
         )
     reference = _sample(reference, policy.sample_rows)
     current = _sample(current, policy.sample_rows)
-    if min(len(current), len(reference)) < policy.min_rows:
-        return _too_few_rows(reference, current, policy, html_path)
+    if min(len(current), len(reference)) < policy.min_rows:  # a PASS
+        return _too_few_rows(
+            reference, current, policy, html_path if html_when == "always" else None
+        )
     dims = select_vector_dims(columns, reference, policy)
     ref_features, kinds = drift_features(columns, reference, policy, dims)
     cur_features, _ = drift_features(columns, current, policy, dims)
@@ -543,11 +568,7 @@ def measure_drift(
                 in_ref or in_cur,
             )
     to_measure = [name for name in kinds if name not in notes]
-    scores: dict[str, tuple[float, bool]] = {}
-    if to_measure or html_path is not None:
-        scores = _evidently_scores(
-            to_measure, kinds, ref_features, cur_features, thresholds, html_path
-        )
+    scores = feature_scores(to_measure, kinds, ref_features, cur_features, thresholds)
 
     features = []
     for name, kind in kinds.items():
@@ -561,7 +582,7 @@ def measure_drift(
             FeatureDrift(name, sources[name], kind, method, threshold, score, drifted, note)
         )
     share = sum(f.drifted for f in features) / len(features) if features else 0.0
-    return DriftResult(
+    result = DriftResult(
         features=tuple(features),
         drifted_share=share,
         severity=severity_for(share, policy),
@@ -569,6 +590,9 @@ def measure_drift(
         current_rows=len(current),
         policy=policy,
     )
+    if html_path is not None and (html_when == "always" or result.severity != PASS):
+        evidently_scores(to_measure, kinds, ref_features, cur_features, thresholds, html_path)
+    return result
 
 
 def _too_few_rows(
@@ -621,36 +645,214 @@ def _feature_sources(
     return sources
 
 
-def _evidently_scores(
-    names: list[str],
+def feature_scores(
+    names: Sequence[str],
     kinds: Mapping[str, str],
     reference: pd.DataFrame,
     current: pd.DataFrame,
     thresholds: Mapping[str, tuple[str, float]],
-    html_path: str | Path | None,
 ) -> dict[str, tuple[float, bool]]:
-    """Run one Evidently report over `names`: {feature: (score, drifted)}."""
-    # Evidently's internals emit pandas FutureWarnings and its web UI's dependencies
-    # DeprecationWarnings on every run; a user cannot act on them, so they stay out of
-    # the asset check's logs. Our own warnings are not affected.
+    """{feature: (score, drifted)}, each as Evidently 0.7's `ValueDrift` decides it.
+
+    As in Evidently, infinities and nulls are dropped first and the method gets the rest
+    as pandas Series; `DIRECT_METHODS` are computed here, any other method is Evidently's
+    registered stat test (Evidently is then imported, once per process)."""
+    scores: dict[str, tuple[float, bool]] = {}
+    for name in names:
+        method, threshold = thresholds[name]
+        direct = DIRECT_METHODS.get(method)
+        exact = direct is None  # Evidently's function gets exactly what it would get
+        ref = _cleaned(reference[name], "reference", exact)
+        cur = _cleaned(current[name], "current", exact)
+        if direct is not None:
+            score, drifted = direct(ref, cur, kinds[name], threshold)
+        else:
+            score, drifted = _evidently_stattest(method, ref, cur, kinds[name], threshold)
+        scores[name] = (float(score), bool(drifted))
+    return scores
+
+
+def _cleaned(values: pd.Series, side: str, exact: bool = True) -> pd.Series:
+    """Evidently's cleaning of a column before its stat test (`get_one_column_drift`):
+    infinities and nulls dropped. On an object column pandas then converts the rest
+    (ints to int64 or float64); `exact=False` skips that conversion, which only changes
+    the type of the categories, not their counts (what `_jensenshannon` uses), and is
+    most of the cost of a fingerprint bit."""
+    if exact:
+        with _quiet():  # pandas' FutureWarning on that conversion, as in Evidently
+            cleaned = values.replace([-np.inf, np.inf], np.nan).dropna()
+    else:
+        with _no_downcasting():
+            cleaned = values.replace([-np.inf, np.inf], np.nan).dropna()
+    if cleaned.empty:  # what Evidently raises (a feature of infinities only)
+        raise ValueError(
+            f"An empty column '{values.name}' was provided for drift calculation in the "
+            f"{side} dataset."
+        )
+    return cleaned
+
+
+def _no_downcasting() -> contextlib.AbstractContextManager:
+    """pandas 2's opt-in to not converting an object column after `replace` (pandas 3
+    never converts, and has no such option)."""
+    try:
+        pd.get_option("future.no_silent_downcasting")
+    except (KeyError, pd.errors.OptionError):
+        return contextlib.nullcontext()
+    return pd.option_context("future.no_silent_downcasting", True)
+
+
+def wasserstein_distance(u_values: Any, v_values: Any) -> float:
+    """`scipy.stats.wasserstein_distance(u, v)` of two 1-D samples, scipy 1.17's
+    `_cdf_distance(1, u, v)` line by line: the area between the two empirical CDFs.
+    Written out because importing `scipy.stats` takes ~1 s, once per run process."""
+    u = np.asarray(u_values, dtype=float)
+    v = np.asarray(v_values, dtype=float)
+    if len(u) == 0 or len(v) == 0:
+        raise ValueError("Distribution can't be empty.")
+    u_sorter = np.argsort(u)
+    v_sorter = np.argsort(v)
+    all_values = np.concatenate((u, v))
+    all_values.sort(kind="mergesort")
+    deltas = np.diff(all_values)
+    u_cdf = u[u_sorter].searchsorted(all_values[:-1], "right") / u.size
+    v_cdf = v[v_sorter].searchsorted(all_values[:-1], "right") / v.size
+    return float(_vecdot(np.abs(u_cdf - v_cdf), deltas))
+
+
+def _vecdot(x: np.ndarray, y: np.ndarray) -> Any:
+    """scipy's `np_vecdot`: `np.vecdot` on numpy 2, a dot product before."""
+    vecdot = getattr(np, "vecdot", None)
+    return vecdot(x, y, axis=-1) if vecdot is not None else np.dot(x, y)
+
+
+def jensenshannon_distance(p: Any, q: Any) -> float:
+    """`scipy.spatial.distance.jensenshannon(p, q)` (natural log) of two 1-D shares,
+    scipy's code line by line with its `scipy.special.rel_entr` (0.2 s to import, against
+    0.5 s for `scipy.spatial`)."""
+    from scipy.special import rel_entr
+
+    p, q = np.asarray(p), np.asarray(q)
+    p = p / np.sum(p, axis=0, keepdims=True)
+    q = q / np.sum(q, axis=0, keepdims=True)
+    m = (p + q) / 2.0
+    js = np.sum(rel_entr(p, m), axis=0) + np.sum(rel_entr(q, m), axis=0)
+    return float(np.sqrt(js / 2.0))
+
+
+def _wasserstein(
+    reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's "wasserstein" (`_wasserstein_distance_norm`): the Wasserstein distance
+    divided by the reference's standard deviation (at least 0.001); drift from
+    `threshold` on."""
+    norm = max(float(np.std(reference)), 0.001)
+    value = wasserstein_distance(reference, current) / norm
+    return value, value >= threshold
+
+
+def _jensenshannon(
+    reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's "jensenshannon": scipy's Jensen-Shannon distance (natural log) of the
+    two sides' shares, binned as `get_binned_data(..., n=30, feel_zeroes=False)` bins
+    them: a numeric feature with more than 20 distinct reference values in Sturges bins
+    of both sides together, anything else per distinct value; drift from `threshold` on."""
+    if kind == NUMERIC and reference.nunique() > 20:
+        combined = np.asarray(pd.concat([reference, current], axis=0).values)
+        bins = np.histogram_bin_edges(combined, bins="sturges")
+        ref_share = np.histogram(reference, bins)[0] / len(reference)
+        cur_share = np.histogram(current, bins)[0] / len(current)
+    else:
+        keys = list(set(reference.unique()) | set(current.unique()))
+        ref_counts = {**dict.fromkeys(keys, 0), **dict(reference.value_counts())}
+        cur_counts = {**dict.fromkeys(keys, 0), **dict(current.value_counts())}
+        ref_share = np.array([ref_counts[key] / len(reference) for key in keys])
+        cur_share = np.array([cur_counts[key] / len(current) for key in keys])
+    value = jensenshannon_distance(ref_share, cur_share)
+    return value, value >= threshold
+
+
+# Methods computed here, with Evidently 0.7.23's formulas (evidently.legacy.calculations.
+# stattests: wasserstein_distance_norm.py, jensenshannon.py, utils.get_binned_data) and
+# the scipy 1.17 functions they call.
+DIRECT_METHODS: dict[str, Callable[[pd.Series, pd.Series, str, float], tuple[float, bool]]] = {
+    "wasserstein": _wasserstein,
+    "jensenshannon": _jensenshannon,
+}
+# When `measure_drift` writes the HTML report it is given a path for.
+REPORT_WHEN = ("always", "failing")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Evidently's internals emit pandas FutureWarnings and its web UI's dependencies
+    DeprecationWarnings on every run; a user cannot act on them, so they stay out of the
+    asset check's logs. Our own warnings are not affected."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        # Imported here: `import evidently` takes ~3.5 s, and Dagster loads definitions often.
+        yield
+
+
+@functools.cache
+def _evidently() -> SimpleNamespace:
+    """Evidently's classes, imported on first use, once per process: `import evidently`
+    takes ~3.5 s, and Dagster loads definitions often; most checks never need it."""
+    with _quiet():
         from evidently import DataDefinition, Dataset, Report
+        from evidently.legacy.calculations.stattests.registry import get_stattest
+        from evidently.legacy.core import ColumnType
         from evidently.metrics import ValueDrift
 
-        definition = DataDefinition(
+    return SimpleNamespace(
+        DataDefinition=DataDefinition,
+        Dataset=Dataset,
+        Report=Report,
+        ValueDrift=ValueDrift,
+        get_stattest=get_stattest,
+        ColumnType=ColumnType,
+    )
+
+
+def _evidently_stattest(
+    method: str, reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's registered stat test `method`, called as `ValueDrift` calls it, without
+    a report (so without its widgets)."""
+    ev = _evidently()
+    column_type = ev.ColumnType.Numerical if kind == NUMERIC else ev.ColumnType.Categorical
+    with _quiet():
+        test = ev.get_stattest(reference, current, column_type, method)
+        result = test(reference, current, column_type, threshold)
+    return result.drift_score, result.drifted
+
+
+def evidently_scores(
+    names: Sequence[str],
+    kinds: Mapping[str, str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+    html_path: str | Path | None = None,
+) -> dict[str, tuple[float, bool]]:
+    """One Evidently report over `names` (`ValueDrift` per feature, widgets and all):
+    {feature: (score, drifted)} from its tests; its HTML is saved to `html_path` if given.
+    The check builds it only to write the HTML; its verdicts are `feature_scores`'."""
+    ev = _evidently()
+    names = list(names)
+    with _quiet():
+        definition = ev.DataDefinition(
             numerical_columns=[n for n in names if kinds[n] == NUMERIC],
             categorical_columns=[n for n in names if kinds[n] == CATEGORICAL],
         )
         metrics = []
         for name in names:
             method, threshold = thresholds[name]
-            metrics.append(ValueDrift(column=name, method=method, threshold=threshold))
-        snapshot = Report(metrics, include_tests=True).run(
-            Dataset.from_pandas(current[names], data_definition=definition),
-            Dataset.from_pandas(reference[names], data_definition=definition),
+            metrics.append(ev.ValueDrift(column=name, method=method, threshold=threshold))
+        snapshot = ev.Report(metrics, include_tests=True).run(
+            ev.Dataset.from_pandas(current[names], data_definition=definition),
+            ev.Dataset.from_pandas(reference[names], data_definition=definition),
         )
         if html_path is not None:
             path = Path(html_path)

@@ -1,6 +1,7 @@
 """Per-model check settings: the `"checks"` object of a model request, e.g.
 `{"sanity": {"warn_share": 0.0, "error_share": 0.05}, "reproducibility": {"rtol": 1e-6},
-"readback": {"sample": 100}, "drift": {"warn_share": 0.25, "baseline_slice": "lib-0000"}}`.
+"readback": {"sample": 100}, "drift": {"warn_share": 0.25, "baseline_slice": "lib-0000",
+"report": "failing"}}`.
 A bad value fails when the model is registered, never later in a check.
 """
 
@@ -15,6 +16,11 @@ from precalc_assets.quality.drift import DriftPolicy
 from precalc_assets.quality.outcome import ERROR, WARN
 
 SECTIONS = ("sanity", "reproducibility", "readback", "drift")
+# When the drift check writes its Evidently HTML report (`checks.drift.report`): for
+# every partition, only for a failing one (WARN/ERROR), or never. Building the report is
+# most of what a failing partition's checks cost (benchmarks/README.md).
+DRIFT_REPORTS = ("always", "failing", "never")
+DEFAULT_DRIFT_REPORT = "failing"
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class CheckSettings:
     readback: ReadbackSettings = ReadbackSettings()
     drift: DriftPolicy = DriftPolicy()
     baseline_slice: str | None = None
+    drift_report: str = DEFAULT_DRIFT_REPORT
 
 
 def _section(cls: type, raw: Any, name: str, source: str) -> Any:
@@ -88,6 +95,13 @@ def check_settings(spec: ModelSpec, source: str = "") -> CheckSettings:
     baseline = drift.pop("baseline_slice", None)
     if baseline is not None and not isinstance(baseline, str):
         raise ModelError(f"{source}: checks.drift.baseline_slice must be a slice key")
+    report = drift.pop("report", DEFAULT_DRIFT_REPORT)
+    if not isinstance(report, str) or report not in DRIFT_REPORTS:
+        raise ModelError(
+            f"{source}: checks.drift.report is {report!r}; use one of "
+            + ", ".join(f'"{r}"' for r in DRIFT_REPORTS)
+            + " (when the Evidently HTML report is written)"
+        )
     try:
         policy = DriftPolicy.from_dict(drift, f"{source}: checks.drift")
     except ValueError as exc:
@@ -100,4 +114,5 @@ def check_settings(spec: ModelSpec, source: str = "") -> CheckSettings:
         readback=_section(ReadbackSettings, raw.get("readback"), "readback", source),
         drift=policy,
         baseline_slice=baseline,
+        drift_report=report,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,3 +104,117 @@ def test_checks_in_a_request_do_not_change_the_code_version():
     assert check_settings(builtin).drift.warn_share == 0.5
     with pytest.raises(ModelError, match="f: checks.drift"):
         parse_request("eos3b5e", '{"checks": {"drift": {"warn_share": "high"}}}', "f")
+
+
+# --- whole columns at once: the same counts as row by row -------------------------------
+
+
+def _row_by_row_bad(values, column: OutputColumn) -> tuple[int, int]:
+    """`_bad_rows` of a vector column as it was written first, one row at a time."""
+    cells = [None if v is None else np.asarray(v, dtype=float) for v in values]
+    whole = [c is not None and c.shape == (column.length,) for c in cells]
+    nulls = sum(not ok or bool(np.isnan(c).any()) for c, ok in zip(cells, whole, strict=True))
+    low = -np.inf if column.min is None else column.min
+    high = np.inf if column.max is None else column.max
+    out = sum(
+        ok and bool(((c < low) | (c > high)).any()) for c, ok in zip(cells, whole, strict=True)
+    )
+    return (0 if column.nullable else nulls), out
+
+
+def _vectors(rng, rows: int, length: int) -> list:
+    """Row views of one matrix (as `frames.to_frame` reads them), a few bad rows."""
+    matrix = rng.integers(0, 2, (rows, length)).astype(float)
+    matrix[1, 1] = np.nan
+    matrix[2, 0] = 2.0  # out of range
+    return list(matrix)
+
+
+@pytest.mark.parametrize("rows", [7, 2500])  # one chunk, and several (VECTOR_CHUNK 1000)
+def test_vector_sanity_counts_equal_row_by_row(rows: int) -> None:
+    from precalc_assets.quality.decisions import _bad_rows
+
+    column = OutputColumn("fp", "int", length=4, min=0, max=1)
+    values = _vectors(np.random.default_rng(rows), rows, 4)
+    whole = pd.Series(values, dtype=object)
+    assert _bad_rows(whole, column) == _row_by_row_bad(values, column) == (1, 1)
+    ragged = pd.Series([*values[:-3], None, [0, 1], [0, 1, 1, 3]], dtype=object)
+    assert _bad_rows(ragged, column) == _row_by_row_bad(list(ragged), column) == (3, 2)
+    nullable = OutputColumn("fp", "int", length=4, min=0, max=1, nullable=True)
+    assert _bad_rows(ragged, nullable) == (0, 2)
+
+
+def test_reproducibility_of_whole_columns_equals_row_by_row() -> None:
+    """Numbers, bools, strings, nulls and vectors (some of the wrong length) compared as
+    arrays give `_values_match`'s verdict for every row."""
+    from precalc_assets.quality.decisions import _values_match, compare_outputs
+
+    spec = ModelSpec(
+        "m2",
+        "python",
+        (
+            OutputColumn("score", "float", nullable=True),
+            OutputColumn("n", "int"),
+            OutputColumn("flag", "bool"),
+            OutputColumn("label", "str", nullable=True),
+            OutputColumn("fp", "float", length=3, nullable=True),
+        ),
+    )
+    rng = np.random.default_rng(2)
+    rows = 2100
+    keys = [f"K{i:05d}" for i in range(rows)]
+    score = rng.normal(size=rows)
+    score[:4] = np.nan
+    fp = rng.normal(size=(rows, 3))
+    before = pd.DataFrame(
+        {
+            "inchikey": keys,
+            "score": score,
+            "n": rng.integers(0, 9, rows),
+            "flag": rng.random(rows) < 0.5,
+            "label": [None if i % 9 == 0 else f"l{i % 4}" for i in range(rows)],
+            "fp": pd.Series(list(fp), dtype=object),
+        }
+    )
+    after = before.copy()
+    after["score"] = score * (1 + np.where(np.arange(rows) % 50 == 0, 1e-3, 1e-9))
+    after.loc[2, "score"] = 1.0  # null before, a value now
+    after["n"] = np.where(np.arange(rows) % 70 == 0, before["n"] + 1, before["n"])
+    after["flag"] = np.where(np.arange(rows) % 90 == 0, ~before["flag"], before["flag"])
+    after.loc[5, "label"] = "other"
+    moved = fp.copy()
+    moved[::40, 1] += 1e-3
+    moved[7, 2] = np.nan
+    cells = list(moved)
+    cells[11], cells[1500] = None, np.array([1.0, 2.0])  # null, wrong length
+    after["fp"] = pd.Series(cells, dtype=object)
+    after = after.iloc[::-1]  # compared by key, in any order
+
+    compared, differing, examples = compare_outputs(before, after, spec, 1e-6, 1e-9)
+    by_key = after.set_index("inchikey")
+    expected = {
+        c.name: sum(
+            not _values_match(a, by_key.at[k, c.name], 1e-6, 1e-9)
+            for k, a in zip(before["inchikey"], before[c.name], strict=True)
+        )
+        for c in spec.columns
+    }
+    assert compared == rows and differing == expected
+    assert all(n > 0 for n in differing.values()), differing
+    assert len(examples) == 3 and examples[0] == "K00002"
+
+
+def test_drift_report_setting_defaults_to_failing_and_is_validated() -> None:
+    assert check_settings(SPEC).drift_report == "failing"
+    for value in ("always", "failing", "never"):
+        spec = ModelSpec("m1", "python", SPEC.columns, checks={"drift": {"report": value}})
+        assert check_settings(spec).drift_report == value
+    request = '{"checks": {"drift": {"report": "always", "warn_share": 0.5}}}'
+    tuned = parse_request("eos3b5e", request, "f")
+    assert check_settings(tuned).drift_report == "always"
+    assert check_settings(tuned).drift.warn_share == 0.5
+    assert tuned.code_version == parse_request("eos3b5e", "{}", "f").code_version
+    for bad in ("sometimes", True, None, 1):
+        request = json.dumps({"checks": {"drift": {"report": bad}}})
+        with pytest.raises(ModelError, match=r"^f: checks.drift.report is .*\"always\""):
+            parse_request("eos3b5e", request, "f")

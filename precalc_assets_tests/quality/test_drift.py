@@ -25,6 +25,8 @@ from precalc_assets.quality.drift import (
     DriftPolicy,
     DriftResult,
     drift_features,
+    evidently_scores,
+    feature_scores,
     feature_threshold,
     fixed_threshold,
     measure_drift,
@@ -566,3 +568,212 @@ def test_fragment_smiles_is_deterministic_unique_and_real(nci_smiles: list[str])
         assert "*" not in smiles  # attachment points capped
     assert fragment_smiles(nci_smiles[:300], 5) == first[:5]
     assert fragment_smiles(["", "not a smiles", "CC"], 10) == []
+
+
+# --- computed without Evidently, as Evidently computes it -------------------------------
+# The check scores the default methods itself (`feature_scores`) and builds Evidently's
+# report only to write its HTML; both must give the same verdict on the same features.
+
+
+def _features(
+    columns, reference: pd.DataFrame, current: pd.DataFrame, policy: DriftPolicy
+) -> tuple[list[str], dict, pd.DataFrame, pd.DataFrame, dict]:
+    """What `measure_drift` scores: (names, kinds, reference and current features,
+    thresholds), thresholds widened for the sample sizes as the check widens them."""
+    dims = select_vector_dims(columns, reference, policy)
+    ref, kinds = drift_features(columns, reference, policy, dims)
+    cur, _ = drift_features(columns, current, policy, dims)
+    names = [n for n in kinds if ref[n].notna().any() and cur[n].notna().any()]
+    thresholds = {
+        n: feature_threshold(policy, kinds[n], int(cur[n].notna().sum()), int(ref[n].notna().sum()))
+        for n in kinds
+    }
+    return names, kinds, ref, cur, thresholds
+
+
+def assert_same_as_evidently(
+    columns, reference: pd.DataFrame, current: pd.DataFrame, policy: DriftPolicy
+) -> dict[str, tuple[float, bool]]:
+    names, kinds, ref, cur, thresholds = _features(columns, reference, current, policy)
+    direct = feature_scores(names, kinds, ref, cur, thresholds)
+    evidently = evidently_scores(names, kinds, ref, cur, thresholds)
+    assert set(direct) == set(evidently) == set(names)
+    for name in names:
+        (score, drifted), (expected, expected_drifted) = direct[name], evidently[name]
+        assert drifted == expected_drifted, (name, score, expected, thresholds[name])
+        assert score == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+    return direct
+
+
+def _cases(halves, fragments, shuffled_nci):
+    """(label, reference mols, current mols): the same library, a different chemical
+    space, a library's 19-row tail, a library in file order against a random sample."""
+    return [
+        ("NCI halves", halves[0], halves[1]),
+        ("NCI vs its BRICS fragments", halves[0], fragments),
+        ("19 rows of NCI", shuffled_nci[:1000], shuffled_nci[1000:1019]),
+        ("19 fragments", shuffled_nci[:1000], fragments[:19]),
+        ("NCI in file order", shuffled_nci[:1000], _mols(nci_lines(1000, 4000))),
+    ]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_direct_scores_equal_evidently_on_real_outputs(
+    model: str,
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]],
+    fragments: list[Chem.Mol],
+    shuffled_nci: list[Chem.Mol],
+) -> None:
+    columns = BUILTIN_SPECS[model].columns
+    drifted = set()
+    for label, reference, current in _cases(halves, fragments, shuffled_nci):
+        scores = assert_same_as_evidently(
+            columns, outputs(model, reference), outputs(model, current), DriftPolicy()
+        )
+        drifted |= {label for _, flag in scores.values() if flag}
+    # Both verdicts occur, so the flags were compared on each side of the thresholds.
+    assert "NCI vs its BRICS fragments" in drifted and "NCI halves" not in drifted
+
+
+@pytest.mark.parametrize(
+    ("numeric_method", "categorical_method"),
+    [("ks", "chisquare"), ("psi", "z"), ("jensenshannon", "hellinger"), ("t_test", "psi")],
+)
+def test_other_methods_are_evidentlys_own_stat_tests(
+    numeric_method: str,
+    categorical_method: str,
+    halves: tuple[list[Chem.Mol], list[Chem.Mol]],
+    fragments: list[Chem.Mol],
+) -> None:
+    """A method not computed here is Evidently's stat test, called without a report:
+    the same verdict as the report's (p-values included: drift below the threshold)."""
+    policy = DriftPolicy(
+        numeric_method=numeric_method,
+        numeric_threshold=0.05 if numeric_method != "jensenshannon" else 0.1,
+        categorical_method=categorical_method,
+        categorical_threshold=0.05,
+    )
+    for model in ("rdkit-physchem", "morgan-fp2048"):
+        columns = BUILTIN_SPECS[model].columns
+        reference = outputs(model, halves[0][:600])
+        for current in (outputs(model, halves[1][:400]), outputs(model, fragments[:300])):
+            assert_same_as_evidently(columns, reference, current, policy)
+
+
+def test_direct_scores_equal_evidently_on_edge_distributions() -> None:
+    """Few distinct values (binned per value), strings and bools, constants, a shift
+    nobody cares about on 10,000 rows, and infinities and nulls dropped first."""
+    rng = np.random.default_rng(5)
+    columns = [
+        OutputColumn("score", "float", nullable=True),
+        OutputColumn("count", "int", min=0),
+        OutputColumn("active", "int", min=0, max=1),
+        OutputColumn("flag", "bool"),
+        OutputColumn("label", "str", nullable=True),
+        OutputColumn("constant", "float"),
+    ]
+
+    def frame(n: int, shift: float, p: float, labels: list[str]) -> pd.DataFrame:
+        score = rng.normal(300 + shift, 50, n)
+        score[:5] = [np.inf, -np.inf, np.nan, np.nan, np.inf]
+        return pd.DataFrame(
+            {
+                "score": score,
+                "count": rng.integers(0, 6, n),
+                "active": (rng.random(n) < p).astype(int),
+                "flag": rng.random(n) < p,
+                "label": [labels[i % len(labels)] if i % 7 else None for i in range(n)],
+                "constant": np.full(n, 2.0),
+            }
+        )
+
+    reference = frame(10_000, 0, 0.3, ["a", "b", "c"])
+    for current in (
+        frame(10_000, 3, 0.3, ["a", "b", "c"]),
+        frame(500, 40, 0.5, ["a", "d"]),
+        frame(12, 0, 0.3, ["b"]),
+    ):
+        assert_same_as_evidently(columns, reference, current, DriftPolicy())
+        numeric_js = DriftPolicy(numeric_method="jensenshannon", numeric_threshold=0.1)
+        assert_same_as_evidently(columns, reference, current, numeric_js)
+
+
+def test_checks_never_import_evidently_unless_a_report_is_written(tmp_path: Path) -> None:
+    """In a fresh process: every default-method verdict without `import evidently`
+    (~3.5 s) or `scipy.stats` (~1 s); writing a report imports it."""
+    script = f"""
+import sys
+import numpy as np, pandas as pd
+from precalc_assets.models.builtin import BUILTIN_SPECS
+from precalc_assets.quality.drift import DriftPolicy, measure_drift
+columns = BUILTIN_SPECS["eos3b5e"].columns
+rng = np.random.default_rng(0)
+reference = pd.DataFrame({{"mol_weight": rng.normal(300, 50, 1000)}})
+same = pd.DataFrame({{"mol_weight": rng.normal(300, 50, 1000)}})
+moved = pd.DataFrame({{"mol_weight": rng.normal(400, 50, 1000)}})
+html = {str(tmp_path / "r.html")!r}
+assert measure_drift(columns, reference, same, DriftPolicy()).severity == "PASS"
+assert measure_drift(columns, reference, moved, DriftPolicy()).severity == "WARN"
+passed = measure_drift(columns, reference, same, DriftPolicy(), html, html_when="failing")
+assert passed.severity == "PASS"
+print("evidently" in sys.modules, "scipy.stats" in sys.modules)
+measure_drift(columns, reference, moved, DriftPolicy(), html, html_when="failing")
+print("evidently" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "False", "True"], done.stderr
+    assert "<html" in (tmp_path / "r.html").read_text()[:2000].lower()
+
+
+def test_html_when_failing_writes_the_report_only_for_a_warn(
+    shuffled_nci: list[Chem.Mol], fragments: list[Chem.Mol], tmp_path: Path
+) -> None:
+    reference = outputs("eos3b5e", shuffled_nci[:1000])
+    same, moved = outputs("eos3b5e", shuffled_nci[1000:2000]), outputs("eos3b5e", fragments)
+    html = tmp_path / "r.html"
+    passed = measure_drift(MW, reference, same, DriftPolicy(), html, html_when="failing")
+    assert passed.severity == "PASS" and not html.exists()
+    few = measure_drift(MW, reference, same[:9], DriftPolicy(), html, html_when="failing")
+    assert few.note and not html.exists()  # not judged: a PASS, no report
+    warned = measure_drift(MW, reference, moved, DriftPolicy(), html, html_when="failing")
+    assert warned.severity == "WARN" and html.stat().st_size > 10_000
+    assert warned.to_dict() == measure_drift(MW, reference, moved, DriftPolicy()).to_dict()
+    with pytest.raises(ValueError, match="html_when is 'sometimes'"):
+        measure_drift(MW, reference, same, DriftPolicy(), html, html_when="sometimes")
+
+
+def test_distances_are_scipys_to_the_last_bit() -> None:
+    """The two distances, written out with numpy so that a check does not import
+    `scipy.stats` (~1 s), give exactly what scipy's functions give (Evidently calls those)."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import wasserstein_distance as scipy_wasserstein
+
+    from precalc_assets.quality.drift import jensenshannon_distance, wasserstein_distance
+
+    rng = np.random.default_rng(9)
+    samples = [
+        (rng.normal(0, 1, 1000), rng.normal(0.3, 2, 700)),
+        (rng.integers(0, 5, 400).astype(float), rng.integers(0, 3, 19).astype(float)),
+        (np.array([2.0] * 50), np.linspace(1, 3, 50)),
+        (np.array([1.0]), np.array([1.0, 1.0, 5.0])),
+        (rng.lognormal(5, 1, 10_000), rng.lognormal(5.01, 1, 10_000)),
+    ]
+    for u, v in samples:
+        assert wasserstein_distance(u, v) == scipy_wasserstein(u, v)
+        assert wasserstein_distance(pd.Series(u), pd.Series(v)) == scipy_wasserstein(u, v)
+    with pytest.raises(ValueError, match="empty"):
+        wasserstein_distance([], [1.0])
+    shares = [
+        (np.array([0.2, 0.3, 0.5]), np.array([0.5, 0.3, 0.2])),
+        (np.array([0.0, 0.4, 0.6]), np.array([0.7, 0.0, 0.3])),
+        (np.array([1.0, 0.0]), np.array([0.0, 1.0])),
+        (rng.random(30), rng.random(30)),
+        (np.array([3, 5, 0, 2]), np.array([1, 1, 1, 1])),  # counts: normalised first
+    ]
+    for p, q in shares:
+        assert jensenshannon_distance(p, q) == jensenshannon(p, q, None)
