@@ -122,9 +122,7 @@ PHYSCHEM = (
     "fraction_csp3",
     "heavy_atoms",
 )
-INSERT_FIRST = (
-    "INSERT OR IGNORE INTO serving (pk, sk, smiles, precalculation) VALUES (?, ?, ?, ?)"
-)
+INSERT_FIRST = "INSERT OR IGNORE INTO serving (pk, sk, smiles, precalculation) VALUES (?, ?, ?, ?)"
 _FUNCS: dict = {}
 
 
@@ -179,7 +177,9 @@ def _slice_work(job: tuple[int, list[str], str]) -> tuple[int, int, list[tuple]]
         values_m = values.pop(model)
         columns = {"inchikey": pa.array(keys, pa.string()), "smiles": pa.array(smiles)}
         if model == "morgan-fp2048":
-            flat = np.stack(values_m).astype(np.uint8) if values_m else np.zeros((0, 2048), np.uint8)
+            flat = (
+                np.stack(values_m).astype(np.uint8) if values_m else np.zeros((0, 2048), np.uint8)
+            )
             columns["bits"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), 2048)
             encoded = [json.dumps([v.tolist()], separators=(",", ":")) for v in values_m]
         elif model == "eos3b5e":
@@ -227,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder for the Parquet files and serving.db")
     parser.add_argument("--slice-size", type=int, default=10_000)
     parser.add_argument(
-        "--processes", type=int, default=0, help="worker processes (0: the original one-process loop)"
+        "--processes",
+        type=int,
+        default=0,
+        help="worker processes (0: the original one-process loop)",
     )
     parser.add_argument("--models", default=MODEL_ID, help="comma-separated, with --processes")
     args = parser.parse_args(argv)

@@ -328,11 +328,18 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "project":
                 try:
                     summary["breakdown"] = pvb.breakdown(
-                        home, pvb.Side(steps={"run": steps["run"]["seconds"], "add-library":
-                                              steps["add-library"]["seconds"],
-                                              "add-model": sum(s["seconds"] for k, s in
-                                                               steps.items()
-                                                               if k.startswith("add-model"))}),
+                        home,
+                        pvb.Side(
+                            steps={
+                                "run": steps["run"]["seconds"],
+                                "add-library": steps["add-library"]["seconds"],
+                                "add-model": sum(
+                                    s["seconds"]
+                                    for k, s in steps.items()
+                                    if k.startswith("add-model")
+                                ),
+                            }
+                        ),
                         startup,
                     )
                 except Exception as exc:  # noqa: BLE001 - report, do not lose the run
