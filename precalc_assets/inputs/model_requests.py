@@ -151,9 +151,7 @@ def refresh_cards(
     problems: dict[str, str] = {}
     for model_id in model_ids:
         try:
-            request, _ = requested(store, model_id, policy)
-            if _describes_itself(request):
-                probe_model(store, model_id, policy)
+            probe_model(store, model_id, policy)  # asks only models that describe themselves
         except ModelError as exc:
             problems[model_id] = str(exc)
     return problems
