@@ -93,11 +93,12 @@ def canonicalize_rows(
     """Identify every (row number, SMILES); keep the first row of each InChIKey.
 
     Returns the accepted molecules, their RDKit mols (same order) and the rejected rows
-    with a reason. The mols are parsed from the canonical SMILES, as `mols_from_smiles`
-    does for a slice prepared earlier: a model sees the same molecule (and gives the same
-    floats, to the last bit) whichever way its slice was prepared. Pass the same `first_row` dict to
-    successive chunks of one slice so duplicates are caught across chunks (an RDKit
-    mol costs ~28 KB, so a slice is processed in chunks, never all mols at once).
+    with a reason. The mols are the parse that gave the key, as `mols_from_inputs` gives
+    again for a slice prepared earlier: a model sees the same molecule, atom for atom
+    (and gives the same floats, to the last bit), whichever way its slice was prepared,
+    and no molecule is parsed twice. Pass the same `first_row` dict to successive chunks
+    of one slice so duplicates are caught across chunks (an RDKit mol costs ~28 KB, so a
+    slice is processed in chunks, never all mols at once).
     Rows longer than `max_length` characters are rejected as `too_long` unparsed.
     """
     accepted: list[Molecule] = []
@@ -105,7 +106,7 @@ def canonicalize_rows(
     rejected: list[Rejected] = []
     first_row = {} if first_row is None else first_row
     for row, raw in rows:
-        _, canonical, key, reason, detail = _identify(raw, max_length)
+        mol, canonical, key, reason, detail = _identify(raw, max_length)
         if reason:
             rejected.append(Rejected(row, raw or "", reason, detail))
             continue
@@ -116,13 +117,14 @@ def canonicalize_rows(
             continue
         first_row[key] = row
         accepted.append(Molecule(row, canonical, key, raw))
-        mols.append(Chem.MolFromSmiles(canonical))
+        mols.append(mol)
     return accepted, mols, rejected
 
 
-def mols_from_smiles(smiles: list[str]) -> list[Chem.Mol]:
-    """Re-parse canonical SMILES already accepted by `identify` (they always parse)."""
-    return [Chem.MolFromSmiles(s) for s in smiles]
+def mols_from_inputs(inputs: list[str]) -> list[Chem.Mol]:
+    """Parse again the input text of rows `canonicalize_rows` accepted (they always
+    parse): the same mols, atom for atom, as it gave."""
+    return [Chem.MolFromSmiles(text.strip()) for text in inputs]
 
 
 def fragment_smiles(

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from rdkit import Chem
+from rdkit.Chem import Descriptors
 
 from precalc_assets import chem
 from precalc_assets.chem import (
@@ -19,7 +20,7 @@ from precalc_assets.chem import (
     Molecule,
     canonicalize_rows,
     identify,
-    mols_from_smiles,
+    mols_from_inputs,
 )
 
 INCHIKEY = re.compile(r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$")
@@ -149,10 +150,14 @@ def test_canonicalize_rows_of_nothing() -> None:
     assert canonicalize_rows([]) == ([], [], [])
 
 
-def test_mols_from_smiles_reparses_canonical_smiles() -> None:
-    accepted, _, _ = canonicalize_rows(list(enumerate(REAL)))
-    mols = mols_from_smiles([m.smiles for m in accepted])
-    assert [Chem.MolToInchiKey(m) for m in mols] == [m.inchikey for m in accepted]
+def test_mols_from_inputs_gives_the_mols_of_canonicalize_rows_atom_for_atom() -> None:
+    """A slice prepared earlier gives its models the very molecules of the first parse."""
+    accepted, first, _ = canonicalize_rows([(i, f"  {s} ") for i, s in enumerate(REAL)])
+    again = mols_from_inputs([m.input_smiles for m in accepted])
+    assert [Chem.MolToInchiKey(m) for m in again] == [m.inchikey for m in accepted]
+    for a, b in zip(first, again, strict=True):
+        assert [x.GetSymbol() for x in a.GetAtoms()] == [x.GetSymbol() for x in b.GetAtoms()]
+        assert Descriptors.MolWt(a) == Descriptors.MolWt(b)
 
 
 # ------------------------------------------------------------------ SMILES length limit

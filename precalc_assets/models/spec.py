@@ -16,6 +16,8 @@ from precalc_assets.ids import InvalidIdError, validate_id
 DTYPES = ("float", "int", "bool", "str")
 # The key columns that lead every predictions and validated file, before the outputs.
 KEY_COLUMNS = ("row", "inchikey", "smiles")
+# A prepared library slice's column of each row's own text, as the library file had it.
+INPUT_COLUMN = "input"
 # The column of a quarantine file that says which checks a row failed.
 FAILURE_COLUMN = "failure"
 # The quarantine reason of a molecule the model itself failed on (a predictions row
@@ -23,7 +25,7 @@ FAILURE_COLUMN = "failure"
 MODEL_FAILED = "model_failed"
 # Names no output column may take: the keys, a library slice's input text and the
 # quarantine's failure column share the files (and frames) with the outputs.
-RESERVED_COLUMNS = (*KEY_COLUMNS, "input", FAILURE_COLUMN)
+RESERVED_COLUMNS = (*KEY_COLUMNS, INPUT_COLUMN, FAILURE_COLUMN)
 # The runners a model request may name; `models.runners` implements each of them.
 RUNNERS = ("rdkit", "python", "http", "command")
 # Bump when the project's own way of computing/storing predictions changes, so every

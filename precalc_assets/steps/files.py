@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from precalc_assets import keys, layout
-from precalc_assets.models.spec import KEY_COLUMNS, ModelSpec
+from precalc_assets.models.spec import INPUT_COLUMN, KEY_COLUMNS, ModelSpec
 from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -29,7 +29,9 @@ def read_library_slice(store: ObjectStore, slice_key: str) -> pa.Table | None:
     """The prepared slice, or None when it must be prepared (again): missing, or
     unreadable (a truncated or damaged file), since it can be rebuilt from its raw slice."""
     try:
-        return store.read_parquet(layout.library_slice(slice_key), columns=list(KEY_COLUMNS))
+        return store.read_parquet(
+            layout.library_slice(slice_key), columns=[*KEY_COLUMNS, INPUT_COLUMN]
+        )
     except StoreError:  # ObjectNotFound included
         return None
 

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 from rdkit import Chem
 
 from precalc_assets import layout
-from precalc_assets.chem import Molecule, mols_from_smiles
+from precalc_assets.chem import Molecule, mols_from_inputs
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.spec import INPUT_COLUMN, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.steps.files import read_library_slice, with_code_version
 from precalc_assets.steps.prepare import CHUNK_ROWS, prepare_slice
@@ -73,13 +73,14 @@ def compute_predictions(
         rows = library.column("row").to_pylist()
         inchikeys = library.column("inchikey").to_pylist()
         smiles = library.column("smiles").to_pylist()
+        inputs = library.column(INPUT_COLUMN).to_pylist()
         for start in range(0, len(smiles), CHUNK_ROWS):
             part = slice(start, start + CHUNK_ROWS)
             chunk = [
-                Molecule(r, s, k, s)
-                for r, s, k in zip(rows[part], smiles[part], inchikeys[part], strict=True)
+                Molecule(*row)
+                for row in zip(rows[part], smiles[part], inchikeys[part], inputs[part], strict=True)
             ]
-            run_chunk(chunk, mols_from_smiles(smiles[part]) if on_mols else [])
+            run_chunk(chunk, mols_from_inputs(inputs[part]) if on_mols else [])
 
     key_frame = (
         pd.concat(keys, ignore_index=True)

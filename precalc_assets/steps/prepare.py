@@ -12,6 +12,7 @@ from rdkit import Chem
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, Rejected, canonicalize_rows
 from precalc_assets.inputs.manifests import manifest_for_slice
+from precalc_assets.models.spec import INPUT_COLUMN
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.object_store import ObjectStore
@@ -69,7 +70,7 @@ def prepare_slice(
             "row": pa.array([m.row for m in accepted], type=pa.int64()),
             "inchikey": pa.array([m.inchikey for m in accepted], type=pa.string()),
             "smiles": pa.array([m.smiles for m in accepted], type=pa.string()),
-            "input": pa.array([m.input_smiles for m in accepted], type=pa.string()),
+            INPUT_COLUMN: pa.array([m.input_smiles for m in accepted], type=pa.string()),
         }
     )
     rejects = pa.table(
