@@ -12,7 +12,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,dev,deploy]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,dev,deploy,serve]"
 	touch $(STAMP)
 
 demo: install

@@ -5,6 +5,7 @@ Hive-style `model=<m>/slice=<s>` folders so Athena, DuckDB or Spark can read the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from precalc_assets.ids import ID_PATTERN
@@ -37,6 +38,28 @@ def registered_model_ids(listed: Iterable[str]) -> list[str]:
     """The valid model IDs among listed keys that are model requests."""
     found = (model_request_id(key) for key in listed)
     return sorted(m for m in found if m is not None and ID_PATTERN.fullmatch(m))
+
+
+def served_columns(model_id: str) -> str:
+    """The output columns (names, types, vector lengths) of what is published for a model:
+    what a lookup needs to name each value of an item's `Precalculation`."""
+    return f"models/columns/{model_id}.json"
+
+
+def computed_folder(model_id: str) -> str:
+    return f"computed/model={model_id}/"
+
+
+def computed_predictions(model_id: str, name: str, rows: int) -> str:
+    """Predictions a lookup computed for molecules the serving table did not hold; the
+    name says how many, so counting them needs a listing only."""
+    return f"{computed_folder(model_id)}{name}-n{rows}.parquet"
+
+
+def computed_rows_of(key: str) -> int:
+    """The rows a `computed_predictions` key says it holds (0 for any other key)."""
+    match = re.search(r"-n(\d+)\.parquet$", key)
+    return int(match.group(1)) if match else 0
 
 
 def library_manifest(name: str) -> str:

@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ledger": ("reports", "ledger", "What is done, stale, failed or missing, per model."),
     "checks": ("reports", "checks", "The latest check results of every partition."),
     "alerts": ("reports", "alerts", "Send notifications for new failures now, and print them."),
-    "lookup": ("lookup", "lookup", "Read predictions from the serving table."),
+    "lookup": (
+        "lookup",
+        "lookup_command",
+        "Predictions by InChIKey or SMILES, from the serving table.",
+    ),
     "demo": ("demo", "demo", "The quick start: the built-ins over RDKit's NCI sample."),
 }

@@ -18,6 +18,7 @@ from precalc_assets.dagster_defs.instance import open_instance, opened, register
 from precalc_assets.dagster_defs.sensors.alerts import alerts_once
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.rejected import load_rejected_inputs
+from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.summary import in_progress_lines, summarize, summary_markdown
 from precalc_assets.quality.report import checks_markdown
 from precalc_assets.settings import Settings
@@ -34,7 +35,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
     with user_errors(), opened("storage", "models") as (store, policy):
         rows = build_ledger(inst, store, policy, chosen)
         rejected = load_rejected_inputs(store)
-    summaries = summarize(rows)
+        computed = computed_counts(store, chosen)
+    summaries = summarize(rows, computed)
     if fmt == "json":
         payload = {"models": [s.to_dict() for s in summaries], "rejected_inputs": rejected}
         click.echo(json.dumps(payload, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -16,6 +17,7 @@ class ModelSummary:
     complete: bool = False
     rows_published: int = 0
     rows_rejected: int = 0
+    rows_computed: int = 0  # for lookups, on demand (`serving.computed`)
     last_run_id: str = ""
     last_materialized_at: str = ""
     error: str = ""
@@ -30,9 +32,12 @@ class ModelSummary:
         return asdict(self)
 
 
-def summarize(rows: list[LedgerRow]) -> list[ModelSummary]:
+def summarize(
+    rows: list[LedgerRow], computed: Mapping[str, int] | None = None
+) -> list[ModelSummary]:
     """Per model: the slices in each state, totals, and whether it is complete (the
-    model-level fan-in: every registered slice published under its current version)."""
+    model-level fan-in: every registered slice published under its current version);
+    `computed`: molecules lookups computed per model (`ledger.computed`)."""
     summaries: dict[str, ModelSummary] = {}
     for row in rows:
         summary = summaries.setdefault(row.model, ModelSummary(row.model))
@@ -45,6 +50,7 @@ def summarize(rows: list[LedgerRow]) -> list[ModelSummary]:
             summary.last_materialized_at = row.materialized_at
             summary.last_run_id = row.run_id
     for summary in summaries.values():
+        summary.rows_computed = (computed or {}).get(summary.model, 0)
         summary.complete = summary.slices > 0 and len(summary.done) == summary.slices
     return list(summaries.values())
 
@@ -70,14 +76,15 @@ def plan_of(partitions: set[str]) -> dict[str, list[str]]:
 def summary_markdown(summaries: list[ModelSummary]) -> str:
     lines = [
         "| model | complete | done | stale | failed | missing | in progress | blocked "
-        "| rows published | rows rejected |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows published | rows rejected | computed for lookups |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         lines.append(
             f"| {s.model} | {'yes' if s.complete else 'no'} | {len(s.done)}/{s.slices} | "
             f"{len(s.stale)} | {len(s.failed)} | {len(s.missing)} | {len(s.in_progress)} | "
-            f"{len(s.blocked)} | {s.rows_published:,} | {s.rows_rejected:,} |"
+            f"{len(s.blocked)} | {s.rows_published:,} | {s.rows_rejected:,} | "
+            f"{s.rows_computed:,} |"
         )
     lines += [f"\nmodel {s.model!r} cannot be run: {s.error}" for s in summaries if s.error]
     return "\n".join(lines)

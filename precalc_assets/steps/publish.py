@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from precalc_assets import keys
+import pandas as pd
+
+from precalc_assets import keys, layout
 from precalc_assets.inputs.library_files import LibraryError, parse_slice_key
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import outputs_as_lists
+from precalc_assets.serving.lookup import columns_document
 from precalc_assets.steps.files import read_partition_file
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
@@ -31,23 +34,13 @@ def publish_predictions(
     """Upsert the validated rows, then read every key back: success means all landed."""
     started = time.perf_counter()
     frame = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
-    timestamp = utc_timestamp()
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
-    outputs = outputs_as_lists(frame, spec)
-    items = [
-        ServingItem(
-            inchikey=key,
-            model_id=spec.model_id,
-            smiles=smiles,
-            outputs=tuple(values),
-            slice_key=slice_key,
-            run_id=run_id,
-            code_version=code_version,
-            timestamp=timestamp,
-        )
-        for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)
-    ]
+    items = serving_items(frame, spec, slice_key, run_id)
     serving.ensure_table()
+    store.put_bytes(
+        layout.served_columns(spec.model_id),
+        columns_document(spec.model_id, code_version, spec.columns),
+    )
     held, taken = served_by_other_slices(serving, spec.model_id, slice_key, list(frame["inchikey"]))
     items = [item for item in items if item.inchikey not in held]
     written = serving.upsert(items)
@@ -74,6 +67,28 @@ def publish_predictions(
         code_version=code_version,
         taken_over=dict(taken),
     )
+
+
+def serving_items(
+    frame: pd.DataFrame, spec: ModelSpec, slice_key: str, run_id: str
+) -> list[ServingItem]:
+    """The serving items of validated rows, all stamped with one time and code version."""
+    timestamp = utc_timestamp()
+    code_version = spec.code_version  # a hash of the spec: compute it once, not per item
+    outputs = outputs_as_lists(frame, spec)
+    return [
+        ServingItem(
+            inchikey=key,
+            model_id=spec.model_id,
+            smiles=smiles,
+            outputs=tuple(values),
+            slice_key=slice_key,
+            run_id=run_id,
+            code_version=code_version,
+            timestamp=timestamp,
+        )
+        for key, smiles, values in zip(frame["inchikey"], frame["smiles"], outputs, strict=True)
+    ]
 
 
 def served_by_other_slices(

@@ -55,11 +55,17 @@ def test_add_library_add_model_run_lookup(project, tmp_path):
 
     # Nothing is missing any more: a second run does nothing.
     assert "0 partition(s) missing" in precalc("run").output
-    key = next(iter(expected))
-    found = json.loads(
-        precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", "NOPE").output
+    key, absent = next(iter(expected)), "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
+    body = json.loads(
+        precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", absent).output
     )
-    assert found[key]["smiles"] == expected[key] and found["NOPE"] is None
+    found, missing = body["output"]
+    assert (found["status"], found["key"], found["smiles"]) == ("found", key, expected[key])
+    assert found["outputs"]["mol_weight"] == pytest.approx(
+        Descriptors.MolWt(Chem.MolFromSmiles(expected[key]))
+    )
+    assert (missing["status"], missing["value"]) == ("missing", None)
+    assert body["missing"] == [absent]
 
 
 def test_reregistering_the_same_file_keeps_keys(local_project, tmp_path):

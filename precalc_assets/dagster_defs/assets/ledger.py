@@ -11,6 +11,7 @@ from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.assets.publication import published_predictions
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.rows import TO_DO
 from precalc_assets.ledger.summary import summarize, summary_markdown
 
@@ -33,7 +34,7 @@ def precalc_ledger(
 ) -> dg.MaterializeResult:
     store = storage.open()
     rows = build_ledger(context.instance, store, models.open())
-    summaries = summarize(rows)
+    summaries = summarize(rows, computed_counts(store, {r.model for r in rows}))
     columns = list(asdict(rows[0])) if rows else ["model", "slice", "status"]
     table = pa.table({c: [getattr(r, c) for r in rows] for c in columns})
     store.write_parquet(layout.LEDGER_PARTITIONS_PARQUET, table)

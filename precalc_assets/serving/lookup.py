@@ -1,0 +1,251 @@
+"""The one lookup behind every face: Python, `precalc lookup`, `precalc serve`, the Lambda.
+
+Inputs are InChIKeys or SMILES (canonicalised with the project's own rules, then keyed
+by InChIKey), for one or more models. The answer has one row per input and model, in
+input order (keys, then SMILES, when both are given), each with a status: `found`,
+`missing`, `invalid` (with a reason) or `computed` (`serving.computed`, when the
+caller asks for misses to be computed).
+
+Reading by key needs neither Dagster nor RDKit: the serving table (one batched read
+per model: `BatchGetItem` of 100 keys, several in flight, or indexed SQLite queries) and
+each model's published columns (`layout.served_columns`), which name the values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from precalc_assets import layout
+from precalc_assets.ids import InvalidIdError, validate_id
+from precalc_assets.models.spec import ModelError, OutputColumn, parse_columns
+from precalc_assets.stores.errors import ObjectNotFound
+from precalc_assets.stores.object_store import ObjectStore
+from precalc_assets.stores.serving_table import ServingItem, ServingTable
+
+FOUND = "found"
+MISSING = "missing"
+INVALID = "invalid"
+COMPUTED = "computed"
+STATUSES = (FOUND, MISSING, INVALID, COMPUTED)
+
+KEY = "key"
+SMILES = "smiles"
+
+# A standard InChIKey: 14 letters, 10 letters (the last two say standard and version),
+# one protonation letter.
+INCHIKEY_PATTERN = re.compile(r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$")
+
+
+class LookupInputError(ValueError):
+    """A request that cannot be answered as asked (a malformed key, an unknown model);
+    the message names the input and what to do. Faces turn it into a 4xx / exit code."""
+
+
+class UnknownModelError(LookupInputError):
+    """A model that is not registered: the message names the registered ones."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One input as the caller gave it."""
+
+    text: str
+    kind: str  # KEY or SMILES
+
+
+@dataclass
+class Row:
+    """One input x model in the answer."""
+
+    input: str
+    model_id: str
+    status: str
+    key: str = ""
+    smiles: str = ""
+    values: list[Any] | None = None  # the item's `Precalculation`, flat, as stored
+    outputs: dict[str, Any] | None = None  # the same values by column name
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "key": self.key,
+            "smiles": self.smiles,
+            "status": self.status,
+            "value": self.values,
+            "outputs": self.outputs,
+            **({"reason": self.reason} if self.reason else {}),
+        }
+
+
+@dataclass
+class ModelAnswer:
+    """The rows of one model, in input order, and the columns that name its values."""
+
+    model_id: str
+    columns: tuple[OutputColumn, ...]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [r.input for r in self.rows if r.status == MISSING]
+
+
+@dataclass
+class Answer:
+    models: list[ModelAnswer]
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for model in self.models for row in model.rows]
+
+
+def check_key(text: str, position: int) -> str:
+    key = text.strip() if isinstance(text, str) else text
+    if not isinstance(key, str) or not INCHIKEY_PATTERN.fullmatch(key):
+        raise LookupInputError(
+            f"input {position}: {text!r} is not an InChIKey (27 characters, "
+            "XXXXXXXXXXXXXX-YYYYYYYYFV-P, upper-case letters); look molecules up by SMILES "
+            "to have them keyed for you"
+        )
+    return key
+
+
+def queries(keys: Sequence[str] = (), smiles: Sequence[str] = ()) -> list[Query]:
+    """The inputs in order, keys first; a malformed key is an error naming its position."""
+    found = [Query(check_key(k, i), KEY) for i, k in enumerate(keys)]
+    for i, text in enumerate(smiles, start=len(found)):
+        if not isinstance(text, str):
+            raise LookupInputError(f"input {i}: a SMILES must be a string, got {text!r}")
+        found.append(Query(text, SMILES))
+    return found
+
+
+def registered_models(store: ObjectStore) -> list[str]:
+    return layout.registered_model_ids(i.key for i in store.list(layout.MODEL_REQUESTS))
+
+
+def check_models(store: ObjectStore, model_ids: Sequence[str]) -> list[str]:
+    """The models, each valid and registered; else an error naming the registered ones."""
+    if not model_ids:
+        raise LookupInputError("name at least one model to look up")
+    registered = registered_models(store)
+    for model_id in model_ids:
+        if model_id in registered:
+            continue
+        try:
+            validate_id(model_id, "model ID")
+            why = f"not registered in {store.url} (no {layout.model_request(model_id)})"
+        except InvalidIdError as exc:
+            why = str(exc)
+        raise UnknownModelError(
+            f"model {model_id!r}: {why}; registered models: {', '.join(registered) or 'none'}. "
+            "Check the model ID, or register the model with `precalc add-model`"
+        )
+    return list(dict.fromkeys(model_ids))
+
+
+def columns_document(model_id: str, code_version: str, columns: Sequence[OutputColumn]) -> bytes:
+    """What `layout.served_columns` holds: written when a model's partition is published."""
+    declared = [
+        {k: v for k, v in vars(c).items() if v is not None and v is not False} for c in columns
+    ]
+    body = {"model_id": model_id, "code_version": code_version, "columns": declared}
+    return json.dumps(body, indent=2).encode()
+
+
+def served_columns(store: ObjectStore, model_id: str) -> tuple[OutputColumn, ...]:
+    """The columns that name a model's published values; none before its first publish."""
+    key = layout.served_columns(model_id)
+    try:
+        document = json.loads(store.get_bytes(key))
+    except ObjectNotFound:
+        return ()
+    except ValueError as exc:
+        raise ModelError(
+            f"{store.uri(key)} is not JSON ({exc}); publish a partition of {model_id!r} "
+            "again to rewrite it"
+        ) from exc
+    return parse_columns(model_id, document.get("columns"), store.uri(key))
+
+
+def by_name(columns: Sequence[OutputColumn], values: Sequence[Any]) -> dict[str, Any] | None:
+    """An item's flat values by column name (a vector column gets its slice of them)."""
+    if not columns or len(values) != sum(c.width() for c in columns):
+        return None  # published under other columns: the flat values still say it all
+    named: dict[str, Any] = {}
+    start = 0
+    for column in columns:
+        width = column.width()
+        named[column.name] = list(values[start : start + width]) if column.length else values[start]
+        start += width
+    return named
+
+
+Canonicalise = Callable[[str], tuple[str, str, str]]
+
+
+def _canonicaliser() -> Canonicalise:
+    """SMILES -> (canonical SMILES, InChIKey, reject reason), with the library's rules.
+    RDKit is imported here, only for lookups by SMILES."""
+    from precalc_assets.chem import identify
+
+    def canonical(text: str) -> tuple[str, str, str]:
+        _, smiles, key, reason = identify(text)
+        return smiles, key, reason
+
+    return canonical
+
+
+def keyed(inputs: Sequence[Query]) -> list[tuple[str, str, str]]:
+    """Per input: (InChIKey or "", canonical SMILES or "", reason it is invalid or "")."""
+    canonical = _canonicaliser() if any(q.kind == SMILES for q in inputs) else None
+    out = []
+    for query in inputs:
+        if query.kind == KEY:
+            out.append((query.text, "", ""))
+            continue
+        assert canonical is not None
+        smiles, key, reason = canonical(query.text)
+        out.append((key, smiles, f"SMILES rejected: {reason}" if reason else ""))
+    return out
+
+
+def lookup(
+    store: ObjectStore,
+    table: ServingTable,
+    model_ids: Sequence[str],
+    keys: Sequence[str] = (),
+    smiles: Sequence[str] = (),
+) -> Answer:
+    """Every input x model from the serving table: found, missing or invalid."""
+    models = check_models(store, model_ids)
+    inputs = queries(keys, smiles)
+    identities = keyed(inputs)
+    wanted = list(dict.fromkeys(key for key, _, reason in identities if key and not reason))
+    answers = []
+    for model_id in models:
+        columns = served_columns(store, model_id)
+        items = table.get_many(model_id, wanted) if wanted else {}
+        answer = ModelAnswer(model_id, columns)
+        for query, (key, canonical, reason) in zip(inputs, identities, strict=True):
+            answer.rows.append(_row(query, model_id, key, canonical, reason, items.get(key)))
+        for row in answer.rows:
+            if row.values is not None:
+                row.outputs = by_name(columns, row.values)
+        answers.append(answer)
+    return Answer(answers)
+
+
+def _row(
+    query: Query, model_id: str, key: str, canonical: str, reason: str, item: ServingItem | None
+) -> Row:
+    if reason:
+        return Row(query.text, model_id, INVALID, reason=reason)
+    if item is None:
+        return Row(query.text, model_id, MISSING, key=key, smiles=canonical)
+    return Row(query.text, model_id, FOUND, key=key, smiles=item.smiles, values=list(item.outputs))
