@@ -38,3 +38,8 @@ def noisy_weight(smiles: list[str]) -> dict[str, list[float]]:
             Descriptors.MolWt(Chem.MolFromSmiles(s)) + n for s, n in zip(smiles, noise, strict=True)
         ]
     }
+
+
+def negative_weight(smiles: list[str]) -> dict[str, list[float]]:
+    """Minus the molecular weight: every row breaks a declared `min: 0`."""
+    return {"weight": [-Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in smiles]}

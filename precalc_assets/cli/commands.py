@@ -19,5 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "lookup_command",
         "Predictions by InChIKey or SMILES, from the serving table.",
     ),
+    "serve": ("serve", "serve", "A local HTTP API of lookups, with OpenAPI docs and /models."),
+    "lake-ddl": ("lake", "lake_ddl", "Athena DDL and a DuckDB query for the Parquet files."),
     "demo": ("demo", "demo", "The quick start: the built-ins over RDKit's NCI sample."),
 }

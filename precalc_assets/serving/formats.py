@@ -42,11 +42,8 @@ def to_json(answer: Answer, indent: int | None = None) -> str:
     return json.dumps(json_body(answer), indent=indent, allow_nan=False)
 
 
-def flat_names(columns: tuple[OutputColumn, ...], width: int) -> list[str]:
-    """Table column names of a model's values: a vector `bits` of 3 is bits_0..bits_2;
-    values published under no known columns are value_0..value_<n-1>."""
-    if not columns:
-        return [f"value_{i}" for i in range(width)]
+def flat_names(columns: tuple[OutputColumn, ...]) -> list[str]:
+    """Table column names of a model's values: a vector `bits` of 3 is bits_0..bits_2."""
     names = []
     for column in columns:
         if column.length:
@@ -56,8 +53,14 @@ def flat_names(columns: tuple[OutputColumn, ...], width: int) -> list[str]:
     return names
 
 
-def _widest(answer: ModelAnswer) -> int:
-    return max((len(r.values) for r in answer.rows if r.values is not None), default=0)
+def value_names(answer: ModelAnswer) -> list[str]:
+    """The model's declared names, unless some values were published under other
+    columns: then value_0..value_<n-1>, so no value is dropped or misnamed."""
+    names = flat_names(answer.columns)
+    widths = {len(r.values) for r in answer.rows if r.values is not None}
+    if names and widths <= {len(names)}:
+        return names
+    return [f"value_{i}" for i in range(max(widths, default=0))]
 
 
 def table_rows(answer: Answer) -> tuple[list[str], list[dict[str, Any]]]:
@@ -65,7 +68,7 @@ def table_rows(answer: Answer) -> tuple[list[str], list[dict[str, Any]]]:
     header = list(FIXED_COLUMNS)
     records = []
     for model in answer.models:
-        names = flat_names(model.columns, _widest(model))
+        names = value_names(model)
         header += [n for n in names if n not in header]
         for row in model.rows:
             records.append(_record(row, names))
@@ -81,8 +84,8 @@ def _record(row: Row, names: list[str]) -> dict[str, Any]:
         "status": row.status,
         "reason": row.reason,
     }
-    if row.values is not None and len(row.values) == len(names):
-        record.update(zip(names, row.values, strict=True))
+    if row.values is not None:
+        record.update(zip(names, row.values, strict=False))
     return record
 
 

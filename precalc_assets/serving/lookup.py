@@ -161,6 +161,10 @@ def columns_document(model_id: str, code_version: str, columns: Sequence[OutputC
 def served_columns(store: ObjectStore, model_id: str) -> tuple[OutputColumn, ...]:
     """The columns that name a model's published values; none before its first publish."""
     key = layout.served_columns(model_id)
+    # Listed first: without a bucket-wide s3:ListBucket (the lookup Lambda's role has a
+    # prefix-limited one), S3 answers a GET of a missing key with 403, not 404.
+    if not any(info.key == key for info in store.list(key)):
+        return ()
     try:
         document = json.loads(store.get_bytes(key))
     except ObjectNotFound:

@@ -107,7 +107,7 @@ def answer(
             raise RequestError(
                 BAD_REQUEST,
                 "computeMissing is not available here: this endpoint only reads the serving "
-                "table (use `precalc serve` or `precalc lookup --compute-missing`)",
+                "table; ask again without it",
             )
         result = lookup(store, table, request.models, request.keys, request.smiles)
         if request.compute_missing and compute is not None:

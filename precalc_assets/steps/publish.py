@@ -18,6 +18,7 @@ from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingItem, ServingTable, utc_timestamp
 
 REJECT_DUPLICATE_EARLIER_SLICE = "duplicate_inchikey_in_earlier_slice"
+PUBLISH_CHUNK_ROWS = 2_000  # rows turned into items, written and read back at a time
 
 
 class PublishError(RuntimeError):
@@ -31,18 +32,52 @@ def publish_predictions(
     slice_key: str,
     run_id: str,
 ) -> StepResult:
-    """Upsert the validated rows, then read every key back: success means all landed."""
+    """Upsert the validated rows, then read every key back: success means all landed.
+
+    Rows go a chunk at a time (`PUBLISH_CHUNK_ROWS`): a 2048-value fingerprint is ~16 KB
+    of Python objects per item, so a whole 10,000-row slice at once held ~1 GB."""
     started = time.perf_counter()
     frame = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
-    items = serving_items(frame, spec, slice_key, run_id)
     serving.ensure_table()
     store.put_bytes(
         layout.served_columns(spec.model_id),
         columns_document(spec.model_id, code_version, spec.columns),
     )
-    held, taken = served_by_other_slices(serving, spec.model_id, slice_key, list(frame["inchikey"]))
-    items = [item for item in items if item.inchikey not in held]
+    held: set[str] = set()
+    taken: Counter[str] = Counter()
+    published = 0
+    for start in range(0, len(frame), PUBLISH_CHUNK_ROWS):
+        chunk = frame.iloc[start : start + PUBLISH_CHUNK_ROWS]
+        chunk_held, chunk_taken = served_by_other_slices(
+            serving, spec.model_id, slice_key, list(chunk["inchikey"])
+        )
+        held |= chunk_held
+        taken += chunk_taken
+        items = [
+            item
+            for item in serving_items(chunk, spec, slice_key, run_id)
+            if item.inchikey not in chunk_held
+        ]
+        _write_and_read_back(serving, spec, slice_key, run_id, items)
+        published += len(items)
+    return StepResult(
+        slice_key=slice_key,
+        model_id=spec.model_id,
+        rows_in=len(frame),
+        rows_out=published,
+        rejected=len(held),
+        seconds=time.perf_counter() - started,
+        paths={"serving_table": serving.url},
+        reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
+        code_version=code_version,
+        taken_over=dict(taken),
+    )
+
+
+def _write_and_read_back(
+    serving: ServingTable, spec: ModelSpec, slice_key: str, run_id: str, items: list[ServingItem]
+) -> None:
     written = serving.upsert(items)
     landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
     missing = [
@@ -55,18 +90,6 @@ def publish_predictions(
             f"are not in the serving table after the write (e.g. {missing[:3]}); re-run the "
             "partition, writes are idempotent"
         )
-    return StepResult(
-        slice_key=slice_key,
-        model_id=spec.model_id,
-        rows_in=len(frame),
-        rows_out=len(items),
-        rejected=len(held),
-        seconds=time.perf_counter() - started,
-        paths={"serving_table": serving.url},
-        reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
-        code_version=code_version,
-        taken_over=dict(taken),
-    )
 
 
 def serving_items(

@@ -1,0 +1,93 @@
+"""`precalc serve`: the lookup as a local HTTP API (`serving.http_api`), with OpenAPI docs
+and `/models` from the ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from precalc_assets import keys
+from precalc_assets.dagster_defs.history import build_ledger
+from precalc_assets.dagster_defs.instance import open_instance, opened, registered
+from precalc_assets.ledger.computed import computed_counts
+from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.serving.deployment import open_serving
+from precalc_assets.stores.object_store import ObjectStore
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port."
+)
+@click.option(
+    "--allow-compute/--no-allow-compute",
+    default=True,
+    show_default=True,
+    help="Let `computeMissing` run the model on SMILES the table does not hold.",
+)
+def serve(host: str, port: int, allow_compute: bool) -> None:
+    """Serve lookups over HTTP: POST /lookup (the JSON request of every face), GET /lookup,
+    /models (the ledger per model), /health; OpenAPI docs at /docs. Ctrl-C stops it."""
+    try:
+        import uvicorn
+
+        from precalc_assets.serving.http_api import create_app
+    except ImportError as exc:
+        raise click.ClickException(
+            f"precalc serve needs FastAPI and uvicorn ({exc}); install them with "
+            "pip install 'precalc_assets[serve]'"
+        ) from exc
+    instance = open_instance()
+    with opened("storage", "models") as (store, policy):
+        app = create_app(
+            open_serving(), ledger_reader(instance, store, policy), allow_compute=allow_compute
+        )
+        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        click.echo(f"serving lookups at {base} (API docs: {base}/docs)")
+        if host not in LOOPBACK:
+            more = " and run models (--no-allow-compute stops that)" if allow_compute else ""
+            click.echo(
+                f"warning: {host} is not loopback and this API has no authentication: anyone "
+                f"who can reach port {port} can look molecules up{more}",
+                err=True,
+            )
+        sys.stdout.flush()
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port))
+        # uvicorn shuts down gracefully on Ctrl-C, then raises it again: it ends here.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+    click.echo("stopped")
+
+
+def ledger_reader(
+    instance: Any, store: ObjectStore, policy: ModelPolicy
+) -> Callable[[], list[dict[str, Any]]]:
+    """What `/models` shows, read from the ledger of the Dagster `instance` when called
+    (`http_api` caches it for a few seconds)."""
+    from precalc_assets.serving.http_api import RunTimes, models_document
+
+    ended: dict[str, RunTimes] = {}  # an ended run's times never change: read them once
+
+    def times(run_id: str) -> RunTimes:
+        if run_id in ended:
+            return ended[run_id]
+        record = instance.get_run_record_by_id(run_id)
+        found = RunTimes(record.start_time, record.end_time) if record else RunTimes()
+        if found.ended is not None:
+            ended[run_id] = found
+        return found
+
+    def read() -> list[dict[str, Any]]:
+        models = registered(instance, keys.MODEL)
+        rows = build_ledger(instance, store, policy, models)
+        runs = {run_id: times(run_id) for run_id in {row.run_id for row in rows if row.run_id}}
+        return models_document(models, rows, computed_counts(store, models), runs)
+
+    return read
