@@ -28,7 +28,6 @@ import http.client
 import importlib.metadata
 import json
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -91,6 +90,15 @@ def register(store: Any) -> None:
 # -- sqlite --------------------------------------------------------------------------
 
 
+def vm_kb(field: str) -> int:
+    """A /proc/self/status figure (VmHWM: this process's peak RSS; reset by exec, unlike
+    ru_maxrss, which a child inherits from the parent that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def child_sqlite(home: Path, keys_file: Path, count: int) -> dict[str, Any]:
     """In a fresh process: import, then time `lookup` of the first `count` keys."""
     from precalc_assets.serving.lookup import lookup
@@ -99,13 +107,13 @@ def child_sqlite(home: Path, keys_file: Path, count: int) -> dict[str, Any]:
     keys = keys_file.read_text().split()[:count]
     store = open_object_store((home / "storage").as_uri())
     table = open_serving_table(f"sqlite:///{home / 'serving.db'}")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = vm_kb("VmHWM") / 1024
     times = []
     for _ in range(5):
         started = time.perf_counter()
         answer = lookup(store, table, [MODEL], keys)
         times.append(time.perf_counter() - started)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = vm_kb("VmHWM") / 1024
     found = sum(r.status == "found" for r in answer.rows)
     return {
         "keys": count,
@@ -165,6 +173,10 @@ class DelayProxy(ThreadingHTTPServer):
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One send per reply: headers and body written apart would wait out Nagle's algorithm
+    # and the client's delayed ACK (~40 ms a reply), which is no region's latency.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def do_POST(self) -> None:
         server: DelayProxy = self.server  # type: ignore[assignment]
@@ -197,10 +209,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 def bench_dynamodb(work: Path, items: list[Any]) -> dict[str, Any]:
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from precalc_assets.serving.lookup import lookup
     from precalc_assets.stores.aws import client_config
@@ -208,12 +217,16 @@ def bench_dynamodb(work: Path, items: list[Any]) -> dict[str, Any]:
     from precalc_assets.stores.factory import open_object_store
     from precalc_assets.stores.serving_table import partition_key, sort_key
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
+    # moto in a process of its own, as DynamoDB is: in this one it would share the GIL
+    # with the client's reading threads.
+    host, port = "127.0.0.1", free_port()
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", host, "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(f"http://{host}:{port}/moto-api/", moto)
     proxy = DelayProxy(f"http://{host}:{port}", 0.010)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
@@ -228,12 +241,22 @@ def bench_dynamodb(work: Path, items: list[Any]) -> dict[str, Any]:
         keys = [i.inchikey for i in sample]
         lookup(store, table, [MODEL], keys[:10])  # connections warm, table described
         batched = []
+        client_cpu = []
         for _ in range(5):
-            before = proxy.requests
+            before, cpu = proxy.requests, time.process_time()
             started = time.perf_counter()
             answer = lookup(store, table, [MODEL], keys)
             batched.append((time.perf_counter() - started, proxy.requests - before))
+            client_cpu.append(time.process_time() - cpu)  # this process: client and proxy
         found = sum(r.status == "found" for r in answer.rows)
+        direct = boto3.client(
+            "dynamodb", endpoint_url=f"http://{host}:{port}", config=client_config()
+        )
+        floor = []
+        for _ in range(5):  # the same lookup straight to moto: its own processing time
+            started = time.perf_counter()
+            lookup(store, DynamoServingTable(direct, "lookup-bench"), [MODEL], keys)
+            floor.append(time.perf_counter() - started)
         before = proxy.requests
         started = time.perf_counter()
         for key in keys:
@@ -247,12 +270,15 @@ def bench_dynamodb(work: Path, items: list[Any]) -> dict[str, Any]:
             "keys": len(keys), "found": found, "added_latency_ms": 10,
             "batched_best_s": best[0], "batched_requests": best[1],
             "batched_median_s": statistics.median(t for t, _ in batched),
+            "batched_without_proxy_best_s": min(floor),
+            "client_and_proxy_cpu_s": min(client_cpu),
             "getitem_loop_s": loop_s, "getitem_requests": proxy.requests - before,
             "speedup": loop_s / best[0],
         }  # fmt: skip
     finally:
         proxy.shutdown()
-        moto.stop()
+        moto.terminate()
+        moto.wait(timeout=30)
 
 
 # -- http ----------------------------------------------------------------------------
@@ -262,6 +288,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen) -> None:
+    """Until `url` answers (any status), or fail if `process` ends or a minute passes."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{process.args[0]} did not start") from None
+            time.sleep(0.2)
 
 
 def bench_http(work: Path, items: list[Any]) -> dict[str, Any]:
@@ -274,15 +315,7 @@ def bench_http(work: Path, items: list[Any]) -> dict[str, Any]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("precalc serve did not start") from None
-                time.sleep(0.2)
+        wait_for(f"http://127.0.0.1:{port}/health", server)
         keys = [i.inchikey for i in items]
         out = {}
         for size, repeats in ((10, 300), (1_000, 60)):
@@ -321,7 +354,7 @@ def main() -> None:
     parser.add_argument("--parts", default="sqlite,dynamodb,http")
     args = parser.parse_args()
     parts = args.parts.split(",")
-    items = build_items(TABLE_ROWS)
+    items = build_items(TABLE_ROWS)  # (the mols are gone once this returns)
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(),
         "loadavg_before": os.getloadavg(),

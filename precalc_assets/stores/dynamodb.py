@@ -59,6 +59,8 @@ __all__ = [
 
 BATCH_WRITE_MAX = 25  # DynamoDB limit per BatchWriteItem
 BATCH_GET_MAX = 100  # DynamoDB limit per BatchGetItem
+# BatchGetItem requests at once: a 1,000-key lookup (the API's limit) in one round trip.
+READS_IN_FLIGHT = 10
 # DynamoDB's maximum item size (400 KB), attribute names included. Every backend is held
 # to it, so a model served locally also serves on AWS: a model whose items cannot fit is
 # refused when it is registered (`models.catalog`).
@@ -363,7 +365,7 @@ class DynamoServingTable(ServingTable):
             results = [self._get_chunk(c, consistent_read) for c in chunks]
         else:
             with ThreadPoolExecutor(
-                min(self.max_workers, len(chunks)), thread_name_prefix="ddb-read"
+                min(READS_IN_FLIGHT, len(chunks)), thread_name_prefix="ddb-read"
             ) as pool:
                 results = list(pool.map(lambda c: self._get_chunk(c, consistent_read), chunks))
         out: dict[str, ServingItem] = {}
