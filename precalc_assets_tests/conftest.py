@@ -16,15 +16,13 @@ import boto3
 import pytest
 
 from precalc_assets.stores.aws import client_config
-from precalc_assets_tests.helpers import Project, Receiver, SnsTopic, unique_name
-
-_AWS_ENV_UNSET = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_DYNAMODB",
+from precalc_assets_tests.helpers import (
+    AWS_SETTINGS,
+    PRECALC_SETTINGS,
+    Project,
+    Receiver,
+    SnsTopic,
+    unique_name,
 )
 
 
@@ -49,7 +47,7 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
     Also hides the developer's ``~/.aws`` config and profile so they cannot leak in.
     """
-    for name in _AWS_ENV_UNSET:
+    for name in AWS_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -94,13 +92,7 @@ def dynamodb_table_name(aws_env: str) -> str:
 def isolated_home(tmp_path, monkeypatch) -> None:
     """Every test gets its own PRECALC_HOME and DAGSTER_HOME (embedded default), so
     nothing reads or writes the developer's ./.precalc or a configured cloud store."""
-    for name in (
-        "PRECALC_STORAGE_URL",
-        "PRECALC_SERVING_URL",
-        "PRECALC_DEPLOYMENT",
-        "PRECALC_MODELS_FILE",
-        "PRECALC_HTTP_ALLOW",
-    ):
+    for name in PRECALC_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))

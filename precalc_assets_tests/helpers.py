@@ -22,6 +22,7 @@ import boto3
 import dagster as dg
 import rdkit
 from botocore.awsrequest import AWSResponse
+from click.testing import CliRunner, Result
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
@@ -42,6 +43,23 @@ from precalc_assets.stores.s3 import S3ObjectStore
 from precalc_assets.stores.serving_table import ServingItem, ServingTable
 
 NCI_SAMPLE = Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
+# Settings a test home must not inherit from the developer's shell: the project's own,
+# and the AWS ones that could point boto3 at a real account.
+PRECALC_SETTINGS = (
+    "PRECALC_STORAGE_URL",
+    "PRECALC_SERVING_URL",
+    "PRECALC_DEPLOYMENT",
+    "PRECALC_MODELS_FILE",
+    "PRECALC_HTTP_ALLOW",
+)
+AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+)
 
 
 def write_library(path: Path, lines: list[str]) -> Path:
@@ -283,3 +301,13 @@ def seed_objects(store: ObjectStore, names: list[str]) -> None:
     store.put_bytes(names[0], b"x")  # one through the real API
     for name in names[1:]:
         backend.put_object(store.bucket, f"{store.prefix}/{name}", b"x")
+
+
+def precalc(*args: str, ok: bool = True) -> Result:
+    """The `precalc` console script, in this process, as a user runs it."""
+    from precalc_assets.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result

@@ -10,21 +10,18 @@ import sys
 
 import dagster as dg
 import pytest
-from click.testing import CliRunner
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
-from precalc_assets.cli import main
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
-from precalc_assets_tests.helpers import Project, expected_molecules, nci_lines, write_library
-
-
-def precalc(*args: str, ok: bool = True):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+from precalc_assets_tests.helpers import (
+    Project,
+    expected_molecules,
+    nci_lines,
+    precalc,
+    write_library,
+)
 
 
 def test_add_library_add_model_run_lookup(project, tmp_path):
@@ -56,9 +53,7 @@ def test_add_library_add_model_run_lookup(project, tmp_path):
     # Nothing is missing any more: a second run does nothing.
     assert "0 partition(s) missing" in precalc("run").output
     key, absent = next(iter(expected)), "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
-    body = json.loads(
-        precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", absent).output
-    )
+    body = json.loads(precalc("lookup", "--model", "eos3b5e", "--key", key, "--key", absent).output)
     found, missing = body["output"]
     assert (found["status"], found["key"], found["smiles"]) == ("found", key, expected[key])
     assert found["outputs"]["mol_weight"] == pytest.approx(

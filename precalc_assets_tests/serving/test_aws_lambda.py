@@ -60,11 +60,17 @@ class Context:
     function_name: str = "precalc-lookup"
 
 
-def rest_event(body: Any, method: str = "POST", encode: bool = False) -> dict[str, Any]:
-    """An API Gateway REST API (payload 1.0) proxy event, as the template's API sends it."""
+def event_body(body: Any, encode: bool) -> str | None:
+    """A request body as API Gateway hands it over: text, or base64 when `encode`."""
     text = body if body is None or isinstance(body, str) else json.dumps(body)
     if encode and text is not None:
         text = base64.b64encode(text.encode()).decode()
+    return text
+
+
+def rest_event(body: Any, method: str = "POST", encode: bool = False) -> dict[str, Any]:
+    """An API Gateway REST API (payload 1.0) proxy event, as the template's API sends it."""
+    text = event_body(body, encode)
     return {
         "resource": "/lookup",
         "path": "/lookup",
@@ -90,9 +96,7 @@ def rest_event(body: Any, method: str = "POST", encode: bool = False) -> dict[st
 
 def http_api_event(body: Any, method: str = "POST", encode: bool = False) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event."""
-    text = body if body is None or isinstance(body, str) else json.dumps(body)
-    if encode and text is not None:
-        text = base64.b64encode(text.encode()).decode()
+    text = event_body(body, encode)
     return {
         "version": "2.0",
         "routeKey": f"{method} /lookup",

@@ -6,23 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
-from precalc_assets.cli import main
 from precalc_assets.serving.computed import COMPUTED_SLICE, NO_STRUCTURE, compute_missing
 from precalc_assets.serving.deployment import open_serving
 from precalc_assets.serving.lookup import COMPUTED, FOUND, INVALID, MISSING, lookup
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
-
-
-def precalc(*args: str, ok: bool = True):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
 
 
 def smiles_of(expected: dict[str, str]) -> list[str]:

@@ -34,6 +34,8 @@ from precalc_assets.serving.http_api import create_app
 from precalc_assets.serving.requests import FIELDS, answer
 from precalc_assets.stores.errors import StoreError
 from precalc_assets_tests.helpers import (
+    AWS_SETTINGS,
+    PRECALC_SETTINGS,
     Project,
     expected_molecules,
     nci_lines,
@@ -44,20 +46,7 @@ from precalc_assets_tests.helpers import (
 MODEL = "eos3b5e"
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
 LIBRARY = nci_lines(60)
-# Settings a test home must not inherit from the developer's shell or the session.
-UNSET = (
-    "PRECALC_STORAGE_URL",
-    "PRECALC_SERVING_URL",
-    "PRECALC_DEPLOYMENT",
-    "PRECALC_MODELS_FILE",
-    "PRECALC_HTTP_ALLOW",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-)
+UNSET = (*PRECALC_SETTINGS, *AWS_SETTINGS)  # not inherited from the shell or the session
 
 
 def precalc(*args: str) -> str:

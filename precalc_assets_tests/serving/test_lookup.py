@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
-from precalc_assets.cli import main
 from precalc_assets.serving.deployment import open_serving
 from precalc_assets.serving.formats import json_body, to_csv
 from precalc_assets.serving.lookup import (
@@ -22,16 +20,9 @@ from precalc_assets.serving.lookup import (
     lookup,
 )
 from precalc_assets.stores.serving_table import ServingItem
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
 
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
-
-
-def precalc(*args: str, ok: bool = True):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture
