@@ -38,6 +38,24 @@ SLICES_PER_RUN = 4
 PARTITIONS_PER_QUERY = 5_000
 
 
+# A slice key is `<library-name>-<NNNN>`. Four digits up to this many slices, so keys of
+# one library sort by position as strings (the serving table's first-slice-wins rule).
+MAX_SLICES_PER_LIBRARY = 10_000
+SLICE_INDEX_DIGITS = 4
+
+
+def slice_key(name: str, index: int) -> str:
+    return f"{name}-{index:0{SLICE_INDEX_DIGITS}d}"
+
+
+def slice_position(key: str) -> tuple[str, int] | None:
+    """(library name, index) of a `<library-name>-<NNNN>` slice key; None for other keys."""
+    name, sep, number = key.rpartition("-")
+    if not sep or not name or not number.isdigit():
+        return None
+    return name, int(number)
+
+
 def partition_id(model_id: str, slice_key: str) -> str:
     """The string form of a model x slice partition key: `"<model>|<slice>"`."""
     return f"{model_id}{SEPARATOR}{slice_key}"

@@ -27,9 +27,9 @@ from precalc_assets.inputs.library_files import (
     library_name,
     open_text,
     plan_slices,
-    slice_key,
 )
 from precalc_assets.inputs.manifests import LibraryManifest, file_sha256, load_manifest
+from precalc_assets.keys import slice_key
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 

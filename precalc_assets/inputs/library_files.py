@@ -16,6 +16,7 @@ from typing import IO
 
 from rdkit import Chem
 
+from precalc_assets import keys
 from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING  # also silences RDKit logging
 from precalc_assets.ids import validate_id
 
@@ -64,16 +65,12 @@ def library_name(filename: str) -> str:
     return name
 
 
-def slice_key(name: str, index: int) -> str:
-    return f"{name}-{index:04d}"
-
-
 def parse_slice_key(key: str) -> tuple[str, int]:
     """`<library-name>-<NNNN>` -> (library name, slice index)."""
-    name, sep, number = key.rpartition("-")
-    if not sep or not name or not number.isdigit():
+    position = keys.slice_position(key)
+    if position is None:
         raise LibraryError(f"slice key {key!r} is not of the form <library-name>-<NNNN>")
-    return name, int(number)
+    return position
 
 
 def plan_slices(name: str, total_rows: int, slice_size: int) -> list[SliceRange]:
@@ -83,8 +80,15 @@ def plan_slices(name: str, total_rows: int, slice_size: int) -> list[SliceRange]
         raise LibraryError(f"slice size must be at least 1, got {slice_size}")
     if total_rows < 1:
         raise LibraryError(f"library {name!r} has no data rows")
+    slices = -(-total_rows // slice_size)
+    if slices > keys.MAX_SLICES_PER_LIBRARY:
+        raise LibraryError(
+            f"library {name!r}: {total_rows} rows in slices of {slice_size} make {slices} "
+            f"slices, more than {keys.MAX_SLICES_PER_LIBRARY}; use a larger slice size "
+            f"(at least {-(-total_rows // keys.MAX_SLICES_PER_LIBRARY)})"
+        )
     return [
-        SliceRange(slice_key(name, i), i, start, min(slice_size, total_rows - start))
+        SliceRange(keys.slice_key(name, i), i, start, min(slice_size, total_rows - start))
         for i, start in enumerate(range(0, total_rows, slice_size))
     ]
 

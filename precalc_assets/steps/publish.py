@@ -15,7 +15,12 @@ from precalc_assets.serving.lookup import columns_document
 from precalc_assets.steps.files import read_partition_file
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
-from precalc_assets.stores.serving_table import ServingItem, ServingTable, utc_timestamp
+from precalc_assets.stores.serving_table import (
+    ServingItem,
+    ServingTable,
+    earlier_slices,
+    utc_timestamp,
+)
 
 REJECT_DUPLICATE_EARLIER_SLICE = "duplicate_inchikey_in_earlier_slice"
 PUBLISH_CHUNK_ROWS = 2_000  # rows turned into items, written and read back at a time
@@ -59,8 +64,9 @@ def publish_predictions(
             for item in serving_items(chunk, spec, slice_key, run_id)
             if item.inchikey not in chunk_held
         ]
-        _write_and_read_back(serving, spec, slice_key, run_id, items)
-        published += len(items)
+        kept = _write_and_read_back(serving, spec, slice_key, run_id, items)
+        held |= kept  # an earlier slice wrote them after the look above: the store kept them
+        published += len(items) - len(kept)
     return StepResult(
         slice_key=slice_key,
         model_id=spec.model_id,
@@ -77,11 +83,21 @@ def publish_predictions(
 
 def _write_and_read_back(
     serving: ServingTable, spec: ModelSpec, slice_key: str, run_id: str, items: list[ServingItem]
-) -> None:
+) -> set[str]:
+    """Write, then read every key back; returns the keys an earlier slice's item kept."""
     written = serving.upsert(items)
     landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
+    earlier = earlier_slices(slice_key)
+    kept = {
+        key
+        for key, item in landed.items()
+        if item.run_id != run_id and earlier is not None and earlier.holds(item.slice_key)
+    }
     missing = [
-        i.inchikey for i in items if i.inchikey not in landed or landed[i.inchikey].run_id != run_id
+        i.inchikey
+        for i in items
+        if i.inchikey not in kept
+        and (i.inchikey not in landed or landed[i.inchikey].run_id != run_id)
     ]
     if written != len(items) or missing:
         raise PublishError(
@@ -90,6 +106,7 @@ def _write_and_read_back(
             f"are not in the serving table after the write (e.g. {missing[:3]}); re-run the "
             "partition, writes are idempotent"
         )
+    return kept
 
 
 def serving_items(

@@ -3,7 +3,10 @@
 - the table is created on demand (``ensure_table``: PAY_PER_REQUEST, PK hash + SK range;
   an existing table with another key schema is refused);
 - writes are parallel ``BatchWriteItem`` requests of 25 items, in rounds run one after
-  another so a key repeated across rounds still ends with its last value;
+  another so a key repeated across rounds still ends with its last value; an item that
+  must not replace one of an earlier slice (``earlier_slices``) goes alone, as a
+  ``PutItem`` with that condition (``BatchWriteItem`` takes no conditions; a conditional
+  put costs the same write units), ``CONDITIONAL_PUTS_IN_FLIGHT`` at a time;
 - reads are ``BatchGetItem`` requests of 100 keys, several in parallel;
 - ``attribute_item`` is the item layout; ``item_size_bound`` bounds an item's size as
   DynamoDB counts it, against ``ITEM_SIZE_LIMIT`` (models are checked against it when
@@ -36,8 +39,10 @@ from precalc_assets.stores.aws import (
 )
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.serving_table import (
+    EarlierSlices,
     ServingItem,
     ServingTable,
+    earlier_slices,
     encode_outputs,
     item_keys,
     partition_key,
@@ -59,6 +64,14 @@ __all__ = [
 
 BATCH_WRITE_MAX = 25  # DynamoDB limit per BatchWriteItem
 BATCH_GET_MAX = 100  # DynamoDB limit per BatchGetItem
+# Conditional PutItem requests at once: one item each, so more than batches (the client's
+# connection pool, `aws.client_config`, holds 32).
+CONDITIONAL_PUTS_IN_FLIGHT = 32
+# Writes only where no earlier slice of the item's library holds the key (`EarlierSlices`).
+_NOT_OVER_AN_EARLIER_SLICE = (
+    "attribute_not_exists(PK) OR NOT "
+    "(begins_with(#slice, :prefix) AND size(#slice) = :length AND #slice < :slice)"
+)
 # BatchGetItem requests at once: a 1,000-key lookup (the API's limit) in one round trip.
 READS_IN_FLIGHT = 10
 # DynamoDB's maximum item size (400 KB), attribute names included. Every backend is held
@@ -72,7 +85,9 @@ _TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _DYNAMODB = AwsService(
     name="DynamoDB",
     local_alternative="a sqlite:/// PRECALC_SERVING_URL",
-    permissions="dynamodb:DescribeTable, CreateTable, BatchWriteItem, BatchGetItem and Scan",
+    permissions=(
+        "dynamodb:DescribeTable, CreateTable, BatchWriteItem, PutItem, BatchGetItem and Scan"
+    ),
 )
 
 
@@ -300,29 +315,65 @@ class DynamoServingTable(ServingTable):
         _, left = self._send("write to", "batch_write_item", requests, "UnprocessedItems")
         return _pending(left)
 
+    def _put_unless_earlier(
+        self, pk: str, sk: str, item: ServingItem, earlier: EarlierSlices
+    ) -> int:
+        """One conditional PutItem; an item of an earlier slice keeps the key (not an
+        error: the caller reads back). Returns 0, as ``_write_batch`` does when done."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=attribute_item(item, pk, sk),
+                ConditionExpression=_NOT_OVER_AN_EARLIER_SLICE,
+                ExpressionAttributeNames={"#slice": "Slice"},
+                ExpressionAttributeValues={
+                    ":prefix": {"S": earlier.prefix},
+                    ":length": {"N": str(earlier.length)},
+                    ":slice": {"S": earlier.slice_key},
+                },
+            )
+        except ClientError as exc:
+            if aws_error_code(exc)[0] != "ConditionalCheckFailedException":
+                raise self._translate(exc, "write to") from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "write to") from exc
+        return 0
+
     def upsert(self, items: Iterable[ServingItem]) -> int:
         seen: set[tuple[str, str]] = set()
         pending: dict[tuple[str, str], ServingItem] = {}
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ddb-write") as pool:
+        with (
+            ThreadPoolExecutor(self.max_workers, thread_name_prefix="ddb-write") as pool,
+            ThreadPoolExecutor(CONDITIONAL_PUTS_IN_FLIGHT, thread_name_prefix="ddb-put") as puts,
+        ):
             for item in items:
                 key = item_keys(item, self.url)
                 pending[key] = item  # de-duplicate: last wins (DynamoDB rejects dup keys)
                 seen.add(key)
                 if len(pending) >= self._round_items:
-                    self._write_round(pool, pending, len(seen))
+                    self._write_round(pool, puts, pending, len(seen))
                     pending = {}
             if pending:
-                self._write_round(pool, pending, len(seen))
+                self._write_round(pool, puts, pending, len(seen))
         return len(seen)
 
     def _write_round(
-        self, pool: ThreadPoolExecutor, pending: dict[tuple[str, str], ServingItem], total: int
+        self,
+        pool: ThreadPoolExecutor,
+        puts: ThreadPoolExecutor,
+        pending: dict[tuple[str, str], ServingItem],
+        total: int,
     ) -> int:
         entries = [(pk, sk, item) for (pk, sk), item in pending.items()]
+        free = [(pk, sk, i) for pk, sk, i in entries if earlier_slices(i.slice_key) is None]
         futures: list[Future[int]] = [
-            pool.submit(self._write_batch, entries[i : i + BATCH_WRITE_MAX])
-            for i in range(0, len(entries), BATCH_WRITE_MAX)
+            pool.submit(self._write_batch, free[i : i + BATCH_WRITE_MAX])
+            for i in range(0, len(free), BATCH_WRITE_MAX)
         ]
+        for pk, sk, item in entries:
+            earlier = earlier_slices(item.slice_key)
+            if earlier is not None:
+                futures.append(puts.submit(self._put_unless_earlier, pk, sk, item, earlier))
         wait(futures)
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:

@@ -8,7 +8,11 @@ is in ``docs/contracts.md``):
   ``Timestamp`` (S, ISO-8601 UTC with milliseconds and ``Z``, see ``utc_timestamp``),
   ``Slice``, ``RunId``, ``CodeVersion`` (S)
 
-Writes are idempotent upserts (a re-run overwrites, never duplicates). Output values are
+Writes are idempotent upserts (a re-run overwrites, never duplicates), with one rule
+checked by the store in the same write (so concurrent runs cannot race past it): an item
+never replaces an item of an *earlier* slice of the same library. A molecule in several
+slices of a library is served from its first row, whatever order the slices publish in
+(see ``earlier_slices``). Output values are
 stored as ``values`` says (non-finite and out-of-range numbers as NULL). Reads return the
 same ``ServingItem`` the writes take.
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from precalc_assets import keys
 from precalc_assets.stores.errors import StoreError
 
 __all__ = [
@@ -30,6 +35,8 @@ __all__ = [
     "SK_PREFIX",
     "ServingItem",
     "ServingTable",
+    "EarlierSlices",
+    "earlier_slices",
     "encode_outputs",
     "item_keys",
     "partition_key",
@@ -62,6 +69,34 @@ class ServingItem:
     run_id: str
     code_version: str
     timestamp: str
+
+
+@dataclass(frozen=True)
+class EarlierSlices:
+    """How the slice keys before ``slice_key`` in its library look: they start with
+    ``prefix``, have ``length`` characters and sort before ``slice_key`` (four-digit
+    indices, `keys.MAX_SLICES_PER_LIBRARY`)."""
+
+    prefix: str
+    length: int
+    slice_key: str
+
+    def holds(self, other_slice: str) -> bool:
+        """Whether an item of ``other_slice`` must be kept rather than replaced."""
+        return (
+            other_slice.startswith(self.prefix)
+            and len(other_slice) == self.length
+            and other_slice < self.slice_key
+        )
+
+
+def earlier_slices(slice_key: str) -> EarlierSlices | None:
+    """The slices an item of ``slice_key`` must not replace; None when there are none
+    (a library's first slice, or an item not from a library slice, e.g. a lookup's)."""
+    position = keys.slice_position(slice_key)
+    if position is None or position[1] == 0:
+        return None
+    return EarlierSlices(f"{position[0]}-", len(slice_key), slice_key)
 
 
 def partition_key(inchikey: str) -> str:
@@ -126,7 +161,9 @@ class ServingTable(ABC):
 
     @abstractmethod
     def upsert(self, items: Iterable[ServingItem]) -> int:
-        """Write items (same PK/SK overwritten, last one wins); returns distinct items written."""
+        """Write items (same PK/SK overwritten, last one wins), except over an item of an
+        earlier slice of the same library (``earlier_slices``), which is left as it is:
+        read back to see which. Returns the distinct items handled."""
 
     @abstractmethod
     def get_many(

@@ -18,6 +18,7 @@ from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.serving_table import (
     ServingItem,
     ServingTable,
+    earlier_slices,
     encode_outputs,
     item_keys,
     partition_key,
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS serving (
 _COLUMNS = "pk, sk, smiles, precalculation, timestamp, slice, run_id, code_version"
 _UPSERT = f"""
 INSERT INTO serving ({_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (:pk, :sk, :smiles, :outputs, :timestamp, :slice, :run_id, :code_version)
 ON CONFLICT (pk, sk) DO UPDATE SET
     smiles = excluded.smiles,
     precalculation = excluded.precalculation,
@@ -52,6 +53,11 @@ ON CONFLICT (pk, sk) DO UPDATE SET
     slice = excluded.slice,
     run_id = excluded.run_id,
     code_version = excluded.code_version
+WHERE NOT (
+    substr(coalesce(serving.slice, ''), 1, length(:prefix)) = :prefix
+    AND length(serving.slice) = :length
+    AND serving.slice < :slice
+)
 """
 _IN_CHUNK = 500  # well under SQLite's bound-parameter limit
 
@@ -103,23 +109,27 @@ class SqliteServingTable(ServingTable):
     def upsert(self, items: Iterable[ServingItem]) -> int:
         seen: set[tuple[str, str]] = set()
 
-        def rows() -> Iterator[tuple]:
+        def rows() -> Iterator[dict[str, object]]:
             for item in items:
                 pk, sk = item_keys(item, self.url)
                 seen.add((pk, sk))
                 outputs = json.dumps(
                     encode_outputs(item, to_json), allow_nan=False, separators=(",", ":")
                 )
-                yield (
-                    pk,
-                    sk,
-                    item.smiles,
-                    outputs,
-                    item.timestamp,
-                    item.slice_key,
-                    item.run_id,
-                    item.code_version,
-                )
+                earlier = earlier_slices(item.slice_key)
+                yield {
+                    "pk": pk,
+                    "sk": sk,
+                    "smiles": item.smiles,
+                    "outputs": outputs,
+                    "timestamp": item.timestamp,
+                    "slice": item.slice_key,
+                    "run_id": item.run_id,
+                    "code_version": item.code_version,
+                    # No earlier slice: a prefix no slice key has (keys never start with "-").
+                    "prefix": earlier.prefix if earlier else "-",
+                    "length": earlier.length if earlier else 0,
+                }
 
         with self._connect() as con:
             # All-or-nothing per call; IMMEDIATE takes the write lock up front (busy timeout).

@@ -29,8 +29,8 @@ from precalc_assets.inputs.library_files import (
     open_text,
     parse_slice_key,
     plan_slices,
-    slice_key,
 )
+from precalc_assets.keys import MAX_SLICES_PER_LIBRARY, slice_key
 
 RDKIT_DATA = Path(rdkit.__file__).parent / "Data"
 FIRST_5K = RDKIT_DATA / "NCI" / "first_5K.smi"
@@ -100,7 +100,7 @@ def test_library_name(filename: str, expected: str) -> None:
         ("lib", 0, "lib-0000"),
         ("lib", 7, "lib-0007"),
         ("my-lib-2", 139, "my-lib-2-0139"),
-        ("lib", 12345, "lib-12345"),
+        ("lib", MAX_SLICES_PER_LIBRARY - 1, "lib-9999"),
     ],
 )
 def test_slice_key_round_trip(name: str, index: int, key: str) -> None:
@@ -116,6 +116,13 @@ def test_parse_slice_key_rejects_malformed_keys(key: str) -> None:
 
 
 # --------------------------------------------------------------------------- slicing
+
+
+def test_more_slices_than_keys_sort_by_is_refused_with_the_slice_size_to_use() -> None:
+    rows = MAX_SLICES_PER_LIBRARY * 10 + 1
+    assert len(plan_slices("lib", rows - 1, 10)) == MAX_SLICES_PER_LIBRARY
+    with pytest.raises(LibraryError, match="use a larger slice size \\(at least 11\\)"):
+        plan_slices("lib", rows, 10)
 
 
 def assert_exact_cover(slices: list[SliceRange], name: str, total: int, size: int) -> None:

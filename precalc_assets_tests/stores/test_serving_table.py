@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,28 @@ def test_duplicate_keys_in_one_call_last_wins(table: ServingTable) -> None:
     first, second = make_items(1, value=1.0)[0], make_items(1, value=2.0)[0]
     assert table.upsert([first, *make_items(30, start=1), second]) == 31
     assert table.get_many(MODEL, [ikey(0)])[ikey(0)].outputs == (2.0,)
+
+
+def in_slice(items: list[ServingItem], slice_key: str) -> list[ServingItem]:
+    return [dataclasses.replace(i, slice_key=slice_key, run_id=f"run-{slice_key}") for i in items]
+
+
+def test_a_later_slice_never_replaces_an_earlier_slices_item(table: ServingTable) -> None:
+    """First row wins across slices, enforced in the write itself: a run that looked
+    before the earlier slice wrote still cannot replace its item."""
+    table.upsert(in_slice(make_items(30), "lib-0002"))
+    table.upsert(in_slice(make_items(10, value=100.0), "lib-0001"))  # earlier: replaces
+    assert table.upsert(in_slice(make_items(40, value=500.0), "lib-0003")) == 40  # later
+    table.upsert(in_slice(make_items(5, value=900.0), "lib-0002"))  # its own slice again
+    table.upsert(in_slice(make_items(3, value=700.0), "lib-x-0009"))  # another library
+    table.upsert(in_slice(make_items(2, value=800.0), "computed"))  # a lookup's item
+    got = table.get_many(MODEL, [ikey(i) for i in range(40)])
+    assert [got[ikey(i)].slice_key for i in (0, 2, 3, 4, 9, 10, 29, 30, 39)] == [
+        "computed", "lib-x-0009", "lib-0001", "lib-0001", "lib-0001",
+        "lib-0002", "lib-0002", "lib-0003", "lib-0003",
+    ]  # fmt: skip
+    outputs = {i: got[ikey(i)].outputs[0] for i in (3, 10, 29, 30)}
+    assert outputs == {3: 103.0, 10: 11.0, 29: 30.0, 30: 530.0}
 
 
 def test_get_many_over_100_keys_with_missing_and_duplicates(table: ServingTable) -> None:

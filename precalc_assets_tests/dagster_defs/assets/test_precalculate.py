@@ -13,7 +13,9 @@ from precalc_assets import layout
 from precalc_assets.chem import identify
 from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.ledger.summary import summarize, work_to_do
+from precalc_assets.steps import publish
 from precalc_assets.stores.dynamodb import DynamoServingTable
+from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
 
@@ -267,3 +269,28 @@ def test_duplicate_key_across_slices_keeps_the_first_row(project, tmp_path, orde
     served = project.serving().get_many("eos3b5e", [key])[key]
     assert served.slice_key == "lib-0000"
     assert project.serving().count("eos3b5e") == 3
+
+
+def test_an_earlier_slice_written_after_the_later_one_looked_still_wins(
+    project, tmp_path, monkeypatch
+):
+    """Two runs at once: slice 0's item lands between slice 1's look at the table and its
+    write. The store keeps slice 0's item, and slice 1 counts the row as not published."""
+    lines = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN"]
+    project.add_library(write_library(tmp_path / "l.smi", lines), "lib", slice_size=2)
+    project.add_model("eos3b5e")
+    key = identify("Oc1ccccn1")[2]
+    earlier = ServingItem(key, "eos3b5e", "Oc1ccccn1", (95.1,), "lib-0000", "run-0", "v", "t")
+    look = publish.served_by_other_slices
+
+    def look_then_race(serving, *args):
+        seen = look(serving, *args)
+        serving.upsert([earlier])  # the other run's write, just after this run looked
+        return seen
+
+    monkeypatch.setattr(publish, "served_by_other_slices", look_then_race)
+    assert project.precalculate("eos3b5e", "lib-0001").success
+    served = project.serving().get_many("eos3b5e", [key])[key]
+    assert (served.smiles, served.slice_key, served.run_id) == ("Oc1ccccn1", "lib-0000", "run-0")
+    meta = project.latest_metadata("published_predictions", "eos3b5e|lib-0001")
+    assert (meta["items_published"], meta["not_published"]) == (1, 1)
