@@ -155,9 +155,11 @@ def register_stored_library(
 ) -> LibraryManifest:
     """Register `key`, a library file already in storage (`inputs/library/`).
 
-    A changed file under a registered name becomes a new library version, named
-    `<name>-<sha8>`, so the slices already published stay as they are. Messages name
-    the file by its storage URI, never by the temporary copy.
+    The same file already registered from `key` (e.g. by `precalc add-library`, which
+    copies it there, with its own slice size) is left as it is. A changed file under a
+    registered name becomes a new library version, named `<name>-<sha8>`, so the slices
+    already published stay as they are. Messages name the file by its storage URI, never
+    by the temporary copy.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / PurePosixPath(key).name
@@ -166,8 +168,9 @@ def register_stored_library(
         existing = load_manifest(store, name)
         if existing is not None and existing.source_key == key:
             sha = file_sha256(path)
-            if existing.sha256 != sha:
-                name = f"{name}-{sha[:8]}"
+            if existing.sha256 == sha:
+                return existing
+            name = f"{name}-{sha[:8]}"
         manifest, _ = register_library(
             store,
             path,

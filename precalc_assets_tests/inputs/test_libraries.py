@@ -230,3 +230,19 @@ def test_register_stored_library_takes_a_maximum_smiles_length(project) -> None:
     manifest = register_stored_library(store, key, max_smiles_length=5)
     assert manifest.max_smiles_length == 5
     assert prepare_slice(store, "lib-0000").reasons == {REJECT_TOO_LONG: 1}
+
+
+def test_a_file_registered_with_its_own_slice_size_is_left_as_it_is_when_seen_again(
+    project,
+) -> None:
+    """`precalc add-library --slice-size 100` copies the file to inputs/library/; the
+    library-files sensor then sees it and registers it with the default slice size: that
+    is the same file, already registered, not a conflict."""
+    store = project.store()
+    manifest, _ = register_library(
+        store, write_library(project.home / "lib.smi", nci_lines(250)), slice_size=100
+    )
+    again = register_stored_library(store, manifest.source_key)
+    assert again == manifest and [s.key for s in again.slices] == [
+        "lib-0000", "lib-0001", "lib-0002",
+    ]  # fmt: skip
