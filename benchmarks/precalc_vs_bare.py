@@ -310,18 +310,12 @@ def breakdown(home: Path, project: Side, cli_startup_s: float) -> dict:
                     starts[event.step_key] = event.timestamp
                 elif event.step_key in starts:
                     step_total += event.timestamp - starts.pop(event.step_key)
-            batched: set[str] = set()
             for event in instance.all_logs(run_id, of_type=mat_type):
                 mat = event.dagster_event.step_materialization_data.materialization
                 asset = mat.asset_key.to_user_string()
                 if asset not in work:
                     continue
                 partitions[asset] += 1
-                # A ranged run's result is copied to each of its partitions: count once.
-                if "by_partition" in mat.metadata:
-                    if asset in batched:
-                        continue
-                    batched.add(asset)
                 seconds = mat.metadata.get("seconds")
                 work[asset] += float(seconds.value) if seconds is not None else 0.0
     work_total = sum(work.values())

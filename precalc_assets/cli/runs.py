@@ -15,7 +15,7 @@ from precalc_assets.dagster_defs.active_runs import fail_dead_runs
 from precalc_assets.dagster_defs.evaluations import partitions_needing_checks
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.instance import open_instance, opened, registered
-from precalc_assets.dagster_defs.runs import run_missing
+from precalc_assets.dagster_defs.runs import materialize_ledger, run_missing
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.manifests import slice_rows
 from precalc_assets.inputs.model_requests import refresh_cards
@@ -98,6 +98,8 @@ def run(
         summary.left_to_others |= checked.left_to_others
     for key, why in sorted(summary.left_to_others.items()):
         click.echo(f"  {key}: left to another run ({why})")
+    if (summary.partitions_done or unchecked) and not materialize_ledger(defs, inst):
+        click.echo(f"the {keys.LEDGER} asset could not be materialised; see its run", err=True)
     print_report(chosen_models, chosen_slices)
     if summary.failures:
         click.echo(

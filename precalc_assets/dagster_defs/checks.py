@@ -53,14 +53,25 @@ Evaluate = Callable[[ObjectStore, ModelSpec, str], Outcome]
 BLOCKING = "completeness"
 
 
+def _figure_text(value: object) -> str:
+    return (
+        f"{value:,}"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
 def _evaluation(
     asset_key: dg.AssetKey, name: str, partition: str, outcome: Outcome
 ) -> dg.AssetCheckEvaluation:
+    # Dagster plots a check's numeric metadata as one series over all its partitions, so
+    # only the score and threshold (on one scale for every model) stay numbers; the
+    # other figures (features, rows: they differ by model) are shown as text.
     metadata = {
         "score": dg.MetadataValue.float(round(float(outcome.score), 6)),
         "threshold": dg.MetadataValue.float(float(outcome.threshold)),
         **({"details": dg.MetadataValue.md(outcome.table)} if outcome.table else {}),
-        **{k: v for k, v in outcome.figures.items() if isinstance(v, int | float | str)},
+        **{k: dg.MetadataValue.text(_figure_text(v)) for k, v in outcome.figures.items()},
         **{name: dg.MetadataValue.url(uri) for name, uri in outcome.links.items()},
     }
     return dg.AssetCheckEvaluation(

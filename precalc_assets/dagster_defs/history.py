@@ -17,8 +17,8 @@ from precalc_assets.dagster_defs.metadata import (
     QUARANTINED_ROWS,
     REJECTED_ROWS,
     TAKEN_OVER,
-    partition_figure,
-    partition_value,
+    metadata_figure,
+    metadata_value,
 )
 from precalc_assets.dagster_defs.partitions import model_slice_partitions
 from precalc_assets.ledger.cache import facts_table, read_facts
@@ -51,13 +51,12 @@ ATTEMPTS = {
 
 def _fact(asset_key: dg.AssetKey, record: dg.EventLogRecord) -> Fact:
     meta = record.asset_materialization.metadata
-    key = record.partition_key
     fact = Fact(record.storage_id, record.run_id, record.timestamp)
     if asset_key == PUBLISHED:
-        fact.code_version = str(partition_value(meta, key, CODE_VERSION) or "")
-        fact.taken_over = json.dumps(partition_value(meta, key, TAKEN_OVER) or {})
+        fact.code_version = str(metadata_value(meta, CODE_VERSION) or "")
+        fact.taken_over = json.dumps(metadata_value(meta, TAKEN_OVER) or {})
     for name in FIGURES[asset_key]:
-        setattr(fact, name, partition_figure(meta, key, name))
+        setattr(fact, name, metadata_figure(meta, name))
     return fact
 
 

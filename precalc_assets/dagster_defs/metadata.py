@@ -9,10 +9,10 @@ from precalc_assets.models.examples import ExampleCheck
 from precalc_assets.steps.results import StepResult
 
 # Metadata names other code reads back (the ledger, tests): each defined once.
-BY_PARTITION = "by_partition"
 CODE_VERSION = "code_version"
 TAKEN_OVER = "taken_over"  # later slice -> items of it that an earlier slice took over
 ROWS_IN = "rows_in"
+MOLECULES_PER_SECOND = "molecules_per_second"
 MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples
 # (rows out, rejected) labels of each asset's step metadata.
 MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
@@ -22,7 +22,13 @@ ITEMS_PUBLISHED, NOT_PUBLISHED = "items_published", "not_published"  # published
 
 
 def _path_value(uri: str) -> dg.MetadataValue:
-    return dg.MetadataValue.path(uri.removeprefix("file://"))
+    """A local file as a path, an object in S3 as its `s3://` URI (a link in the UI),
+    anything else (a serving table's URL) as text."""
+    if uri.startswith("file://"):
+        return dg.MetadataValue.path(uri.removeprefix("file://"))
+    if uri.startswith("s3://"):
+        return dg.MetadataValue.url(uri)
+    return dg.MetadataValue.text(uri)
 
 
 def counts_table(counts: dict[str, int], label: str) -> dg.MetadataValue:
@@ -37,54 +43,39 @@ def examples_table(checks: list[ExampleCheck]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def step_metadata(results: list[StepResult], rows_label: str, rejected_label: str) -> dict:
-    """One partition: its own figures; several (a ranged run): totals plus a table."""
-    total_in = sum(r.rows_in for r in results)
-    total_out = sum(r.rows_out for r in results)
-    seconds = sum(r.seconds for r in results)
+def step_metadata(result: StepResult, rows_label: str, rejected_label: str) -> dict:
+    """One partition's own figures, paths and reasons."""
     metadata: dict[str, object] = {
-        ROWS_IN: dg.MetadataValue.int(total_in),
-        rows_label: dg.MetadataValue.int(total_out),
-        rejected_label: dg.MetadataValue.int(sum(r.rejected for r in results)),
-        "seconds": dg.MetadataValue.float(round(seconds, 3)),
-        "rows_per_second": dg.MetadataValue.float(round(total_in / seconds, 1) if seconds else 0.0),
+        ROWS_IN: dg.MetadataValue.int(result.rows_in),
+        rows_label: dg.MetadataValue.int(result.rows_out),
+        rejected_label: dg.MetadataValue.int(result.rejected),
+        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+        MOLECULES_PER_SECOND: dg.MetadataValue.float(
+            round(result.rows_in / result.seconds, 1) if result.seconds else 0.0
+        ),
     }
-    if len(results) == 1:
-        result = results[0]
-        metadata.update({name: _path_value(uri) for name, uri in result.paths.items()})
-        if result.code_version:
-            metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
-        if result.reasons or result.rejected:
-            metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
-        if result.taken_over:
-            metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
-    else:
-        lines = [
-            f"| model | slice | rows in | {rows_label} | {rejected_label} | s |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {r.model_id or '-'} | {r.slice_key} | {r.rows_in:,} | {r.rows_out:,} | "
-            f"{r.rejected:,} | {r.seconds:.2f} |"
-            for r in results
-        ]
-        metadata["partitions"] = dg.MetadataValue.md("\n".join(lines))
-        # Dagster copies a batched run's metadata to every partition it materialises;
-        # this keeps each partition's own figures readable (see `partition_figure`).
-        metadata[BY_PARTITION] = dg.MetadataValue.json(
-            {
-                partition_id(r): {
-                    ROWS_IN: r.rows_in,
-                    rows_label: r.rows_out,
-                    rejected_label: r.rejected,
-                    "seconds": round(r.seconds, 3),
-                    CODE_VERSION: r.code_version,
-                    TAKEN_OVER: r.taken_over,
-                }
-                for r in results
-            }
-        )
+    metadata.update({name: _path_value(uri) for name, uri in result.paths.items()})
+    if result.code_version:
+        metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
+    if result.reasons or result.rejected:
+        metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
+    if result.taken_over:
+        metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     return metadata
+
+
+def record_partitions(
+    context: dg.AssetExecutionContext,
+    results: list[StepResult],
+    rows_label: str,
+    rejected_label: str,
+) -> None:
+    """Each partition of a (ranged) run gets its own figures on its own materialisation;
+    what the run returns as `MaterializeResult` metadata is shown on every one of them."""
+    for result in results:
+        context.add_asset_metadata(
+            step_metadata(result, rows_label, rejected_label), partition_key=partition_id(result)
+        )
 
 
 def partition_id(result: StepResult) -> str:
@@ -96,15 +87,10 @@ def partition_id(result: StepResult) -> str:
     )
 
 
-def partition_value(metadata: dict | None, partition: str, name: str) -> object:
-    """A partition's own value from its latest materialisation, batched or not."""
-    metadata = metadata or {}
-    by_partition = metadata.get(BY_PARTITION)
-    if by_partition is not None:
-        return by_partition.value.get(partition, {}).get(name)
-    value = metadata.get(name)
+def metadata_value(metadata: dict | None, name: str) -> object:
+    value = (metadata or {}).get(name)
     return value.value if value is not None else None
 
 
-def partition_figure(metadata: dict | None, partition: str, name: str) -> int:
-    return int(partition_value(metadata, partition, name) or 0)
+def metadata_figure(metadata: dict | None, name: str) -> int:
+    return int(metadata_value(metadata, name) or 0)

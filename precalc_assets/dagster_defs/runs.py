@@ -214,6 +214,18 @@ def _run_one(
         echo(f"  {key}: FAILED: {summary.failures[key]}")
 
 
+def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
+    """Materialise `precalc_ledger`, so the UI's ledger page shows what was just done."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey(keys.LEDGER)],
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    return result.success
+
+
 def _verb(job: dg.JobDefinition) -> str:
     return "checked" if job.name == keys.CHECK_PARTITIONS_JOB else "published"
 

@@ -11,7 +11,7 @@ from precalc_assets.dagster_defs.metadata import (
     REJECTED,
     ROWS,
     examples_table,
-    step_metadata,
+    record_partitions,
 )
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.inputs.model_requests import probe_model
@@ -53,8 +53,8 @@ def predictions(
             )
             context.log_event(library_slice_materialization(prepared))
         results += slice_results
-    metadata = step_metadata(results, ROWS, REJECTED)
+    record_partitions(context, results, ROWS, REJECTED)
     checked = [p.examples for p in probes.values() if p.examples is not None]
-    if checked:
-        metadata[MODEL_EXAMPLES] = examples_table(checked)
+    # How the run's models did on their examples: shown on each partition of the run.
+    metadata = {MODEL_EXAMPLES: examples_table(checked)} if checked else {}
     return dg.MaterializeResult(metadata=metadata)

@@ -5,7 +5,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.validation import validated_predictions
-from precalc_assets.dagster_defs.metadata import ITEMS_PUBLISHED, NOT_PUBLISHED, step_metadata
+from precalc_assets.dagster_defs.metadata import ITEMS_PUBLISHED, NOT_PUBLISHED, record_partitions
 from precalc_assets.dagster_defs.resources import (
     ModelPolicyResource,
     ObjectStorageResource,
@@ -34,6 +34,5 @@ def published_predictions(
     for slice_key, specs in specs_by_slice(context, store, models.open()):
         for spec in specs:
             results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
-    metadata = step_metadata(results, ITEMS_PUBLISHED, NOT_PUBLISHED)
-    metadata["serving_table"] = dg.MetadataValue.text(table.url)
-    return dg.MaterializeResult(metadata=metadata)
+    record_partitions(context, results, ITEMS_PUBLISHED, NOT_PUBLISHED)
+    return dg.MaterializeResult()

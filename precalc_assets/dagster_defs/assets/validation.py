@@ -5,7 +5,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.predictions import predictions
-from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, step_metadata
+from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, record_partitions
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.steps.validate import validate_predictions
 
@@ -34,4 +34,5 @@ def validated_predictions(
                     f"{result.reasons}"
                 )
             results.append(result)
-    return dg.MaterializeResult(metadata=step_metadata(results, VALID_ROWS, QUARANTINED_ROWS))
+    record_partitions(context, results, VALID_ROWS, QUARANTINED_ROWS)
+    return dg.MaterializeResult()

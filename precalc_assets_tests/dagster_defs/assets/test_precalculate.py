@@ -89,6 +89,35 @@ def test_every_builtin_model_over_all_slices(local_project, tmp_path):
     assert list(frame.columns) == ["row", "inchikey", "smiles", "bits"]
 
 
+def test_each_partition_of_a_ranged_run_shows_its_own_figures(local_project, tmp_path):
+    """One run over 2 models x 3 slices: each partition's page reads that partition's
+    rows and reasons, not the run's totals (the UI shows a materialisation's metadata)."""
+    lines = nci_lines(230) + BAD_ROWS  # slices of 100, 100 and 35 rows
+    local_project.add_library(write_library(tmp_path / "lib.smi", lines), "lib", slice_size=100)
+    for model_id in MODELS_OF_ONE_RUN:
+        local_project.add_model(model_id)
+    plan = work_to_do(local_project.ledger())
+    summary = run_missing(local_project.defs, local_project.instance, plan, echo=lambda _: None)
+    assert not summary.failures and len(summary.partitions_done) == 6
+    assert len(local_project.instance.get_runs()) == 1  # one ranged run did all six
+    for index in range(3):
+        slice_key = f"lib-{index:04d}"
+        rows = lines[index * 100 : (index + 1) * 100]
+        molecules = len(expected_molecules(rows))
+        library = local_project.latest_metadata("library_slices", slice_key)
+        assert (library["rows_in"], library["molecules"]) == (len(rows), molecules)
+        assert library["rejected_rows"] == len(rows) - molecules
+        for model_id in MODELS_OF_ONE_RUN:
+            meta = local_project.latest_metadata("published_predictions", f"{model_id}|{slice_key}")
+            assert (meta["rows_in"], meta["items_published"]) == (molecules, molecules)
+            assert meta["molecules_per_second"] > 0 and "partitions" not in meta
+    bad = local_project.latest_metadata("library_slices", "lib-0002")
+    assert "| empty | 2 |\n| unparseable | 2 |" in bad["rejected_rows_by_reason"]
+
+
+MODELS_OF_ONE_RUN = ("eos3b5e", "rdkit-physchem")
+
+
 def test_model_crash_publishes_nothing_and_rerun_completes(project, tmp_path, monkeypatch):
     project.add_library(write_library(tmp_path / "lib.smi", nci_lines(80)), "lib", slice_size=80)
     project.add_model(
@@ -213,7 +242,7 @@ def test_ranged_run_materialises_every_partition_from_one_parse(local_project, t
     serving = local_project.serving()
     assert serving.count("eos3b5e") == serving.count("rdkit-physchem") > 0
     meta = local_project.latest_metadata("published_predictions", "eos3b5e|lib-0001")
-    assert "partitions" in meta  # per-partition table in a ranged run's metadata
+    assert meta["items_published"] == len(expected_molecules(lines[30:]))  # its own figure
 
 
 def test_persistent_throttling_fails_the_run_clearly_and_rerun_completes(
