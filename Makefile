@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PRECALC_HOME ?= $(CURDIR)/.precalc
 export DAGSTER_HOME ?= $(PRECALC_HOME)/dagster
 
-.PHONY: install demo test dev lint bench clean
+.PHONY: install demo test dev lint bench screenshots clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ dev: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The README's pictures: the UI tests, with their screenshots written to docs/img/.
+screenshots: install
+	PRECALC_UI_SCREENSHOTS=docs/img $(BIN)/pytest -q precalc_assets_tests/dagster_defs/test_ui.py
 
 bench: install
 	$(BIN)/pip install --quiet --no-deps molsets==0.3.1

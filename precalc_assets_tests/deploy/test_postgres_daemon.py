@@ -43,6 +43,7 @@ from precalc_assets_tests.deploy import (
     with_option,
 )
 from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.system_packages import apt_install
 
 BIN = Path(sys.executable).parent
 PG_VERSIONS = Path("/usr/lib/postgresql")
@@ -74,19 +75,7 @@ def _postgres_bin() -> Path | None:
 
 
 def _install_postgres() -> Path:
-    if os.geteuid() != 0:
-        pytest.fail(
-            "PostgreSQL is not installed (no initdb/pg_ctl in /usr/lib/postgresql/<version>/bin "
-            "or on PATH) and installing it needs root: run `apt-get install -y postgresql` as "
-            "root, then run the tests again"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            pytest.fail(f"`{' '.join(install)}` failed:\n{result.stdout[-2000:]}{result.stderr}")
+    apt_install("postgresql", "no initdb/pg_ctl in /usr/lib/postgresql/<version>/bin or on PATH")
     found = _postgres_bin()
     if found is None:
         pytest.fail("Debian's postgresql is installed but initdb/pg_ctl were not found")
