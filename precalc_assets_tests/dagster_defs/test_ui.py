@@ -242,7 +242,12 @@ def test_a_missing_partition_materialised_from_the_ui_succeeds_and_is_served(
     with WEHI.open() as handle:
         smiles = [row[0] for row in csv.reader(handle)][:EXTRA_ROWS]
     assert served == len(expected_molecules(smiles)) > 0
-    (run,) = _instance(home).get_runs(limit=1)  # the newest: the one launched from the UI
+    # The newest run is the one launched from the UI; after publication it runs the checks.
+    (run,) = _instance(home).get_runs(limit=1)
+    while not run.is_finished:
+        assert time.monotonic() < deadline, f"run {run.run_id} still {run.status} at the end"
+        time.sleep(1)
+        run = _instance(home).get_run_by_id(run.run_id)
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert run.tags[keys.PARTITION_TAG] == partition
     # Nothing the daemon ran meanwhile failed: the library-files sensor found the files
