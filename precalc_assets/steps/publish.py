@@ -8,7 +8,6 @@ from collections import Counter
 import pandas as pd
 
 from precalc_assets import keys, layout
-from precalc_assets.inputs.library_files import LibraryError, parse_slice_key
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import outputs_as_lists
 from precalc_assets.serving.lookup import columns_document
@@ -139,19 +138,16 @@ def served_by_other_slices(
 
     Duplicates are dropped within a slice when it is prepared; across slices the first
     row must win too, whatever order the slices are published in: a later slice leaves
-    such items alone, an earlier one overwrites them (and the later slice's published
-    count shrinks by as many: the ledger reads `taken_over`).
+    such items alone (the store enforces it too, `earlier_slices`), an earlier one
+    overwrites them (and the later slice's published count shrinks by as many: the
+    ledger reads `taken_over`).
     """
-    name, index = parse_slice_key(slice_key)
+    earlier = earlier_slices(slice_key)
     held: set[str] = set()
     taken: Counter[str] = Counter()
     for key, item in serving.get_many(model_id, inchikeys).items():
-        try:
-            other_name, other_index = parse_slice_key(item.slice_key)
-        except LibraryError:
-            continue
-        if other_name == name and other_index < index:
+        if earlier is not None and earlier.holds(item.slice_key):
             held.add(key)
-        elif other_name == name and other_index > index:
+        elif (before := earlier_slices(item.slice_key)) is not None and before.holds(slice_key):
             taken[item.slice_key] += 1
     return held, taken

@@ -365,15 +365,17 @@ class DynamoServingTable(ServingTable):
         total: int,
     ) -> int:
         entries = [(pk, sk, item) for (pk, sk), item in pending.items()]
-        free = [(pk, sk, i) for pk, sk, i in entries if earlier_slices(i.slice_key) is None]
+        guarded = [(pk, sk, i, earlier_slices(i.slice_key)) for pk, sk, i in entries]
+        free = [(pk, sk, i) for pk, sk, i, earlier in guarded if earlier is None]
         futures: list[Future[int]] = [
             pool.submit(self._write_batch, free[i : i + BATCH_WRITE_MAX])
             for i in range(0, len(free), BATCH_WRITE_MAX)
         ]
-        for pk, sk, item in entries:
-            earlier = earlier_slices(item.slice_key)
-            if earlier is not None:
-                futures.append(puts.submit(self._put_unless_earlier, pk, sk, item, earlier))
+        futures += [
+            puts.submit(self._put_unless_earlier, pk, sk, item, earlier)
+            for pk, sk, item, earlier in guarded
+            if earlier is not None
+        ]
         wait(futures)
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import rdkit
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from precalc_assets import keys
@@ -38,7 +39,7 @@ from precalc_assets_tests.helpers import (
     write_library,
 )
 
-WEHI = Path(__import__("rdkit").__file__).parent / "Data" / "Pains" / "test_data" / "wehi_mols.csv"
+WEHI = Path(rdkit.__file__).parent / "Data" / "Pains" / "test_data" / "wehi_mols.csv"
 STOPPED = ("model_requests_sensor", "library_registered_sensor", "missing_partitions_sensor")
 EXTRA = "wehi"  # the library registered after the demo: its partitions are missing
 EXTRA_ROWS = 40
