@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from precalc_assets import layout
-from precalc_assets.models.spec import FAILURE_COLUMN, KEY_COLUMNS, OutputColumn
+from precalc_assets.models.spec import DETAIL_COLUMN, KEY_COLUMNS, REASON_COLUMN, OutputColumn
 from precalc_assets.serving.lookup import check_models, registered_models, served_columns
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.urls import path_from_url, split_url
@@ -130,14 +130,14 @@ def hive_type(column: OutputColumn) -> str:
 def table_columns(
     model_id: str, dataset: str, outputs: Sequence[OutputColumn]
 ) -> tuple[tuple[str, str], ...]:
-    """Keys, the declared outputs in order, and for predictions `failure` (null where
-    the model answered; absent from the files of models that cannot fail per molecule,
+    """Keys, the declared outputs in order, and for predictions `reason` and `detail`
+    (null where the model answered; absent from the files of models that cannot fail per molecule,
     which Athena reads as null). Athena lower-cases column names and matches Parquet
     columns by name whatever their case, so two names equal but for case are refused."""
     columns = [(name, _KEY_TYPES[name]) for name in KEY_COLUMNS]
     columns += [(c.name.lower(), hive_type(c)) for c in outputs]
     if dataset == PREDICTIONS:
-        columns.append((FAILURE_COLUMN, "string"))
+        columns += [(REASON_COLUMN, "string"), (DETAIL_COLUMN, "string")]
     names = [name for name, _ in columns]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

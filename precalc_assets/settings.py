@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from precalc_assets.models.trust import LOOPBACK_HOSTS, parse_allow_list
+from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list
 
 # Written only into a new, empty DAGSTER_HOME: an instance that already exists keeps its
 # own configuration (changing its storage would hide its history). The storage is
@@ -33,6 +33,8 @@ RUN_SHARDED_INDEX = Path("history") / "runs" / "index.db"  # Dagster's default e
 MODELS_FILE = "models.json"  # the embedded default's models file, under PRECALC_HOME
 MODELS_FILE_ENV = "PRECALC_MODELS_FILE"
 HTTP_ALLOW_ENV = "PRECALC_HTTP_ALLOW"
+ENVS_DIR_ENV = "PRECALC_ENVS_DIR"  # where repository models' environments are built
+ENVS_DIR = "envs"  # its default, under PRECALC_HOME
 
 
 class InstanceMismatch(ValueError):
@@ -59,6 +61,7 @@ class Settings:
     deployment: str
     models_file: Path | None  # the deployment's declared models (models.trust)
     http_allow: tuple[str, ...]  # hosts whose http models a request in storage may name
+    environments: Path  # where the environments of repository models are built
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +79,13 @@ class Settings:
             deployment=deployment,
             models_file=Path(models_file).expanduser().resolve() if models_file else None,
             http_allow=(parse_allow_list(allow) if allow else (LOOPBACK_HOSTS if local else ())),
+            environments=Path(env.get(ENVS_DIR_ENV) or home / ENVS_DIR).expanduser().resolve(),
         )
+
+
+def model_policy(settings: Settings) -> ModelPolicy:
+    """The deployment's trust policy from its settings alone (no Dagster resources)."""
+    return ModelPolicy.load(settings.models_file, settings.http_allow, settings.environments)
 
 
 def store_urls(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, str]:

@@ -1,22 +1,40 @@
-"""A stand-in for a served hub model (`eos3b5e`, molecular weight), for tests and benchmarks.
+"""A stand-in for a served hub model, for tests and benchmarks. By default it is the
+molecular weight model (`eos3b5e`); `repo=` serves a template-layout repository instead.
 
-It speaks the protocol the `http` runner expects of a served model:
+It speaks the protocol of the hub's own server (ersilia-pack), as measured against it:
 
 - ``GET /`` -> ``{"eos3b5e": "molecular-weight"}`` (any 2xx-4xx means "ready");
   ``HEAD /`` -> 405.
-- ``GET /run/columns/output`` -> the output column names, ``["mol_weight"]``.
-- ``GET /card`` -> metadata: ``Identifier``, ``Slug``, ``Output Type``, ``Output
-  Consistency``, ...
+- ``GET /run/columns/output`` -> the output column names.
+- ``GET /card`` -> metadata: ``Identifier``, ``Slug``, ``Output Consistency``, and an
+  ``Output Type`` collapsed to one type (float + integer -> ``["Float"]``) with
+  ``Output Shape: "List"`` when there are several columns.
 - ``GET /run/example/input`` / ``GET /run/example/output`` -> a few SMILES and their
-  outputs (records, same order).
+  outputs (records, same order), every value as the collapsed type.
 - ``POST /run?fetch_cache=False&save_cache=False`` with a JSON list of SMILES (or of
-  ``{"key", "input"}`` objects) -> ``[{"mol_weight": 46.069}, ...]``, input order.
-  ``mol_weight`` is RDKit's ``Descriptors.MolWt``; the empty string gives 0.0, as the
-  real model does; a batch holding a SMILES RDKit cannot parse fails whole with 500;
-  ``[]`` or a body that is not a JSON list -> 422.
+  ``{"key", "input"}`` objects) -> ``[{"mol_weight": 46.069}, ...]``, input order, every
+  value as the collapsed type (``3.0`` for an integer 3), ``null`` for an output the
+  model could not compute. A batch holding a SMILES the model cannot handle fails whole:
+  500 with ``{"detail": "Internal processing error", "traceback": "..."}``, the model's
+  own error on the traceback's last line. ``[]`` or a body that is not a JSON list ->
+  422.
+
+The built-in model's columns (``columns``): ``mol_weight`` (Float, RDKit's MolWt; the
+empty string gives 0.0, as the real model does), ``heavy_atoms`` (Integer,
+``GetNumHeavyAtoms``) and ``max_gasteiger_charge`` (Float, RDKit's MaxPartialCharge: null
+for a metal complex, whose Gasteiger charges are NaN).
+
+``repo=<template-layout repository>, python=<interpreter>``: serves that repository as
+the hub's server does: its columns are the header of its example output, its card its
+``metadata.yml``/``metadata.json`` with the type of ``run_columns.csv`` collapsed, and a
+POST runs ``bash run.sh <framework> <in.csv> <out.csv> <repo>`` with ``python``'s folder
+first on PATH (500 with its stderr as the traceback when it fails).
+
+Modes that keep what earlier tests relied on: ``per_column_types`` (the card has one
+type per column, values keep their own types) and ``plain_500`` (a failed batch answers
+500 ``text/plain`` "Internal Server Error").
 
 Faults, attributes to set on a running server (a test sets them between calls):
-
 - ``delay_s``: fixed cost of every POST, seconds (the real model starts a process per
   request, ~0.5 s).
 - ``workers``: at most this many POSTs processed at once (a semaphore; ``None``:
@@ -39,10 +57,6 @@ Faults, attributes to set on a running server (a test sets them between calls):
   (a model still loading).
 - ``examples``: ``False`` makes the example routes answer 404.
 
-``columns`` (constructor argument): the outputs, from ``mol_weight`` (Float) and
-``heavy_atoms`` (Integer, ``GetNumHeavyAtoms``); the card's ``Output Type`` is one type
-when there is one column, one type per column otherwise.
-
 Counters: ``requests`` (POSTs to /run), ``batch_sizes`` (molecules of each POST, in
 order of arrival), ``post_times`` (``time.monotonic()`` of each POST's arrival),
 ``busy_seconds`` (wall time during which at least one POST was being processed),
@@ -57,22 +71,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
+import math
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
 from rdkit import Chem, RDLogger
 from rdkit.Chem import Descriptors
 
 IDENTIFIER = "eos3b5e"
 SLUG = "molecular-weight"
-COLUMN_TYPES = {"mol_weight": "Float", "heavy_atoms": "Integer"}
+COLUMN_TYPES = {"mol_weight": "Float", "heavy_atoms": "Integer", "max_gasteiger_charge": "Float"}
 EXAMPLE_INPUTS = (
     "CCO",
     "c1ccccc1",
@@ -80,12 +100,17 @@ EXAMPLE_INPUTS = (
     "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
     "OC(=O)c1ccccc1Br",
 )
+SERVER_ERROR = "Internal processing error"
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _value(column: str, mol: Chem.Mol) -> Any:
     if column == "mol_weight":
         return Descriptors.MolWt(mol)
-    return mol.GetNumHeavyAtoms()
+    if column == "heavy_atoms":
+        return mol.GetNumHeavyAtoms()
+    charge = Descriptors.MaxPartialCharge(mol)
+    return None if math.isnan(charge) else charge
 
 
 def predict(smiles: Sequence[str], columns: Sequence[str]) -> list[dict[str, Any]] | None:
@@ -99,17 +124,144 @@ def predict(smiles: Sequence[str], columns: Sequence[str]) -> list[dict[str, Any
     return records
 
 
+def collapse(types: Sequence[str]) -> str:
+    """The one `Output Type` the hub's server gives a model of these column types."""
+    kinds = {t.lower() for t in types}
+    if kinds <= {"float", "integer"}:
+        return "Float" if "float" in kinds else "Integer"
+    return "String"
+
+
+def as_type(value: Any, hub_type: str) -> Any:
+    """A value as the server sends it: every value as the one type; empty -> null."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hub_type == "Float":
+        return float(value)
+    if hub_type == "Integer":
+        return int(float(value))
+    return str(value)
+
+
+def traceback_of(error: str, where: str = "main.py") -> str:
+    """A Python traceback whose last line is the model's own error, as a 500 body holds."""
+    return (
+        "Traceback (most recent call last):\n"
+        f'  File "/repo/model/framework/code/{where}", line 42, in <module>\n'
+        "    main(sys.argv[1], sys.argv[2])\n"
+        f"{error}\n"
+    )
+
+
+class BuiltinModel:
+    """The molecular weight model, computed in this process."""
+
+    def __init__(self, columns: Sequence[str]):
+        unknown = [c for c in columns if c not in COLUMN_TYPES]
+        if unknown or not columns:
+            raise ValueError(f"columns must be some of {sorted(COLUMN_TYPES)}, got {columns}")
+        self.columns = tuple(columns)
+        self.types = [COLUMN_TYPES[c] for c in columns]
+        self.identifier, self.slug = IDENTIFIER, SLUG
+        self.example_inputs = EXAMPLE_INPUTS
+
+    def card(self) -> dict[str, Any]:
+        return {
+            "Identifier": IDENTIFIER,
+            "Slug": SLUG,
+            "Status": "Ready",
+            "Title": "Molecular weight",
+            "Description": "The molecular weight of a molecule, RDKit's MolWt (a stand-in).",
+            "Task": ["Representation"],
+            "Input": ["Compound"],
+            "Input Shape": "Single",
+            "Output": ["Other value"],
+            "Output Consistency": "Fixed",
+            "Interpretation": "Molecular weight in g/mol",
+            "License": "MIT",
+        }
+
+    def example_outputs(self) -> list[dict[str, Any]]:
+        return predict(EXAMPLE_INPUTS, self.columns) or []
+
+    def compute(self, smiles: list[str], fail_on: str | None) -> list[dict[str, Any]] | str:
+        """The records, or the traceback of the model's failure."""
+        if fail_on and any(fail_on in s for s in smiles):
+            return traceback_of(f"ValueError: cannot handle a molecule containing {fail_on!r}")
+        records = predict(smiles, self.columns)
+        if records is None:
+            bad = next(s for s in smiles if Chem.MolFromSmiles(s) is None)
+            return traceback_of(f"ValueError: RDKit cannot read the SMILES {bad!r}")
+        return records
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    return rows[0], rows[1:]
+
+
+class RepositoryModel:
+    """A template-layout repository, run by its `run.sh` as the hub's server runs it."""
+
+    def __init__(self, repo: Path, python: str):
+        self.repo, self.python = Path(repo), python
+        framework = self.repo / "model" / "framework"
+        self.framework = framework
+        self.columns, self.example_rows = _read_csv(framework / "examples" / "run_output.csv")
+        _, inputs = _read_csv(framework / "examples" / "run_input.csv")
+        self.example_inputs = tuple(row[0] for row in inputs)
+        _, typed = _read_csv(framework / "columns" / "run_columns.csv")
+        self.types = [row[1].capitalize() for row in typed]
+        card = next(
+            self.repo / n for n in ("metadata.yml", "metadata.json") if (self.repo / n).exists()
+        )
+        self.metadata = yaml.safe_load(card.read_text())
+        self.identifier, self.slug = self.metadata["Identifier"], self.metadata.get("Slug", "")
+
+    def card(self) -> dict[str, Any]:
+        return dict(self.metadata)
+
+    def example_outputs(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.example_rows]
+
+    def compute(self, smiles: list[str], fail_on: str | None) -> list[dict[str, Any]] | str:
+        with tempfile.TemporaryDirectory(prefix="stand-in-server-") as tmp:
+            folder = Path(tmp)
+            with (folder / "in.csv").open("w", newline="") as handle:
+                csv.writer(handle).writerows([["input"], *([s] for s in smiles)])
+            environ = {
+                "PATH": f"{Path(self.python).parent}:{SYSTEM_PATH}",
+                "HOME": tmp,
+                "LANG": "C.UTF-8",
+            }
+            argv = ["bash", str(self.framework / "run.sh"), str(self.framework)]
+            argv += [str(folder / "in.csv"), str(folder / "out.csv"), str(self.repo)]
+            done = subprocess.run(argv, cwd=tmp, env=environ, capture_output=True, text=True)
+            if done.returncode != 0 or not (folder / "out.csv").exists():
+                return done.stderr or f"run.sh exited with status {done.returncode}"
+            header, rows = _read_csv(folder / "out.csv")
+        return [dict(zip(header, row, strict=True)) for row in rows]
+
+
 class ModelServer:
     """The stand-in server on 127.0.0.1, a free port, in a daemon thread; see the module
     docstring for its routes, faults and counters. Use as a context manager or call
     `stop()`."""
 
-    def __init__(self, columns: Sequence[str] = ("mol_weight",), port: int = 0, **faults: Any):
-        unknown = [c for c in columns if c not in COLUMN_TYPES]
-        if unknown or not columns:
-            raise ValueError(f"columns must be some of {sorted(COLUMN_TYPES)}, got {columns}")
+    def __init__(
+        self,
+        columns: Sequence[str] = ("mol_weight",),
+        port: int = 0,
+        repo: Path | None = None,
+        python: str = sys.executable,
+        **faults: Any,
+    ):
         RDLogger.DisableLog("rdApp.*")
-        self.columns = tuple(columns)
+        self.model = RepositoryModel(repo, python) if repo else BuiltinModel(columns)
+        self.columns = tuple(self.model.columns)
+        self.per_column_types = False
+        self.plain_500 = False
         self.delay_s = 0.0
         self.workers: int | None = None
         self.fail_on: str | None = None
@@ -169,27 +321,29 @@ class ModelServer:
 
     # ------------------------------------------------------------------ the model
 
+    def output_type(self) -> list[str]:
+        """The card's `Output Type`: collapsed to one type, as the hub's server does."""
+        if self.per_column_types and len(self.model.types) > 1:
+            return list(self.model.types)
+        return [collapse(self.model.types)]
+
     def card(self) -> dict[str, Any]:
-        types = [COLUMN_TYPES[c] for c in self.columns]
-        return {
-            "Identifier": IDENTIFIER,
-            "Slug": SLUG,
-            "Status": "Ready",
-            "Title": "Molecular weight",
-            "Description": "The molecular weight of a molecule, RDKit's MolWt (a stand-in).",
-            "Task": ["Representation"],
-            "Input": ["Compound"],
-            "Input Shape": "Single",
-            "Output": ["Other value"],
-            "Output Type": types[:1] if len(types) == 1 else types,
-            "Output Shape": "Single" if len(types) == 1 else "List",
-            "Output Consistency": "Fixed",
-            "Interpretation": "Molecular weight in g/mol",
-            "License": "MIT",
-        }
+        types = self.output_type()
+        shape = "Single" if len(self.columns) == 1 else "List"
+        return {**self.model.card(), "Output Type": types, "Output Shape": shape}
+
+    def typed(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records as sent: each value as its column's card type, empty -> null."""
+        types = self.output_type()
+        types = types * len(self.columns) if len(types) == 1 else types
+        by_column = dict(zip(self.columns, types, strict=True))
+        return [
+            {k: as_type(v, by_column[k]) if k in by_column else v for k, v in r.items()}
+            for r in records
+        ]
 
     def example_outputs(self) -> list[dict[str, Any]]:
-        return predict(EXAMPLE_INPUTS, self.columns) or []
+        return self.typed(self.model.example_outputs())
 
     def not_ready(self) -> bool:
         return time.monotonic() - self.started < self.not_ready_s
@@ -264,11 +418,12 @@ class ModelServer:
     def _compute(self, smiles: list[str]) -> tuple[int, dict[str, str], bytes]:
         if self.delay_s:
             time.sleep(self.delay_s)
-        if self.fail_on and any(self.fail_on in s for s in smiles):
-            return _text(500, "text/plain", "Internal Server Error")
-        records = predict(smiles, self.columns)
-        if records is None:
-            return _text(500, "text/plain", "Internal Server Error")
+        records = self.model.compute(smiles, self.fail_on)
+        if isinstance(records, str):
+            if self.plain_500:
+                return _text(500, "text/plain", "Internal Server Error")
+            return _json(500, {"detail": SERVER_ERROR, "traceback": records})
+        records = self.typed(records)
         if self.html:
             return _text(200, "text/html", "<html><body><h1>Bad Gateway</h1></body></html>")
         if self.drop_on:
@@ -322,12 +477,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*_json(503, {"detail": "model is starting"}))
         path = urlsplit(self.path).path.rstrip("/") or "/"
         routes: dict[str, Any] = {
-            "/": {IDENTIFIER: SLUG},
+            "/": {model.model.identifier: model.model.slug},
             "/card": model.card(),
             "/run/columns/output": list(model.columns),
         }
         if model.examples:
-            routes["/run/example/input"] = list(EXAMPLE_INPUTS)
+            routes["/run/example/input"] = list(model.model.example_inputs)
             routes["/run/example/output"] = model.example_outputs()
         if path in routes:
             return self._send(*_json(200, routes[path]))

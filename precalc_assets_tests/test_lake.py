@@ -194,9 +194,9 @@ def test_documented_duckdb_query_and_athena_ddl_match_a_real_run(local_project, 
             written = [(f.name.lower(), athena_type(f.type)) for f in schema]
             name = table_name(dataset, model_id)
             declared = ddl_columns(ddl, name)
-            if dataset == PREDICTIONS:  # `failure`: only http and command models write it
-                assert declared[-1] == ("failure", "string")
-                declared = declared[:-1]
+            if dataset == PREDICTIONS:  # reasons: only http and command models write them
+                assert declared[-2:] == [("reason", "string"), ("detail", "string")]
+                declared = declared[:-2]
             assert declared == written, f"{name}: DDL {declared} != file {written}"
             assert ddl_location(ddl, name) == (
                 f"s3://lake-copy/precalc/{dataset}/model={model_id}/"
@@ -249,7 +249,10 @@ def test_lake_ddl_command_on_s3_storage(aws_project):
 
     both = lake("--model", "morgan-fp2048", "--dataset", "both", "--database", "lab").stdout
     assert both.count("CREATE EXTERNAL TABLE") == 2 and "eos3b5e" not in both
-    assert ddl_columns(both, "predictions_morgan_fp2048")[-1] == ("failure", "string")
+    assert ddl_columns(both, "predictions_morgan_fp2048")[-2:] == [
+        ("reason", "string"),
+        ("detail", "string"),
+    ]
     assert ddl_location(both, "predictions_morgan_fp2048") == (
         f"{storage_url}/predictions/model=morgan-fp2048/"
     )

@@ -9,6 +9,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "add-library": ("inputs", "add_library", "Copy a library file to storage, cut it into slices."),
     "add-model": ("inputs", "add_model", "Register a built-in, served or repository model."),
     "models": ("inputs", "list_models", "List the built-in and the deployment's declared models."),
+    "build-envs": (
+        "environments",
+        "build_envs",
+        "Build the environments of the declared repository models (e.g. in an image).",
+    ),
     "run": ("runs", "run", "Materialise every missing, stale or failed partition."),
     "status": ("runs", "status", "Per model: slices done, rows published, rows rejected."),
     "ledger": ("reports", "ledger", "What is done, stale, failed or missing, per model."),

@@ -14,7 +14,7 @@ from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE
 from precalc_assets.inputs.model_requests import register_model
 from precalc_assets.models.catalog import builtin_ids, resolve_spec
-from precalc_assets.models.trust import EXECUTING_RUNNERS
+from precalc_assets.models.trust import must_be_declared
 
 
 @click.command("add-library")
@@ -66,7 +66,7 @@ def add_model(model_id: str, spec: Path | None) -> None:
         click.echo(f"model {model_id!r} described by {probe.card.source}")
     if probe.examples is not None:
         click.echo(probe.examples.summary())
-    if model_id in policy.declared or model.runner in EXECUTING_RUNNERS:
+    if model_id in policy.declared or must_be_declared({"runner": model.runner, **model.options}):
         click.echo(f"declared in the deployment's models file {policy.models_file}")
     click.echo(
         f"model {model_id!r} registered: runner {model.runner}, columns "

@@ -59,7 +59,10 @@ def run(
     for run_id in fail_dead_runs(inst):
         click.echo(f"run {run_id} was marked failed: its process is gone; redoing its work")
     with user_errors(), opened("storage", "models") as (store, policy):
-        for model_id, problem in refresh_cards(store, chosen_models, policy).items():
+        # Asks each hub model again (and builds a repository model's environment if it
+        # is not built yet, with its progress on the terminal).
+        asked = refresh_cards(store, chosen_models, policy, log=click.echo)
+        for model_id, problem in asked.items():
             click.echo(f"model {model_id!r} could not be asked what it is: {problem}", err=True)
         plan = work_to_do(build_ledger(inst, store, policy, chosen_models, chosen_slices))
         rows = slice_rows(store, list(plan))

@@ -19,6 +19,7 @@ MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
 ROWS, REJECTED = "rows", "rejected"  # predictions
 VALID_ROWS, QUARANTINED_ROWS = "valid_rows", "quarantined_rows"  # validated_predictions
 ITEMS_PUBLISHED, NOT_PUBLISHED = "items_published", "not_published"  # published_predictions
+DETAIL_CHARS = 120  # of a reason's detail in a table cell
 
 
 def _path_value(uri: str) -> dg.MetadataValue:
@@ -31,10 +32,24 @@ def _path_value(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.text(uri)
 
 
-def counts_table(counts: dict[str, int], label: str) -> dg.MetadataValue:
-    lines = [f"| {label} | rows |", "|---|---:|"]
-    lines += [f"| {name} | {n:,} |" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+def counts_table(
+    counts: dict[str, int], label: str, details: dict[str, str] | None = None
+) -> dg.MetadataValue:
+    """Rows by reason code, most first; with `details`, one row's detail of each."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if details:
+        lines = [f"| {label} | rows | e.g. |", "|---|---:|---|"]
+        lines += [f"| {name} | {n:,} | {_cell(details.get(name, ''))} |" for name, n in ranked]
+    else:
+        lines = [f"| {label} | rows |", "|---|---:|"]
+        lines += [f"| {name} | {n:,} |" for name, n in ranked]
     return dg.MetadataValue.md("\n".join(lines) if counts else f"no {label}s")
+
+
+def _cell(text: str) -> str:
+    """Text as one markdown table cell."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 3] + "..."
 
 
 def examples_table(checks: list[ExampleCheck]) -> dg.MetadataValue:
@@ -58,7 +73,9 @@ def step_metadata(result: StepResult, rows_label: str, rejected_label: str) -> d
     if result.code_version:
         metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
     if result.reasons or result.rejected:
-        metadata[f"{rejected_label}_by_reason"] = counts_table(result.reasons, "reason")
+        metadata[f"{rejected_label}_by_reason"] = counts_table(
+            result.reasons, "reason", result.reason_details
+        )
     if result.taken_over:
         metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     return metadata

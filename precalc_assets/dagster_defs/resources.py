@@ -23,7 +23,13 @@ from precalc_assets.alerts.jsonl import ALERTS_FILE, JsonlNotifier
 from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV, SlackNotifier
 from precalc_assets.alerts.sns import SNS_TOPIC_ENV, SnsNotifier
 from precalc_assets.models.trust import ModelPolicy, parse_allow_list
-from precalc_assets.settings import HTTP_ALLOW_ENV, MODELS_FILE_ENV, Settings, check_deployment
+from precalc_assets.settings import (
+    ENVS_DIR_ENV,
+    HTTP_ALLOW_ENV,
+    MODELS_FILE_ENV,
+    Settings,
+    check_deployment,
+)
 from precalc_assets.stores.aws import client_config
 from precalc_assets.stores.factory import open_object_store, open_serving_table
 from precalc_assets.stores.object_store import ObjectStore
@@ -75,12 +81,18 @@ class ModelPolicyResource(dg.ConfigurableResource):
     http_allow: str | None = Field(
         default=None, description="Hosts of allowed http models, comma-separated, or 'none'."
     )
+    environments_dir: str | None = Field(
+        default=None, description="Where repository models' environments are built."
+    )
 
     def open(self) -> ModelPolicy:
         settings = Settings.from_env()
         models_file = Path(self.models_file) if self.models_file else settings.models_file
         allow = parse_allow_list(self.http_allow) if self.http_allow else settings.http_allow
-        return ModelPolicy.load(models_file, allow)
+        environments = (
+            Path(self.environments_dir) if self.environments_dir else settings.environments
+        )
+        return ModelPolicy.load(models_file, allow, environments)
 
 
 class NotifierResource(dg.ConfigurableResource):
@@ -167,6 +179,7 @@ def resources_for(deployment: str) -> dict[str, object]:
             "models": ModelPolicyResource(
                 models_file=_env_var_if_set(MODELS_FILE_ENV),
                 http_allow=_env_var_if_set(HTTP_ALLOW_ENV),
+                environments_dir=_env_var_if_set(ENVS_DIR_ENV),
             ),
         },
     }

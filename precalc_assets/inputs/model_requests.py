@@ -5,18 +5,20 @@ through the deployment's trust policy, with the card the model last gave of itse
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from precalc_assets import layout
+from precalc_assets.models.card import ModelCard
 from precalc_assets.models.catalog import check_request_size, decode_request, resolve_spec
 from precalc_assets.models.examples import ExampleCheck, check_examples
 from precalc_assets.models.runners import RUNNER_CLASSES
-from precalc_assets.models.runners.base import Log, ModelCard, no_log
-from precalc_assets.models.spec import LOCATION_OPTIONS, ModelError, ModelSpec
-from precalc_assets.models.trust import EXECUTING_RUNNERS, ModelPolicy
+from precalc_assets.models.runners.base import Log, no_log
+from precalc_assets.models.spec import SPEC_KEYS, ModelError, ModelSpec
+from precalc_assets.models.trust import LOCAL_FILE_OPTIONS, ModelPolicy, must_be_declared
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -79,17 +81,26 @@ def load_model_spec(store: ObjectStore, model_id: str, policy: ModelPolicy) -> M
     return resolve_spec(model_id, request, source, card)
 
 
-def describe_model(model_id: str, request: dict[str, Any], source: str, log: Log = no_log) -> Probe:
-    """Ask the model what it is, and run it on its examples. A model that cannot
-    reproduce them is refused (`ModelError` with the differences), unless its outputs
-    are declared `Variable`: then the difference is a warning, in the probe."""
+def describe_model(
+    model_id: str,
+    request: dict[str, Any],
+    source: str,
+    log: Log = no_log,
+    run_examples: bool = True,
+) -> Probe:
+    """Ask the model what it is, and run it on its examples (unless `run_examples` is
+    false: a run checks them before it computes). A model that cannot reproduce them is
+    refused (`ModelError` with the differences), unless its outputs are declared
+    `Variable`: then the difference is a warning, in the probe."""
     if not _describes_itself(request):
         return Probe(resolve_spec(model_id, request, source))
     cls = RUNNER_CLASSES[request["runner"]]
-    options = {k: v for k, v in request.items() if k not in ("runner", "columns", "checks")}
+    options = {k: v for k, v in request.items() if k not in SPEC_KEYS}
     card = cls.describe(model_id, options)
+    for warning in card.warnings if card is not None else ():
+        log(f"warning: {warning}")
     spec = resolve_spec(model_id, request, source, card)
-    examples = check_examples(spec, card, log) if card is not None else None
+    examples = check_examples(spec, card, log) if card is not None and run_examples else None
     if examples is not None and examples.severity == "error":
         raise ModelError(
             f"{source}: {examples.summary()}; it is refused until it does (a model changed "
@@ -151,16 +162,17 @@ def refresh_cards(
     problems: dict[str, str] = {}
     for model_id in model_ids:
         try:
-            probe_model(store, model_id, policy)  # asks only models that describe themselves
+            probe_model(store, model_id, policy, log)  # only models that describe themselves
         except ModelError as exc:
             problems[model_id] = str(exc)
     return problems
 
 
 def _absolute_paths(request: dict[str, Any], base: Path) -> dict[str, Any]:
-    """A declared request's `repo`/`cwd`, relative to the spec file, made absolute."""
+    """A declared request's paths (`repo`, `python`, ...), relative to the spec file,
+    made absolute; symbolic links are kept (an environment's `bin/python` is one)."""
     return {
-        k: str((base / v).resolve()) if k in LOCATION_OPTIONS and k != "url" else v
+        k: os.path.normpath(base / v) if k in LOCAL_FILE_OPTIONS and isinstance(v, str) else v
         for k, v in request.items()
     }
 
@@ -175,17 +187,18 @@ def register_model(
     """Validate a model request, describe the model and check its examples, then store
     the request at `inputs/models/<id>.json`.
 
-    A request whose runner executes code (`python`, `command`) is declared in the
-    deployment's models file instead, and storage gets `{}` (plus its `checks`).
+    A request whose runner executes code (`python`, `command`), or that names files of
+    this machine (`run_columns`), is declared in the deployment's models file instead,
+    and storage gets `{}` (plus its `checks`).
     """
     source = str(spec_path or f"model {model_id!r}")
     if spec_path:
         check_request_size(spec_path.stat().st_size, source)  # before reading it
     payload = spec_path.read_bytes() if spec_path else b"{}"
     request = decode_request(payload, source)
-    if request.get("runner") in EXECUTING_RUNNERS and spec_path is not None:
+    if must_be_declared(request) and spec_path is not None:
         declared = _absolute_paths(request, spec_path.parent)
-        probe = describe_model(model_id, declared, source, log)
+        probe = describe_model(model_id, policy.deployed(declared), source, log)
         policy.declare(model_id, declared)
         payload = b"{}\n"  # storage only names it: what it runs is the deployment's
     else:

@@ -10,9 +10,9 @@ from typing import Any
 from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.builtin import BUILTIN_SPECS
+from precalc_assets.models.card import ModelCard
 from precalc_assets.models.examples import VARIABLE, fingerprint
 from precalc_assets.models.runners import RUNNER_CLASSES
-from precalc_assets.models.runners.base import ModelCard
 from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
 from precalc_assets.models.tables import item_size
 from precalc_assets.quality.outcome import WARN
@@ -29,8 +29,15 @@ def builtin_ids() -> list[str]:
     return sorted(BUILTIN_SPECS)
 
 
-def _compatible(declared: str, described: str) -> bool:
-    return declared == described or (declared == "float" and described == "int")
+NUMERIC = ("float", "int")
+
+
+def _compatible(declared: str, described: str, collapsed: bool) -> bool:
+    """Whether a declared dtype fits what the card says; a server's collapsed type says
+    only "a number" (an integer column is answered as Float)."""
+    if declared == described or (declared == "float" and described == "int"):
+        return True
+    return collapsed and declared in NUMERIC and described in NUMERIC
 
 
 def _columns_from_card(
@@ -55,7 +62,7 @@ def _columns_from_card(
                 f"{source}: model {model_id!r} declares column {name!r}, which the model "
                 f"does not answer ({card.source} answers {list(described)}); fix 'columns'"
             )
-        if not _compatible(dtype, described[name].dtype):
+        if not _compatible(dtype, described[name].dtype, card.collapsed_types):
             raise ModelError(
                 f"{source}: column {name!r} of model {model_id!r} is declared {dtype}, but "
                 f"the model's card says {described[name].dtype} ({card.source}); fix "

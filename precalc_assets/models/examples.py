@@ -11,9 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
+from precalc_assets.models.card import ModelCard
 from precalc_assets.models.runners import run_model
-from precalc_assets.models.runners.base import Log, ModelCard, no_log
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec
+from precalc_assets.models.runners.base import Log, no_log
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec
 
 # Example outputs are the model's own text, often rounded: compare floats this loosely.
 EXAMPLE_RTOL = 1e-4
@@ -108,12 +111,15 @@ def check_examples(spec: ModelSpec, card: ModelCard, log: Log = no_log) -> Examp
     frame = run_model(spec, inputs, [], where=" on its own examples", log=log)
     differences = []
     for i, (example, expected) in enumerate(zip(inputs, card.example_outputs, strict=True)):
-        failure = frame[FAILURE_COLUMN].iloc[i] if FAILURE_COLUMN in frame else None
+        reason = frame[REASON_COLUMN].iloc[i] if REASON_COLUMN in frame else None
+        failure = f"{reason}: {frame[DETAIL_COLUMN].iloc[i]}" if isinstance(reason, str) else None
         for column in spec.columns:
             if column.name not in expected:
                 continue
             answered = frame[column.name].iloc[i]
             answered = answered.item() if hasattr(answered, "item") else answered
+            if answered is pd.NA or (isinstance(answered, float) and math.isnan(answered)):
+                answered = None  # null, as the card's empty example output is
             if failure or not _same(expected[column.name], answered, column.dtype):
                 differences.append(
                     Difference(example, column.name, expected[column.name], failure or answered)

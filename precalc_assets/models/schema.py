@@ -1,7 +1,8 @@
 """The pandera schema of a model's predictions, built from its declared columns.
 
-Rows that fail are quarantined with their failure cases; only schema-level problems
-(a missing column) fail the whole partition.
+Rows that fail are quarantined with a reason code (`models.reasons`) and their failed
+checks as detail; only schema-level problems (a missing column) fail the whole
+partition.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelSpec, OutputColumn
+from precalc_assets.models.reasons import BAD_VECTOR, FAILED_CHECK, check_code, first_code
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec, OutputColumn
 
 INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
 PANDAS_DTYPES = {"float": float, "int": "int64", "bool": bool, "str": str}
+# A nullable column's dtype, where numpy's cannot hold a null.
+NULLABLE_DTYPES = {"int": "Int64", "bool": "boolean"}
 
 
 def _vector_check(column: OutputColumn) -> pa.Check:
@@ -58,8 +62,11 @@ def _scalar_checks(column: OutputColumn) -> list[pa.Check]:
 def output_column_schema(column: OutputColumn) -> pa.Column:
     if column.length:
         return pa.Column(object, checks=[_vector_check(column)], nullable=False)
+    dtype = PANDAS_DTYPES[column.dtype]
+    if column.nullable:
+        dtype = NULLABLE_DTYPES.get(column.dtype, dtype)
     return pa.Column(
-        PANDAS_DTYPES[column.dtype],
+        dtype,
         checks=_scalar_checks(column),
         nullable=column.nullable,
         coerce=True,
@@ -84,40 +91,64 @@ def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict="filter", name=f"predictions_{spec.model_id}")
 
 
-def _model_failed(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose `failure` (written by runners that can fail per molecule) is set."""
-    if FAILURE_COLUMN not in frame.columns:
-        return pd.Series(False, index=frame.index)
-    return frame[FAILURE_COLUMN].map(lambda v: isinstance(v, str) and v.startswith(MODEL_FAILED))
+def _code(column: str, check: str, vectors: set[str]) -> str:
+    code = check_code(check)
+    return BAD_VECTOR if code == FAILED_CHECK and column in vectors else code
+
+
+def _reasons_of(cases: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Per failing row (index): its reason code and the failed checks as detail."""
+    vectors = {c.name for c in spec.columns if c.length}
+    named = cases.assign(
+        code=[
+            _code(str(column), str(check), vectors)
+            for column, check in zip(cases["column"], cases["check"], strict=True)
+        ],
+        what=cases["column"].astype(str) + ": " + cases["check"].astype(str),
+    )
+    grouped = named.groupby("index")
+    return pd.DataFrame(
+        {
+            REASON_COLUMN: grouped["code"].agg(lambda codes: first_code(set(codes))),
+            DETAIL_COLUMN: grouped["what"].agg(lambda what: "; ".join(sorted(set(what)))),
+        }
+    )
 
 
 def split_valid(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(valid rows, quarantined rows with a `failure` column naming each failed check).
+    """(valid rows, quarantined rows with a `reason` code and a `detail` each).
 
-    Raises pandera's SchemaErrors only for frame-level failures (e.g. a missing column),
-    which no row-level quarantine can fix.
+    Rows the runner already marked (the model failed on the molecule, or answered a
+    value of the wrong type) are quarantined as such, never validated. Raises
+    pandera's SchemaErrors only for frame-level failures (e.g. a missing column), which
+    no row-level quarantine can fix.
     """
-    failed = _model_failed(frame)
-    if failed.any():  # the model's own failures: quarantined as such, never validated
-        valid, quarantined = split_valid(frame[~failed].drop(columns=FAILURE_COLUMN), spec)
-        return valid, pd.concat([frame[failed], quarantined]).sort_values("row")
+    marked = _marked(frame)
+    if marked.any():
+        valid, quarantined = split_valid(frame[~marked], spec)
+        return valid, pd.concat([frame[marked], quarantined]).sort_values("row")
+    frame = frame.drop(columns=[REASON_COLUMN, DETAIL_COLUMN], errors="ignore")
     schema = predictions_schema(spec)
     try:
         return schema.validate(frame, lazy=True), frame.iloc[0:0].assign(
-            **{FAILURE_COLUMN: pd.Series(dtype=str)}
+            **{REASON_COLUMN: pd.Series(dtype=str), DETAIL_COLUMN: pd.Series(dtype=str)}
         )
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         frame_level = cases[cases["index"].isna()]
         if len(frame_level):
             raise
-        reasons = (
-            cases.assign(reason=cases["column"].astype(str) + ": " + cases["check"].astype(str))
-            .groupby("index")["reason"]
-            .agg(lambda r: "; ".join(sorted(set(r))))
-        )
+        reasons = _reasons_of(cases, spec)
         bad = frame.index.isin(reasons.index)
         quarantined = frame[bad].copy()
-        quarantined[FAILURE_COLUMN] = reasons.reindex(quarantined.index).values
+        quarantined[REASON_COLUMN] = reasons[REASON_COLUMN].reindex(quarantined.index).values
+        quarantined[DETAIL_COLUMN] = reasons[DETAIL_COLUMN].reindex(quarantined.index).values
         valid = schema.validate(frame[~bad], lazy=True) if (~bad).any() else frame[~bad]
         return valid, quarantined
+
+
+def _marked(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose `reason` a runner set (runners that can fail per molecule)."""
+    if REASON_COLUMN not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[REASON_COLUMN].map(lambda v: isinstance(v, str) and bool(v))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from precalc_assets.ids import InvalidIdError, validate_id
@@ -18,24 +18,36 @@ DTYPES = ("float", "int", "bool", "str")
 KEY_COLUMNS = ("row", "inchikey", "smiles")
 # A prepared library slice's column of each row's own text, as the library file had it.
 INPUT_COLUMN = "input"
-# The column of a quarantine file that says which checks a row failed.
-FAILURE_COLUMN = "failure"
-# The quarantine reason of a molecule the model itself failed on (a predictions row
-# whose `failure` is `model_failed: <what the model said>`).
-MODEL_FAILED = "model_failed"
+# Why a row was rejected or quarantined: a code (`models.reasons`) and its detail. A
+# predictions file has them where the model failed on a molecule or answered a value
+# of the wrong type; a quarantine file has them on every row.
+REASON_COLUMN = "reason"
+DETAIL_COLUMN = "detail"
 # Names no output column may take: the keys, a library slice's input text and the
-# quarantine's failure column share the files (and frames) with the outputs.
-RESERVED_COLUMNS = (*KEY_COLUMNS, INPUT_COLUMN, FAILURE_COLUMN)
+# reasons share the files (and frames) with the outputs.
+RESERVED_COLUMNS = (*KEY_COLUMNS, INPUT_COLUMN, REASON_COLUMN, DETAIL_COLUMN)
 # The runners a model request may name; `models.runners` implements each of them.
 RUNNERS = ("rdkit", "python", "http", "command")
+# Runners of someone else's program (a hub model, any CSV program): they are given
+# the library's SMILES text, and an output they leave empty means "could not compute",
+# so their columns are nullable unless declared otherwise.
+HUB_RUNNERS = ("http", "command")
+# Which SMILES text a hub model is given: the library file's own (default), or ours.
+INPUT_SMILES = "input_smiles"
+LIBRARY_TEXT, CANONICAL = "library", "canonical"
 # Bump when the project's own way of computing/storing predictions changes, so every
 # partition's code version changes with it.
 PIPELINE_VERSION = "2"  # 2: float64/int64 vectors; models see the canonical molecule
-
-
-# Options that say how a model is reached, not what it predicts.
-TUNING_OPTIONS = ("batch_size", "concurrency", "timeout_s", "ready_timeout_s")
-LOCATION_OPTIONS = ("url", "repo", "cwd")
+# The keys of a model request that are not runner options.
+SPEC_KEYS = (
+    "runner", "columns", "description", "version", "model_id", "checks", "not_null", "nullable"
+)  # fmt: skip
+# Options that say how a model is reached, not what it predicts: never in the code
+# version (tuning), or left out of it once the model's own examples identify it (where).
+TUNING_OPTIONS = ("batch_size", "concurrency", "timeout_s", "ready_timeout_s", "environments")
+LOCATION_OPTIONS = (
+    "url", "repo", "cwd", "run_columns", "python", "python_version", "env", "pass_env"
+)  # fmt: skip
 
 
 class ModelError(ValueError):
@@ -76,6 +88,14 @@ class ModelSpec:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def input_smiles(self) -> str:
+        """Which SMILES text the model is given: a hub model the library's own (unless
+        its request says `canonical`), any other model RDKit's canonical SMILES."""
+        if self.runner not in HUB_RUNNERS:
+            return CANONICAL
+        return str(self.options.get(INPUT_SMILES, LIBRARY_TEXT))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["columns"] = [
@@ -91,10 +111,15 @@ class ModelSpec:
         """Changes whenever what the model predicts may change: its spec, its examples'
         fingerprint or the pipeline. How it is reached (batch size, concurrency,
         timeouts) does not count, nor, once a fingerprint identifies the model, where
-        it is served: moving a container to another port keeps its partitions done."""
+        it is served: moving a container to another port keeps its partitions done, and
+        a hub model registered from its repository or from its server is one model."""
         spec = {k: v for k, v in self.to_dict().items() if k != "checks"}
         ignored = TUNING_OPTIONS + (LOCATION_OPTIONS if self.fingerprint else ())
         spec["options"] = {k: v for k, v in self.options.items() if k not in ignored}
+        if self.runner in HUB_RUNNERS:
+            spec["options"].setdefault(INPUT_SMILES, LIBRARY_TEXT)
+            if self.fingerprint:  # the same model served or run from its repository
+                del spec["runner"]
         payload = json.dumps({"spec": spec, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return (
             f"{self.model_id}-v{self.version}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
@@ -121,7 +146,10 @@ def _field_problem(item: dict[str, Any]) -> str:
     return ""
 
 
-def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, ...]:
+def parse_columns(
+    model_id: str, raw: Any, source: str, nullable: bool = False
+) -> tuple[OutputColumn, ...]:
+    """The declared columns; `nullable` is the default of a column that does not say."""
     if not isinstance(raw, list) or not raw:
         raise ModelError(
             f"{source}: model {model_id!r} needs a non-empty 'columns' list, e.g. "
@@ -153,7 +181,7 @@ def parse_columns(model_id: str, raw: Any, source: str) -> tuple[OutputColumn, .
         problem = _field_problem(item)
         if problem:
             raise ModelError(f"{source}: column {item['name']!r} of model {model_id!r}: {problem}")
-        columns.append(OutputColumn(**item))
+        columns.append(OutputColumn(**{"nullable": nullable, **item}))
     names = [c.name for c in columns]
     if len(set(names)) != len(names):
         raise ModelError(f"{source}: model {model_id!r} declares a column name twice: {names}")
@@ -172,17 +200,49 @@ def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> Mo
             f"{source}: model {model_id!r} has runner {runner!r}; use one of "
             f"{', '.join(RUNNERS)} (or omit the spec for a built-in model)"
         )
-    options = {
-        k: v
-        for k, v in request.items()
-        if k not in {"runner", "columns", "description", "version", "model_id", "checks"}
-    }
+    options = {k: v for k, v in request.items() if k not in SPEC_KEYS}
+    columns = parse_columns(model_id, request.get("columns"), source, runner in HUB_RUNNERS)
     return ModelSpec(
         model_id=model_id,
         runner=runner,
-        columns=parse_columns(model_id, request.get("columns"), source),
+        columns=with_nullability(model_id, columns, request, source),
         options=options,
         description=str(request.get("description", "")),
         version=str(request.get("version", "1")),
         checks=request.get("checks") or {},
+    )
+
+
+def _names(model_id: str, request: dict[str, Any], key: str, source: str) -> set[str]:
+    names = request.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ModelError(
+            f"{source}: model {model_id!r}: {key!r} must be a list of column names, got {names!r}"
+        )
+    return set(names)
+
+
+def with_nullability(
+    model_id: str, columns: tuple[OutputColumn, ...], request: dict[str, Any], source: str
+) -> tuple[OutputColumn, ...]:
+    """`columns` with the request's `not_null` and `nullable` lists applied: a few
+    columns marked without redeclaring the rest (a hub model's 200 columns come from
+    its repository or server)."""
+    not_null = _names(model_id, request, "not_null", source)
+    nullable = _names(model_id, request, "nullable", source)
+    unknown = sorted((not_null | nullable) - {c.name for c in columns})
+    if unknown:
+        raise ModelError(
+            f"{source}: model {model_id!r}: 'not_null'/'nullable' name column(s) {unknown} "
+            f"that the model does not have; its columns: {[c.name for c in columns][:20]}"
+        )
+    both = sorted(not_null & nullable)
+    if both:
+        raise ModelError(
+            f"{source}: model {model_id!r}: column(s) {both} are in both 'not_null' and "
+            "'nullable'; keep each in one"
+        )
+    return tuple(
+        replace(c, nullable=(c.name in nullable) or (c.nullable and c.name not in not_null))
+        for c in columns
     )

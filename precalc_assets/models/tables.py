@@ -10,7 +10,13 @@ import pandas as pd
 import pyarrow as pa
 
 from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelError, ModelSpec, OutputColumn
+from precalc_assets.models.spec import (
+    DETAIL_COLUMN,
+    REASON_COLUMN,
+    ModelError,
+    ModelSpec,
+    OutputColumn,
+)
 from precalc_assets.stores.dynamodb import (
     ITEM_SIZE_LIMIT,
     item_size_bound,
@@ -64,21 +70,41 @@ def predictions_to_arrow(frame: pd.DataFrame, spec: ModelSpec) -> pa.Table:
                     f"model {spec.model_id!r}: column {column.name!r} holds values that are "
                     f"not {column.dtype} ({exc}); fix the model or its declared dtype"
                 ) from exc
-    if FAILURE_COLUMN in frame.columns:  # null where the model answered
-        failures = [v if isinstance(v, str) else None for v in frame[FAILURE_COLUMN]]
-        arrays[FAILURE_COLUMN] = pa.array(failures, type=pa.string())
+    for name in (REASON_COLUMN, DETAIL_COLUMN):  # null where the model answered
+        if name in frame.columns:
+            texts = [v if isinstance(v, str) else None for v in frame[name]]
+            arrays[name] = pa.array(texts, type=pa.string())
     return pa.table(arrays)
 
 
 def lenient_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """For quarantined rows, whose values may not fit the declared types at all: each
-    value as its `repr`, the `failure` reasons as the text they are."""
+    value as its `repr`, the `reason` and `detail` as the text they are."""
+    texts = (REASON_COLUMN, DETAIL_COLUMN)
     return pa.table(
         {
-            c: pa.array([str(v) if c == FAILURE_COLUMN else repr(v) for v in frame[c]])
+            c: pa.array(
+                [(v if isinstance(v, str) else None) if c in texts else repr(v) for v in frame[c]]
+            )
             for c in frame.columns
         }
     )
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A predictions or validated table as pandas, an integer column holding nulls as
+    pandas' nullable `Int64` (exact), not as floats."""
+    nullable_ints = {
+        name: pd.Int64Dtype()
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_integer(column.type) and column.null_count
+    }
+    if not nullable_ints:
+        return table.to_pandas()
+    frame = table.drop_columns(list(nullable_ints)).to_pandas()
+    for name in nullable_ints:
+        frame[name] = table.column(name).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return frame[table.column_names]
 
 
 def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:

@@ -23,11 +23,24 @@ from precalc_assets.models.spec import ModelError
 
 # Runners that run code of the deployment's choosing: never named from storage.
 EXECUTING_RUNNERS = ("python", "command")
+# Options that name files of this machine: only the deployment gives them (a request in
+# storage naming one is refused), and `precalc add-model` declares a model that has one.
+LOCAL_FILE_OPTIONS = ("repo", "cwd", "run_columns", "python")
+# Where the environments of repository models are built: the deployment's folder
+# (PRECALC_ENVS_DIR), given to every declared `command` model that does not name one.
+ENVIRONMENTS_OPTION = "environments"
 # The embedded default's allow-list: a model served on this machine. On `aws` the list
 # is empty until the deployment names its model servers: a request file must not make
 # the pipeline call, say, the instance-metadata address 169.254.169.254 (SSRF).
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 ALLOW_NONE = "none"  # PRECALC_HTTP_ALLOW=none: no http model from storage at all
+
+
+def must_be_declared(request: Mapping[str, Any]) -> bool:
+    """Whether a model request runs code here or names files here: the deployment's."""
+    return request.get("runner") in EXECUTING_RUNNERS or any(
+        k in request for k in LOCAL_FILE_OPTIONS
+    )
 
 
 def parse_allow_list(text: str) -> tuple[str, ...]:
@@ -69,9 +82,15 @@ class ModelPolicy:
     declared: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     http_allow: tuple[str, ...] = ()
     models_file: Path | None = None
+    environments: Path | None = None  # where repository models' environments are built
 
     @classmethod
-    def load(cls, models_file: Path | None, http_allow: tuple[str, ...]) -> ModelPolicy:
+    def load(
+        cls,
+        models_file: Path | None,
+        http_allow: tuple[str, ...],
+        environments: Path | None = None,
+    ) -> ModelPolicy:
         """The declared models are read from `models_file` (absent: none declared)."""
         declared: dict[str, dict[str, Any]] = {}
         if models_file is not None and models_file.exists():
@@ -88,7 +107,7 @@ class ModelPolicy:
                     '{"<model id>": {"runner": ..., ...}}'
                 )
             declared = data
-        return cls(declared=declared, http_allow=http_allow, models_file=models_file)
+        return cls(declared, http_allow, models_file, environments)
 
     def source(self, model_id: str) -> str:
         return f"{self.models_file} (model {model_id!r})"
@@ -109,7 +128,7 @@ class ModelPolicy:
                     f"({self.models_file}); its request in storage may only carry 'checks', "
                     f"not {sorted(set(stored) - {'checks'})}"
                 )
-            request = dict(self.declared[model_id])
+            request = self.deployed(self.declared[model_id])
             if stored.get("checks"):
                 request["checks"] = {**(request.get("checks") or {}), **stored["checks"]}
             return request
@@ -121,9 +140,25 @@ class ModelPolicy:
                 f"{model_id} --spec <file>` writes it on the embedded default), then its "
                 "request in storage may be just {}"
             )
+        local = [k for k in LOCAL_FILE_OPTIONS if k in stored]
+        if local:
+            raise ModelError(
+                f"{source}: a model request in object storage may not name files of this "
+                f"machine ({', '.join(local)}): storage is data. Declare model {model_id!r} "
+                "in the deployment's models file (`precalc add-model "
+                f"{model_id} --spec <file>` writes it on the embedded default)"
+            )
         if runner == "http":
             self.check_url(model_id, stored.get("url"), source)
         return stored
+
+    def deployed(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """A declared request with the deployment's own settings filled in: where a
+        repository model's environment is built."""
+        request = dict(request)
+        if request.get("runner") == "command" and self.environments is not None:
+            request.setdefault(ENVIRONMENTS_OPTION, str(self.environments))
+        return request
 
     def check_url(self, model_id: str, url: Any, source: str) -> None:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
@@ -159,4 +194,4 @@ class ModelPolicy:
         temporary = self.models_file.with_name(f".{self.models_file.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(declared, indent=2, sort_keys=True) + "\n")
         temporary.replace(self.models_file)
-        return ModelPolicy(declared, self.http_allow, self.models_file)
+        return ModelPolicy(declared, self.http_allow, self.models_file, self.environments)

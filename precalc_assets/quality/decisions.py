@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precalc_assets.models.spec import ModelSpec, OutputColumn
+from precalc_assets.models.spec import REASON_COLUMN, ModelSpec, OutputColumn
 from precalc_assets.models.tables import outputs_as_lists
 from precalc_assets.quality.outcome import ERROR, WARN, Outcome, markdown_table
 from precalc_assets.quality.settings import ReproSettings, SanitySettings
@@ -77,17 +77,17 @@ def _bad_vector_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]
         out += sum(
             ok and bool(((c < low) | (c > high)).any()) for c, ok in zip(cells, whole, strict=True)
         )
-    return (0 if column.nullable else nulls), out
+    return nulls, out
 
 
 def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:
-    """(null or NaN where not allowed, out of the declared range) row counts."""
+    """(null or NaN, out of the declared range) row counts."""
     if column.length:
         return _bad_vector_rows(values, column)
     if column.dtype in ("str", "bool"):
-        return (0 if column.nullable else int(values.isna().sum())), 0
+        return int(values.isna().sum()), 0
     numbers = pd.to_numeric(values, errors="coerce")
-    nulls = 0 if column.nullable else int(numbers.isna().sum())
+    nulls = int(numbers.isna().sum())
     out = 0
     if column.min is not None:
         out += int((numbers < column.min).sum())
@@ -97,28 +97,62 @@ def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:
 
 
 def output_sanity(frame: pd.DataFrame, spec: ModelSpec, settings: SanitySettings) -> Outcome:
-    """Per output column, the share of rows with a forbidden null/NaN or out of range."""
+    """Per output column, the share of rows that are bad (null or NaN where the column is
+    not nullable, or out of range) and, for a nullable column, its null share (a hub
+    model's "could not compute"); rows the model failed on count as bad as a whole."""
     rows = len(frame)
-    table_rows, worst = [], 0.0
+    marked = frame[REASON_COLUMN].notna() if REASON_COLUMN in frame.columns else None
+    failed = int(marked.sum()) if marked is not None else 0
+    answered = frame[~marked] if marked is not None else frame
+    table_rows, worst_bad, worst_null = [], failed / rows if rows else 0.0, 0.0
     for column in spec.columns:
-        nulls, out = _bad_rows(frame[column.name], column)
-        share = (nulls + out) / rows if rows else 0.0
-        worst = max(worst, share)
+        nulls, out = _bad_rows(answered[column.name], column)
+        bad = (0 if column.nullable else nulls) + out
+        bad_share = bad / rows if rows else 0.0
+        null_share = nulls / len(answered) if len(answered) and column.nullable else 0.0
+        worst_bad, worst_null = max(worst_bad, bad_share), max(worst_null, null_share)
         low, high = ("" if b is None else b for b in (column.min, column.max))
-        bounds = f"[{low}, {high}]"
-        table_rows.append([column.name, f"{nulls:,}", f"{out:,}", bounds, f"{share:.4f}"])
-    severity = ERROR if worst > settings.error_share else WARN
-    passed = worst <= settings.warn_share
+        table_rows.append(
+            [
+                column.name,
+                f"{nulls:,}" + ("" if column.nullable else " (not nullable)"),
+                f"{null_share:.4f}" if column.nullable else "",
+                f"{out:,}",
+                f"[{low}, {high}]",
+                f"{bad_share:.4f}",
+            ]
+        )
+    if failed:
+        share = f"{failed / rows:.4f}"
+        table_rows.append(["(rows the model failed on)", f"{failed:,}", "", "", "", share])
+    errors = worst_bad > settings.error_share or worst_null > settings.null_error_share
+    passed = worst_bad <= settings.warn_share and worst_null <= settings.null_warn_share
+    nulls_fail = worst_null > settings.null_warn_share and worst_bad <= settings.warn_share
+    score, threshold = (
+        (worst_null, settings.null_warn_share) if nulls_fail else (worst_bad, settings.warn_share)
+    )
     table = markdown_table(
-        ["column", "null/NaN", "out of range", "declared range", "bad share"], table_rows
+        ["column", "null/NaN", "null share", "out of range", "declared range", "bad share"],
+        table_rows,
     )
     description = (
-        f"worst column bad share {worst:.4f} <= {settings.warn_share}"
+        f"worst column bad share {worst_bad:.4f} <= {settings.warn_share}, null share "
+        f"{worst_null:.4f} <= {settings.null_warn_share}"
         if passed
-        else f"worst column bad share {worst:.4f} > {settings.warn_share} (ERROR above "
-        f"{settings.error_share}); bad rows are quarantined, see rejected/predictions/"
+        else f"worst column bad share {worst_bad:.4f} (WARN above {settings.warn_share}, ERROR "
+        f"above {settings.error_share}), null share {worst_null:.4f} (WARN above "
+        f"{settings.null_warn_share}, ERROR above {settings.null_error_share}); bad rows are "
+        "quarantined, see rejected/predictions/"
     )
-    return Outcome(passed, severity, worst, settings.warn_share, description, table, {"rows": rows})
+    return Outcome(
+        passed,
+        ERROR if errors else WARN,
+        score,
+        threshold,
+        description,
+        table,
+        {"rows": rows, "model_failed": failed},
+    )
 
 
 def _by_key(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from precalc_assets import keys, layout
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.spec import HUB_RUNNERS, REASON_COLUMN, ModelSpec
 from precalc_assets.quality.baselines import drift_baseline
 from precalc_assets.quality.decisions import (
     completeness,
@@ -54,8 +54,10 @@ def evaluate_completeness(store: ObjectStore, spec: ModelSpec, slice_key: str) -
 
 
 def evaluate_output_sanity(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
-    """The model's output columns of the slice's predictions (not its keys or SMILES)."""
-    table = read_table(store, keys.PREDICTIONS, spec.model_id, slice_key, spec.column_names)
+    """The model's output columns of the slice's predictions (not its keys or SMILES),
+    and which rows the model failed on (hub models)."""
+    columns = [*spec.column_names, *([REASON_COLUMN] if spec.runner in HUB_RUNNERS else [])]
+    table = read_table(store, keys.PREDICTIONS, spec.model_id, slice_key, columns)
     return output_sanity(to_frame(table), spec, check_settings(spec).sanity)
 
 

@@ -1,5 +1,6 @@
 """Per-model check settings: the `"checks"` object of a model request, e.g.
-`{"sanity": {"warn_share": 0.0, "error_share": 0.05}, "reproducibility": {"rtol": 1e-6},
+`{"sanity": {"warn_share": 0.0, "error_share": 0.05, "null_warn_share": 0.25},
+"reproducibility": {"rtol": 1e-6},
 "readback": {"sample": 100}, "drift": {"warn_share": 0.25, "baseline_slice": "lib-0000",
 "report": "failing"}}`.
 A bad value fails when the model is registered, never later in a check.
@@ -25,10 +26,13 @@ DEFAULT_DRIFT_REPORT = "failing"
 
 @dataclass(frozen=True)
 class SanitySettings:
-    """Share of a column's rows that are null/NaN (where not nullable) or out of range."""
+    """Share of a column's rows that are null/NaN (where not nullable) or out of range;
+    share of a nullable column's rows that are null (the model could not compute them)."""
 
     warn_share: float = 0.0
     error_share: float = 0.05
+    null_warn_share: float = 0.25
+    null_error_share: float = 0.95
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelSpec
+from precalc_assets.models.spec import DETAIL_COLUMN, LIBRARY_TEXT, REASON_COLUMN, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.serving.lookup import (
@@ -37,6 +37,7 @@ from precalc_assets.serving.lookup import (
     MISSING,
     Answer,
     ModelAnswer,
+    Row,
     by_name,
     columns_document,
 )
@@ -59,7 +60,7 @@ def compute_missing(
 ) -> None:
     """Fill the answer's misses in place: `computed`, or `invalid` with the reason."""
     for model in answer.models:
-        todo = {r.key: r.smiles for r in model.rows if r.status == MISSING and r.smiles}
+        todo = {r.key: r for r in model.rows if r.status == MISSING and r.smiles}
         if todo:
             _compute(store, table, model, todo, load_model_spec(store, model.model_id, policy), log)
         for row in model.rows:
@@ -71,14 +72,17 @@ def _compute(
     store: ObjectStore,
     table: ServingTable,
     model: ModelAnswer,
-    todo: dict[str, str],
+    todo: dict[str, Row],
     spec: ModelSpec,
     log: Log,
 ) -> None:
-    smiles = list(todo.values())
+    smiles = [row.smiles for row in todo.values()]
     needs_mols = runner_class(spec.runner, spec.model_id).needs_mols
     mols = mols_from_inputs(smiles) if needs_mols else []
-    outputs = run_model(spec, smiles, mols, " on molecules a lookup missed", log)
+    # A hub model is given the text as the lookup gave it, as a library row's own.
+    given = [row.input.strip() for row in todo.values()]
+    given = given if spec.input_smiles == LIBRARY_TEXT else smiles
+    outputs = run_model(spec, given, mols, " on molecules a lookup missed", log)
     keys = pd.DataFrame({"row": range(len(todo)), "inchikey": list(todo), "smiles": smiles})
     valid, quarantined = split_valid(pd.concat([keys, outputs], axis=1), spec)
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}"
@@ -96,7 +100,15 @@ def _compute(
                 columns_document(spec.model_id, spec.code_version, spec.columns),
             )
     by_key = {item.inchikey: item for item in items}
-    failures = dict(zip(quarantined["inchikey"], quarantined[FAILURE_COLUMN], strict=True))
+    failures = {
+        key: f"{reason}: {detail}"
+        for key, reason, detail in zip(
+            quarantined["inchikey"],
+            quarantined[REASON_COLUMN],
+            quarantined[DETAIL_COLUMN],
+            strict=True,
+        )
+    }
     model.columns = model.columns or spec.columns
     for row in model.rows:
         if row.status != MISSING or row.key not in todo:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from precalc_assets.models.trust import ModelPolicy
-from precalc_assets.settings import Settings, store_urls
+from precalc_assets.settings import Settings, model_policy, store_urls
 from precalc_assets.stores.factory import open_object_store, open_serving_table
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable
@@ -27,5 +27,5 @@ def open_serving(settings: Settings | None = None) -> Serving:
     return Serving(
         open_object_store(storage_url),
         open_serving_table(serving_url),
-        ModelPolicy.load(settings.models_file, settings.http_allow),
+        model_policy(settings),
     )

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from precalc_assets import keys, layout
 from precalc_assets.models.spec import INPUT_COLUMN, KEY_COLUMNS, ModelSpec
+from precalc_assets.models.tables import table_to_frame
 from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -71,7 +72,7 @@ def read_upstream(
     else:
         how = f"the `{keys.PRECALCULATE_JOB}` job for this partition"
     try:
-        return store.read_parquet(key).to_pandas()
+        return table_to_frame(store.read_parquet(key))
     except ObjectNotFound:
         raise StoreError(
             f"no {asset} at {store.uri(key)}: materialise `{asset}` for this partition "

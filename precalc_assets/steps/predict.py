@@ -13,7 +13,7 @@ from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_inputs
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
-from precalc_assets.models.spec import INPUT_COLUMN, ModelSpec
+from precalc_assets.models.spec import INPUT_COLUMN, LIBRARY_TEXT, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.steps.files import read_library_slice, with_code_version
 from precalc_assets.steps.prepare import CHUNK_ROWS, prepare_slice
@@ -39,10 +39,13 @@ def compute_predictions(
     from its raw slice, the models running on the same parse; returns the model results
     and, in that case, the slice's own result. Models that read RDKit mols run a chunk
     at a time (mols are large); models that read SMILES only get the whole slice at
-    once, so they batch and run concurrently as they are configured to. Nothing is
-    written for any model unless every model succeeded on every molecule it could.
+    once, so they batch and run concurrently as they are configured to; a hub model
+    is given each row's text as the library file wrote it (unless its `input_smiles`
+    is `canonical`), as the hub's own pipelines send it. Nothing is written for any
+    model unless every model succeeded on every molecule it could.
     """
     keys: list[pd.DataFrame] = []
+    texts: list[str] = []  # each row's own text, as the library file wrote it
     outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
     seconds = dict.fromkeys(outputs, 0.0)
     where = f" on slice {slice_key!r}"
@@ -51,6 +54,7 @@ def compute_predictions(
 
     def run_chunk(molecules: list[Molecule], mols: list[Chem.Mol]) -> None:
         smiles = [m.smiles for m in molecules]
+        texts.extend(m.input_smiles.strip() for m in molecules)
         keys.append(
             pd.DataFrame(
                 {
@@ -89,7 +93,8 @@ def compute_predictions(
     )
     for spec in on_smiles:
         started = time.perf_counter()
-        outputs[spec.model_id] = [run_model(spec, key_frame["smiles"].tolist(), [], where, log)]
+        given = texts if spec.input_smiles == LIBRARY_TEXT else key_frame["smiles"].tolist()
+        outputs[spec.model_id] = [run_model(spec, given, [], where, log)]
         seconds[spec.model_id] += time.perf_counter() - started
     results = []
     for spec in specs:

@@ -14,6 +14,7 @@ class StepResult:
     rejected: int = 0
     seconds: float = 0.0
     paths: dict[str, str] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # reason code -> rows
+    reason_details: dict[str, str] = field(default_factory=dict)  # code -> one row's detail
     code_version: str = ""
     taken_over: dict[str, int] = field(default_factory=dict)  # later slice -> items taken

@@ -1,4 +1,5 @@
-"""Validate: the model's pandera schema; failing rows quarantined, never served."""
+"""Validate: the model's pandera schema; failing rows quarantined, never served, each
+with a reason code and its detail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 
 from precalc_assets import keys, layout
 from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelSpec
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
 from precalc_assets.steps.files import read_partition_file, with_code_version
 from precalc_assets.steps.results import StepResult
@@ -26,11 +27,11 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         store.delete(q_key)
     v_key = layout.validated(spec.model_id, slice_key)
     store.write_parquet(v_key, with_code_version(predictions_to_arrow(valid, spec), spec))
-    failures = quarantined[FAILURE_COLUMN] if len(quarantined) else []
-    reasons = Counter(
-        MODEL_FAILED if part.startswith(MODEL_FAILED) else part
-        for failure in failures
-        for part in str(failure).split("; ")
+    reasons = Counter(quarantined[REASON_COLUMN]) if len(quarantined) else Counter()
+    examples = (
+        quarantined.drop_duplicates(REASON_COLUMN).set_index(REASON_COLUMN)[DETAIL_COLUMN]
+        if len(quarantined)
+        else {}
     )
     return StepResult(
         slice_key=slice_key,
@@ -41,5 +42,6 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         seconds=time.perf_counter() - started,
         paths={"validated": store.uri(v_key), "quarantine_file": store.uri(q_key)},
         reasons=dict(reasons),
+        reason_details={code: str(examples[code]) for code in reasons},
         code_version=spec.code_version,
     )

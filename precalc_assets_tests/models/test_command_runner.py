@@ -1,8 +1,11 @@
 """The `command` runner, with real subprocesses: a hub-layout model repository built by
-`model_repo.make_model_repo`, and a plain script for the generic `command` form."""
+`model_repo.make_model_repo` (run with this process's interpreter: the environments
+precalc builds are tested in `test_environments.py` and `cli/test_hub_models.py`), and a
+plain script for the generic `command` form."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,14 +16,16 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from precalc_assets.models.runners.command import CommandRunner, convert_cell
-from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelError, ModelSpec
+from precalc_assets.models.reasons import MODEL_FAILED
+from precalc_assets.models.runners.command import CommandRunner
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError, ModelSpec
 from precalc_assets.models.spec import OutputColumn as Col
 from precalc_assets_tests.model_repo import (
     EXAMPLE_SMILES,
     make_model_repo,
     make_score_script,
     read_calls,
+    read_environ,
 )
 
 # Real SMILES full of shell metacharacters: # ( ) [ ] = @ / \ + -
@@ -45,8 +50,14 @@ def spec(options: dict[str, Any], columns: tuple[Col, ...] = WEIGHT) -> ModelSpe
     return ModelSpec("eos3b5e", "command", columns, options=options)
 
 
+def own(repo: Path) -> dict[str, Any]:
+    """A repository's options, run with this process's interpreter."""
+    return {"repo": str(repo), "python": sys.executable}
+
+
 def repo_spec(repo: Path, **options: Any) -> ModelSpec:
-    return spec({"repo": str(repo), **options})
+    """The repository run with this process's interpreter (its environment has RDKit)."""
+    return spec({"repo": str(repo), "python": sys.executable, **options})
 
 
 def assert_weights(values: list[Any], smiles: list[str]) -> None:
@@ -82,16 +93,16 @@ def test_repo_values_equal_rdkit_mol_weight_and_each_unique_smiles_runs_once(tmp
     smiles = [*SMILES, "CCO", "c1ccccc1"]
     logged: list[str] = []
     frame = CommandRunner(repo_spec(repo, batch_size=3), logged.append).predict(smiles, [])
-    assert list(frame.columns) == ["mol_weight", FAILURE_COLUMN]
+    assert list(frame.columns) == ["mol_weight", REASON_COLUMN, DETAIL_COLUMN]
     assert_weights(frame["mol_weight"].tolist(), smiles)
-    assert frame[FAILURE_COLUMN].isna().all()
+    assert frame[REASON_COLUMN].isna().all()
     assert [c["molecules"] for c in starts(repo)] == [3, 3, 1]  # 7 unique SMILES
     assert any("3/3 batches" in line for line in logged)
 
 
 def test_describe_reads_metadata_columns_and_examples(tmp_path):
     repo = make_model_repo(tmp_path / "eos3b5e")
-    card = CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+    card = CommandRunner.describe("eos3b5e", own(repo))
     assert card is not None
     assert card.source == str(repo)
     assert (card.identifier, card.slug, card.consistency) == (
@@ -113,7 +124,7 @@ def test_describe_takes_the_smiles_column_and_maps_outputs_by_name(tmp_path):
         consistency="Variable",
         broken_examples=True,
     )
-    card = CommandRunner.describe("eos9xyz", {"repo": str(repo)})
+    card = CommandRunner.describe("eos9xyz", own(repo))
     assert card is not None
     assert card.consistency == "Variable"
     assert card.example_inputs == EXAMPLE_SMILES  # not the key column
@@ -122,12 +133,52 @@ def test_describe_takes_the_smiles_column_and_maps_outputs_by_name(tmp_path):
 
 
 def test_describe_without_examples_or_metadata_says_nothing_of_them(tmp_path):
-    repo = make_model_repo(tmp_path / "eos3b5e", examples=False, metadata=False)
-    card = CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+    repo = make_model_repo(tmp_path / "eos3b5e", examples=False, card=None)
+    card = CommandRunner.describe("eos3b5e", {"repo": str(repo), "python": sys.executable})
     assert card is not None
     assert (card.identifier, card.slug, card.consistency) == ("", "", "")
+    assert card.warnings == (
+        f"model 'eos3b5e': {repo} has no metadata.yml nor metadata.json, so its Identifier, "
+        "Slug, Output Consistency are unknown; add the card",
+    )
     assert card.columns == (Col("mol_weight"),)
     assert (card.example_inputs, card.example_outputs) == ((), ())
+
+
+@pytest.mark.parametrize("card", ["yml", "json"])
+def test_metadata_yml_and_json_are_read_alike(tmp_path, card):
+    repo = make_model_repo(tmp_path / "eos3b5e", card=card, consistency="Variable")
+    described = CommandRunner.describe("eos3b5e", own(repo))
+    assert described is not None
+    assert (described.identifier, described.slug, described.consistency) == (
+        "eos3b5e",
+        "eos3b5e-molecular-weight",
+        "Variable",
+    )
+    assert described.warnings == ()
+
+
+def test_a_card_field_we_rely_on_that_is_missing_is_a_warning_naming_file_and_field(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", card="yml")
+    card_file = repo / "metadata.yml"
+    card_file.write_text(
+        "Identifier: eos3b5e\nSlug: [molecular-weight]\nOutput Consistency: Fixed, Variable\n"
+    )
+    described = CommandRunner.describe("eos3b5e", own(repo))
+    assert described.slug == "molecular-weight"  # a one-item list, as the hub accepts
+    assert described.warnings == (
+        f"model 'eos3b5e': {card_file} has 'Output Consistency' = 'Fixed, Variable'; the "
+        "hub's values are Fixed or Variable (treated as Fixed)",
+    )
+    card_file.write_text("Identifier: eos3b5e\n")
+    warnings = CommandRunner.describe("eos3b5e", own(repo)).warnings
+    assert warnings == (
+        f"model 'eos3b5e': {card_file} has no 'Slug'",
+        f"model 'eos3b5e': {card_file} has no 'Output Consistency'",
+    )
+    card_file.write_text("Identifier: [eos3b5e\n")
+    with pytest.raises(ModelError, match=r"metadata\.yml is not valid YAML"):
+        CommandRunner.describe("eos3b5e", own(repo))
 
 
 def test_describe_of_the_command_form_is_none(tmp_path):
@@ -138,14 +189,14 @@ def test_describe_of_the_command_form_is_none(tmp_path):
 def test_describe_refuses_an_unknown_column_type_naming_file_row_and_type(tmp_path):
     repo = make_model_repo(tmp_path / "eos3b5e", column_type="vector")
     with pytest.raises(ModelError, match=r"run_columns\.csv row 1 .*'mol_weight'.*'vector'"):
-        CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+        CommandRunner.describe("eos3b5e", own(repo))
 
 
 @pytest.mark.parametrize(
     ("file", "text", "message"),
     [
         ("metadata.json", "{not json", r"metadata\.json is not valid JSON"),
-        ("metadata.json", "[1, 2]", r"metadata\.json must hold a JSON object"),
+        ("metadata.json", "[1, 2]", r"metadata\.json must hold a mapping of card fields"),
         ("model/framework/columns/run_columns.csv", "", r"run_columns\.csv is empty"),
         (
             "model/framework/columns/run_columns.csv",
@@ -168,7 +219,7 @@ def test_describe_names_a_malformed_file(tmp_path, file, text, message):
     repo = make_model_repo(tmp_path / "eos3b5e")
     (repo / file).write_text(text)
     with pytest.raises(ModelError, match=message):
-        CommandRunner.describe("eos3b5e", {"repo": str(repo)})
+        CommandRunner.describe("eos3b5e", own(repo))
 
 
 # -- faults --------------------------------------------------------------------------------
@@ -182,12 +233,12 @@ def test_a_failing_molecule_costs_only_itself(tmp_path):
     for i, s in enumerate(smiles):
         if i in bromine:
             assert pd.isna(frame["mol_weight"][i])  # a float column: NaN
-            failure = frame[FAILURE_COLUMN][i]
-            assert failure.startswith(f"{MODEL_FAILED}: ")
-            assert "status 1" in failure and "cannot handle a molecule containing 'Br'" in failure
+            assert frame[REASON_COLUMN][i] == MODEL_FAILED
+            # The model's own last error line, not our message around it.
+            assert frame[DETAIL_COLUMN][i] == "ValueError: cannot handle a molecule containing 'Br'"
         else:
             assert frame["mol_weight"][i] == pytest.approx(mol_weight(s), rel=1e-9)
-            assert frame[FAILURE_COLUMN][i] is None
+            assert frame[REASON_COLUMN][i] is None
 
 
 def test_a_model_that_always_exits_non_zero_stops_quickly_quoting_its_stderr_tail(tmp_path):
@@ -222,7 +273,7 @@ def test_a_wrong_row_count_is_halved_until_answered(tmp_path):
     smiles = SMILES[:4]
     frame = CommandRunner(repo_spec(repo, batch_size=4)).predict(smiles, [])
     assert_weights(frame["mol_weight"].tolist(), smiles)
-    assert frame[FAILURE_COLUMN].isna().all()
+    assert frame[REASON_COLUMN].isna().all()
     # [1, 1] answered whole, so [2] is known to fail: split without running it.
     assert [c["molecules"] for c in starts(repo)] == [4, 2, 1, 1, 1, 1]
 
@@ -234,12 +285,12 @@ def test_empty_cells_are_none(tmp_path):
     values = frame["mol_weight"].tolist()
     assert pd.isna(values[1]) and pd.isna(values[3])
     assert_weights([values[0], values[2]], [smiles[0], smiles[2]])
-    assert frame[FAILURE_COLUMN].isna().all()  # validation quarantines them
+    assert frame[REASON_COLUMN].isna().all()  # null values, not failures
 
 
 def test_an_undeclared_output_column_stops_the_partition(tmp_path):
     repo = make_model_repo(tmp_path / "eos3b5e")
-    runner = CommandRunner(spec({"repo": str(repo)}, (Col("logp"),)))
+    runner = CommandRunner(spec({"repo": str(repo), "python": sys.executable}, (Col("logp"),)))
     with pytest.raises(ModelError, match=r"did not answer its declared column\(s\) \['logp'\]"):
         runner.predict(["CCO"], [])
 
@@ -328,14 +379,21 @@ def test_exit_zero_without_an_output_file_fails_the_batch(tmp_path):
     command = [sys.executable, "-c", "print('did nothing')", "{input}", "{output}"]
     frame = CommandRunner(spec({"command": command})).predict(["CCO"], [])
     assert frame["mol_weight"].isna().all()
-    failure = frame[FAILURE_COLUMN][0]
-    assert failure.startswith(f"{MODEL_FAILED}: ") and "wrote no output CSV" in failure
-    assert "stderr empty; stdout tail: did nothing" in failure
+    assert frame[REASON_COLUMN][0] == MODEL_FAILED
+    assert (
+        frame[DETAIL_COLUMN][0] == f"{Path(sys.executable).name} wrote no output CSV; did nothing"
+    )
 
 
 def test_a_program_that_cannot_start_stops_the_partition(tmp_path):
-    command = [str(tmp_path / "no-such-program"), "{input}", "{output}"]
-    with pytest.raises(ModelError, match=r"model 'eos3b5e': cannot start .*no-such-program"):
+    missing = [str(tmp_path / "no-such-program"), "{input}", "{output}"]
+    with pytest.raises(ModelError, match=r"'eos3b5e': there is no executable program .*no-such"):
+        CommandRunner(spec({"command": missing}))
+    program = tmp_path / "model"
+    program.write_text("#!/no/such/interpreter\n")
+    program.chmod(0o755)
+    command = [str(program), "{input}", "{output}"]
+    with pytest.raises(ModelError, match=r"model 'eos3b5e': cannot start .*model"):
         CommandRunner(spec({"command": command})).predict(["CCO"], [])
 
 
@@ -351,32 +409,6 @@ def test_placeholders_inside_arguments_are_replaced(tmp_path):
     assert_weights(frame["mol_weight"].tolist(), ["CCO"])
 
 
-@pytest.mark.parametrize(
-    ("cell", "dtype", "length", "value"),
-    [
-        ("1.25", "float", None, 1.25),
-        (" 2 ", "float", None, 2.0),
-        ("", "float", None, None),
-        ("abc", "float", None, None),
-        ("1_000", "float", None, None),
-        ("3", "int", None, 3),
-        ("3.0", "int", None, 3),
-        ("3.5", "int", None, None),
-        ("nan", "int", None, None),
-        ("12345678901234567890", "int", None, 12345678901234567890),
-        ("True", "bool", None, True),
-        ("0", "bool", None, False),
-        ("maybe", "bool", None, None),
-        (" a b ", "str", None, " a b "),
-        ("[1, 0, 1]", "int", 3, [1, 0, 1]),
-        ("[1, 0, x]", "int", 3, None),
-        ("1", "int", 3, None),
-    ],
-)
-def test_cells_are_converted_by_the_declared_dtype(cell, dtype, length, value):
-    assert convert_cell(cell, Col("c", dtype, length=length)) == value
-
-
 # -- check_options -------------------------------------------------------------------------
 
 
@@ -385,7 +417,7 @@ def valid_repo(tmp_path_factory) -> Path:
     return make_model_repo(tmp_path_factory.mktemp("repos") / "eos3b5e")
 
 
-COMMAND = ["python", "score.py", "{input}", "{output}"]
+COMMAND = [sys.executable, "score.py", "{input}", "{output}"]
 
 
 def refusals(repo: Path, tmp: Path) -> list[tuple[dict[str, Any], str]]:
@@ -426,7 +458,36 @@ def refusals(repo: Path, tmp: Path) -> list[tuple[dict[str, Any], str]]:
         (
             {"command": COMMAND, "timeout": 5},
             r"unknown option\(s\) \['timeout'\]; the command runner accepts repo, command, "
-            r"cwd, batch_size, concurrency, timeout_s",
+            r"cwd, python, python_version, env, pass_env, environments, input_smiles, "
+            r"batch_size, concurrency, timeout_s",
+        ),
+        ({"command": COMMAND, "python": "bin/python"}, r"'python' must be the absolute path"),
+        (
+            {"command": COMMAND, "python": str(tmp / "missing" / "python")},
+            r"'python' must be the absolute path of the interpreter .*not an executable file",
+        ),
+        ({"repo": str(repo), "python_version": 3.11}, r"'python_version' must be a Python version"),
+        ({"repo": str(repo), "python_version": "3.11; rm"}, r"'python_version' must be"),
+        ({"command": COMMAND, "python_version": "3.11"}, r"'python_version' applies to a repo"),
+        ({"command": COMMAND, "env": ["X"]}, r"'env' must be an object of variable names"),
+        ({"command": COMMAND, "env": {"X": 1}}, r"'env' must be an object"),
+        ({"command": COMMAND, "pass_env": "HF_TOKEN"}, r"'pass_env' must be a list"),
+        ({"command": COMMAND, "env": {"A B": "1"}}, r"'A B' is not a variable name"),
+        (
+            {"command": COMMAND, "pass_env": ["AWS_SECRET_ACCESS_KEY"]},
+            r"variable 'AWS_SECRET_ACCESS_KEY' is never given to a model",
+        ),
+        ({"command": COMMAND, "env": {"RDBASE": "/x"}}, r"variable 'RDBASE' is never given"),
+        ({"command": COMMAND, "pass_env": ["precalc_home"]}, r"'precalc_home' is never given"),
+        ({"command": COMMAND, "env": {"PYTHONPATH": "/x"}}, r"'PYTHONPATH' is never given"),
+        ({"command": COMMAND, "input_smiles": "raw"}, r"'input_smiles' must be 'library'"),
+        (
+            {"command": ["no-such-model-program", "{input}", "{output}"]},
+            r"cannot find the program 'no-such-model-program' on the model's PATH",
+        ),
+        (
+            {"repo": str(repo), "environments": "envs"},
+            r"'environments' must be the absolute path of the folder",
         ),
     ]
 
@@ -452,3 +513,66 @@ def test_check_options_accepts_both_forms(valid_repo, tmp_path, options):
     CommandRunner.check_options("eos3b5e", {"repo": str(valid_repo), **options}, SOURCE)
     command = {"command": COMMAND, "cwd": str(tmp_path), **options}
     CommandRunner.check_options("eos3b5e", command, SOURCE)
+
+
+# -- a clean process for someone else's program --------------------------------------------
+
+OURS = {
+    "AWS_ACCESS_KEY_ID": "AKIAOURSECRETKEY0000",
+    "AWS_SECRET_ACCESS_KEY": "our/secret/access/key",
+    "AWS_SESSION_TOKEN": "our-session-token",
+    "PRECALC_HOME": "/our/precalc/home",
+    "PRECALC_STORAGE_URL": "s3://our-bucket/prefix",
+    "DAGSTER_HOME": "/our/dagster/home",
+    "PYTHONPATH": "/our/python/path",
+    "HF_TOKEN": "a-token-the-deployment-passes-on",
+    "UNRELATED": "a variable of ours nobody named",
+}
+
+
+def test_a_model_sees_none_of_our_environment(tmp_path, monkeypatch):
+    for name, value in OURS.items():
+        monkeypatch.setenv(name, value)
+    assert os.environ["RDBASE"]  # importing RDKit here set it: a model must not see it
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    options = {"env": {"OMP_NUM_THREADS": "1"}, "pass_env": ["HF_TOKEN"]}
+    frame = CommandRunner(repo_spec(repo, **options)).predict(["CCO"], [])
+    assert_weights(frame["mol_weight"].tolist(), ["CCO"])
+    seen = read_environ(repo)
+    environ = seen["environ"]
+    leaked = sorted(
+        name
+        for name in environ
+        if name.startswith(("AWS_", "PRECALC_", "DAGSTER_")) or name in ("RDBASE", "PYTHONPATH")
+    )
+    assert leaked == []
+    assert not set(environ.values()) & {v for k, v in OURS.items() if k != "HF_TOKEN"}
+    assert environ["HF_TOKEN"] == OURS["HF_TOKEN"] and environ["OMP_NUM_THREADS"] == "1"
+    # Its interpreter first on PATH, then the system's: never our venv's PATH.
+    assert environ["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert environ["PATH"].split(os.pathsep)[1:] == [
+        "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"
+    ]  # fmt: skip
+    # A fresh HOME and TMPDIR of its own, inside the batch's folder (gone afterwards).
+    assert Path(environ["HOME"]).parent == Path(environ["TMPDIR"])
+    assert environ["HOME"] != os.environ.get("HOME") and not Path(environ["TMPDIR"]).exists()
+    assert environ["LANG"]
+    assert seen["executable"] == str(Path(sys.executable).parent / "python")
+
+
+def test_run_sh_gets_the_hubs_four_arguments(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    run_sh = repo / "model" / "framework" / "run.sh"
+    run_sh.write_text(run_sh.read_text() + 'echo "$1 $4" > "$4/arguments.txt"\n')
+    CommandRunner(repo_spec(repo)).predict(["CCO"], [])
+    framework = repo / "model" / "framework"
+    assert (repo / "arguments.txt").read_text() == f"{framework} {repo}\n"
+
+
+def test_a_relative_program_is_found_on_the_models_own_path(tmp_path):
+    script = make_score_script(tmp_path)
+    command = ["python", str(script), "{input}", "{output}"]
+    columns = (Col("mol_weight"), Col("echo", "str"), Col("cwd", "str"))
+    runner = CommandRunner(spec({"command": command, "python": sys.executable}, columns))
+    assert runner.argv[0] == str(Path(sys.executable).parent / "python")
+    assert_weights(runner.predict(["CCO"], [])["mol_weight"].tolist(), ["CCO"])

@@ -17,10 +17,11 @@ import rdkit
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
+from precalc_assets.models.reasons import MODEL_FAILED, WRONG_TYPE
 from precalc_assets.models.runners import http
 from precalc_assets.models.runners.batched import HOPELESS_AFTER
 from precalc_assets.models.runners.http import HttpRunner, retry_after_s
-from precalc_assets.models.spec import MODEL_FAILED, ModelError, ModelSpec, OutputColumn
+from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
 from precalc_assets_tests.model_server import EXAMPLE_INPUTS, ModelServer
 
 MODEL = "eos3b5e"
@@ -90,12 +91,33 @@ def test_describe_reads_columns_types_and_examples(server: ModelServer, server2:
         weight(s) for s in EXAMPLE_INPUTS
     ]  # JSON floats round-trip exactly
 
+    # The hub's server collapses float + integer to one `Output Type`, "Float".
     card = HttpRunner.describe(MODEL, {"url": server2.url + "/"})
     assert [(c.name, c.dtype) for c in card.columns] == [
         ("mol_weight", "float"),
-        ("heavy_atoms", "int"),
-    ]  # one `Output Type` per column
+        ("heavy_atoms", "float"),
+    ]
+    assert card.collapsed_types and "give 'run_columns'" in card.warnings[0]
+    assert card.example_outputs[0] == {"mol_weight": 46.069, "heavy_atoms": 3.0}
+
+    server2.per_column_types = True  # a server with one `Output Type` per column
+    card = HttpRunner.describe(MODEL, {"url": server2.url + "/"})
+    assert [c.dtype for c in card.columns] == ["float", "int"] and not card.collapsed_types
     assert card.example_outputs[0] == {"mol_weight": 46.069, "heavy_atoms": 3}
+
+
+def test_run_columns_give_each_column_its_own_type(server2: ModelServer, tmp_path: Path):
+    columns = tmp_path / "run_columns.csv"
+    columns.write_text(
+        "name,type,direction,description\nmol_weight,float,,\nheavy_atoms,integer,,\n"
+    )
+    card = HttpRunner.describe(MODEL, {"url": server2.url, "run_columns": str(columns)})
+    assert [c.dtype for c in card.columns] == ["float", "int"] and card.warnings == ()
+    assert card.example_outputs[0] == {"mol_weight": 46.069, "heavy_atoms": 3}
+    assert type(card.example_outputs[0]["heavy_atoms"]) is int
+    columns.write_text("name,type\nheavy_atoms,integer\nmol_weight,float\n")
+    with pytest.raises(ModelError, match="does not list the columns the server at .* answers"):
+        HttpRunner.describe(MODEL, {"url": server2.url, "run_columns": str(columns)})
 
 
 def test_describe_without_example_routes_gives_no_examples(server: ModelServer):
@@ -124,9 +146,9 @@ def test_describe_of_an_unreachable_url_says_how_to_start_the_model():
 def test_values_are_rdkit_molwt_in_input_order(server: ModelServer, molecules: list[str]):
     smiles = molecules[:50] + molecules[:10]  # repeated molecules are asked once
     frame = HttpRunner(spec(server.url, batch_size=16)).predict(smiles, [])
-    assert list(frame.columns) == ["mol_weight", "failure"]
+    assert list(frame.columns) == ["mol_weight", "reason", "detail"]
     assert_weights(frame, smiles)
-    assert frame["failure"].isna().all()
+    assert frame["reason"].isna().all()
     assert sorted(server.batch_sizes) == [2, 16, 16, 16]
     assert server.gets == 1  # one readiness GET before the first POST
 
@@ -138,13 +160,65 @@ def test_a_failing_batch_is_halved_down_to_the_bromine_molecules(
     bromine = {s for s in molecules if "Br" in s}
     assert 3 <= len(bromine) < 30 and not all("Br" in s for s in molecules[:HOPELESS_AFTER])
     frame = HttpRunner(spec(server.url, batch_size=64, concurrency=2)).predict(molecules, [])
-    failed = frame["failure"].notna()
+    failed = frame["reason"].notna()
     assert {s for s, f in zip(molecules, failed, strict=True) if f} == bromine
-    assert frame.loc[failed, "failure"].str.startswith(f"{MODEL_FAILED}: HTTP 500").all()
+    assert set(frame.loc[failed, "reason"]) == {MODEL_FAILED}
+    # The model's own error: the last line of the traceback in the server's 500 body.
+    assert set(frame.loc[failed, "detail"]) == {
+        "ValueError: cannot handle a molecule containing 'Br'"
+    }
     assert frame.loc[failed, "mol_weight"].isna().all()
     kept = [s for s in molecules if s not in bromine]
     assert_weights(frame[~failed], kept)
     assert 1 in server.batch_sizes  # isolated down to single molecules
+
+
+def test_a_plain_500_keeps_what_the_server_said(server: ModelServer, molecules: list[str]):
+    server.fail_on, server.plain_500 = "Br", True
+    smiles = [s for s in molecules if "Br" in s][:1] + molecules[:3]
+    frame = HttpRunner(spec(server.url, batch_size=4)).predict(smiles, [])
+    assert frame["reason"].tolist() == [MODEL_FAILED, None, None, None]
+    assert frame["detail"][0] == "HTTP 500: Internal Server Error"
+
+
+def test_an_integer_column_answered_as_floats_is_stored_as_integers(
+    server2: ModelServer, molecules: list[str]
+):
+    smiles = molecules[:20]
+    frame = HttpRunner(spec(server2.url, ("mol_weight", "heavy_atoms"))).predict(smiles, [])
+    assert str(frame["heavy_atoms"].dtype) == "Int64"
+    assert frame["heavy_atoms"].tolist() == [
+        Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in smiles
+    ]
+    assert frame["reason"].isna().all()
+
+
+def test_a_non_integral_value_in_an_integer_column_is_that_rows_failure(
+    server: ModelServer, molecules: list[str]
+):
+    smiles = molecules[:5]  # molecular weights are not integers
+    model = ModelSpec(MODEL, "http", (OutputColumn("mol_weight", "int"),), {"url": server.url})
+    frame = HttpRunner(model).predict(smiles, [])
+    assert set(frame["reason"]) == {WRONG_TYPE}
+    assert frame["detail"][0] == f"mol_weight: {weight(smiles[0])!r} is not an integer"
+    assert frame["mol_weight"].isna().all()
+
+
+def test_a_null_output_is_null_in_its_own_column_only():
+    metal = "CCC1=[O+][Cu]2([O+]=C(CC)C1)[O+]=C(CC)CC(=[O+]2)CC"  # Gasteiger charges: NaN
+    columns = ("mol_weight", "max_gasteiger_charge")
+    with ModelServer(columns=columns) as server:
+        model = ModelSpec(
+            MODEL,
+            "http",
+            (OutputColumn("mol_weight"), OutputColumn("max_gasteiger_charge", nullable=True)),
+            {"url": server.url},
+        )
+        frame = HttpRunner(model).predict(["CCO", metal], [])
+    assert frame["reason"].isna().all()
+    assert math.isclose(frame["mol_weight"][1], weight(metal), rel_tol=1e-9)
+    assert math.isnan(frame["max_gasteiger_charge"][1])
+    assert frame["max_gasteiger_charge"][0] > 0
 
 
 def test_a_model_that_fails_on_everything_stops_the_partition(
@@ -222,7 +296,7 @@ def test_a_short_answer_is_halved_and_recovers(server: ModelServer, molecules: l
     smiles = molecules[:8]
     frame = HttpRunner(spec(server.url, batch_size=8, concurrency=1)).predict(smiles, [])
     assert_weights(frame, smiles)
-    assert frame["failure"].isna().all()
+    assert frame["reason"].isna().all()
     # The first half answered whole, so the second is known to fail: split, not re-asked.
     assert server.batch_sizes == [8, 4, 2, 1, 1]
 
@@ -235,9 +309,10 @@ def test_rows_left_out_end_as_model_failed_for_those_molecules_only(
     bromine = {s for s in smiles if "Br" in s}
     assert bromine
     frame = HttpRunner(spec(server.url, batch_size=25)).predict(smiles, [])
-    failed = frame["failure"].notna()
+    failed = frame["reason"].notna()
     assert {s for s, f in zip(smiles, failed, strict=True) if f} == bromine
-    assert frame.loc[failed, "failure"].str.startswith(f"{MODEL_FAILED}: 0 rows answered").all()
+    assert set(frame.loc[failed, "reason"]) == {MODEL_FAILED}
+    assert set(frame.loc[failed, "detail"]) == {"0 rows answered for 1 molecules"}
     assert_weights(frame[~failed], [s for s in smiles if s not in bromine])
 
 
@@ -251,7 +326,7 @@ def test_values_are_mapped_by_column_name(server2: ModelServer, molecules: list[
     server2.reorder_keys = True
     smiles = molecules[:20]
     frame = HttpRunner(spec(server2.url, ("heavy_atoms", "mol_weight"))).predict(smiles, [])
-    assert list(frame.columns) == ["heavy_atoms", "mol_weight", "failure"]
+    assert list(frame.columns) == ["heavy_atoms", "mol_weight", "reason", "detail"]
     assert_weights(frame, smiles)
     atoms = [Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in smiles]
     assert frame["heavy_atoms"].tolist() == atoms
@@ -263,7 +338,7 @@ def test_an_undeclared_key_is_ignored_and_logged_once(server: ModelServer, molec
     smiles = molecules[:30]
     runner = HttpRunner(spec(server.url, batch_size=5, concurrency=1), logged.append)
     frame = runner.predict(smiles, [])
-    assert list(frame.columns) == ["mol_weight", "failure"]
+    assert list(frame.columns) == ["mol_weight", "reason", "detail"]
     assert_weights(frame, smiles)
     assert [line for line in logged if "undeclared" in line] == [
         f"model {MODEL!r}: ignored undeclared column(s) ['units']"

@@ -286,6 +286,50 @@ def test_how_a_model_is_reached_is_not_its_code_version(changes: dict) -> None:
     assert code_version(**changes) == code_version()
 
 
+HUB = {"runner": "http", "url": "http://127.0.0.1:8080", "columns": ["a", "b", "c"]}
+
+
+def test_a_hub_models_columns_are_nullable_unless_marked_not_null() -> None:
+    spec = spec_from_request("hub", HUB, SOURCE)
+    assert [c.nullable for c in spec.columns] == [True, True, True]
+    spec = spec_from_request("hub", {**HUB, "not_null": ["b"]}, SOURCE)
+    assert [c.nullable for c in spec.columns] == [True, False, True]
+    assert "not_null" not in spec.options  # a spec key, not a runner option
+    declared = {**HUB, "columns": ["a", {"name": "b", "nullable": False}, "c"]}
+    nullable = [c.nullable for c in spec_from_request("hub", declared, SOURCE).columns]
+    assert nullable == [True, False, True]
+    # Other runners keep the rule: a column is not nullable unless marked so.
+    python = {"runner": "python", "callable": "m:f", "columns": ["a", "b"], "nullable": ["a"]}
+    assert [c.nullable for c in spec_from_request("py", python, SOURCE).columns] == [True, False]
+    assert not any(c.nullable for c in resolve_spec("eos3b5e").columns)
+    assert spec_from_request("hub", {**HUB, "not_null": ["b"]}, SOURCE).code_version != (
+        spec_from_request("hub", HUB, SOURCE).code_version
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"not_null": ["z"]}, r"name column\(s\) \['z'\] that the model does not have"),
+        ({"not_null": "a"}, r"'not_null' must be a list of column names"),
+        ({"nullable": [1]}, r"'nullable' must be a list of column names"),
+        ({"not_null": ["a"], "nullable": ["a"]}, r"\['a'\] are in both 'not_null' and"),
+    ],
+)
+def test_bad_nullability_lists_name_the_model_and_the_fix(changes: dict, says: str) -> None:
+    with pytest.raises(ModelError, match=says) as raised:
+        spec_from_request("hub", {**HUB, **changes}, SOURCE)
+    assert str(raised.value).startswith(f"{SOURCE}: model 'hub'")
+
+
+def test_a_hub_model_is_given_the_librarys_text_unless_it_asks_for_canonical() -> None:
+    spec = spec_from_request("hub", HUB, SOURCE)
+    canonical = spec_from_request("hub", {**HUB, "input_smiles": "canonical"}, SOURCE)
+    assert (spec.input_smiles, canonical.input_smiles) == ("library", "canonical")
+    assert spec.code_version != canonical.code_version
+    assert resolve_spec("eos3b5e").input_smiles == "canonical"
+
+
 def test_builtins_have_distinct_code_versions() -> None:
     versions = {resolve_spec(m).code_version for m in builtin_ids()}
     assert len(versions) == len(builtin_ids())
@@ -530,11 +574,11 @@ def test_output_columns_may_not_take_a_key_column_name(name: str, shorthand: boo
         spec_from_request("my-model", {"runner": "python", "columns": ["ok", column]}, SOURCE)
     message = str(info.value)
     assert message.startswith(f"{SOURCE}: column {name!r} of model 'my-model' has a reserved name")
-    assert "row, inchikey, smiles, input, failure" in message
+    assert "row, inchikey, smiles, input, reason, detail" in message
 
 
-def test_the_reserved_names_are_the_key_columns_input_and_failure() -> None:
-    assert RESERVED_COLUMNS == ("row", "inchikey", "smiles", "input", "failure")
+def test_the_reserved_names_are_the_key_columns_input_and_the_reasons() -> None:
+    assert RESERVED_COLUMNS == ("row", "inchikey", "smiles", "input", "reason", "detail")
     assert RESERVED_COLUMNS[:3] == KEY_COLUMNS
 
 

@@ -52,7 +52,7 @@ def assert_partition(frame: pd.DataFrame, valid: pd.DataFrame, quarantined: pd.D
 
 
 def failures(quarantined: pd.DataFrame) -> dict[int, str]:
-    return dict(zip(quarantined["row"], quarantined["failure"], strict=True))
+    return dict(zip(quarantined["row"], quarantined["detail"], strict=True))
 
 
 EOS = resolve_spec("eos3b5e")
@@ -65,7 +65,7 @@ def test_valid_builtin_outputs_pass_untouched(model_id: str, n: int) -> None:
     frame = predictions(model_id, n)
     valid, quarantined = split_valid(frame, resolve_spec(model_id))
     assert len(quarantined) == 0
-    assert "failure" in quarantined.columns
+    assert {"reason", "detail"} <= set(quarantined.columns)
     assert len(valid) == n
     assert list(valid.columns) == list(frame.columns)
     for column in frame.columns:
@@ -81,8 +81,8 @@ def test_nan_in_a_non_nullable_float_quarantines_exactly_that_row(bad_row: int) 
     valid, quarantined = split_valid(frame, EOS)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined.index) == [bad_row]
-    assert "mol_weight" in quarantined["failure"].iloc[0]
-    assert "not_nullable" in quarantined["failure"].iloc[0]
+    assert quarantined["reason"].tolist() == ["not_nullable"]
+    assert quarantined["detail"].tolist() == ["mol_weight: not_nullable"]
     assert not valid["mol_weight"].isna().any()
 
 
@@ -90,7 +90,7 @@ def test_nan_in_a_single_row_frame() -> None:
     frame = predictions("eos3b5e", 1).assign(mol_weight=[np.nan])
     valid, quarantined = split_valid(frame, EOS)
     assert len(valid) == 0 and len(quarantined) == 1
-    assert quarantined["failure"].iloc[0].startswith("mol_weight")
+    assert quarantined["detail"].iloc[0].startswith("mol_weight")
 
 
 def test_nan_in_one_physchem_column_names_that_column() -> None:
@@ -112,21 +112,27 @@ def test_nullable_column_accepts_nan_but_still_checks_range() -> None:
     valid, quarantined = split_valid(frame, spec)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined["row"]) == [2]
-    assert "p: less_than_or_equal_to(1)" in quarantined["failure"].iloc[0]
+    assert quarantined["reason"].tolist() == ["out_of_range"]
+    assert "p: less_than_or_equal_to(1)" in quarantined["detail"].iloc[0]
 
 
 @pytest.mark.parametrize(
-    ("value", "says"),
-    [(-1.0, "greater_than_or_equal_to(0.0)"), (np.inf, "finite"), (-np.inf, "finite")],
+    ("value", "says", "code"),
+    [
+        (-1.0, "greater_than_or_equal_to(0.0)", "out_of_range"),
+        (np.inf, "finite", "not_finite"),
+        (-np.inf, "finite", "not_finite"),
+    ],
 )
-def test_out_of_range_values_are_quarantined(value: float, says: str) -> None:
+def test_out_of_range_values_are_quarantined(value: float, says: str, code: str) -> None:
     frame = predictions("eos3b5e")
     frame.loc[1, "mol_weight"] = value
     valid, quarantined = split_valid(frame, EOS)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined["row"]) == [1]
-    assert quarantined["failure"].iloc[0].startswith("mol_weight: ")
-    assert says in quarantined["failure"].iloc[0]
+    assert quarantined["detail"].iloc[0].startswith("mol_weight: ")
+    assert says in quarantined["detail"].iloc[0]
+    assert quarantined["reason"].tolist() == [code]
 
 
 def test_int_column_with_a_missing_value() -> None:
@@ -159,7 +165,8 @@ def test_bad_vectors_are_quarantined(cell: object) -> None:
     valid, quarantined = split_valid(frame, MORGAN)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined["row"]) == [1]
-    assert quarantined["failure"].iloc[0].startswith("bits: ")
+    assert quarantined["detail"].iloc[0].startswith("bits: ")
+    assert quarantined["reason"].tolist() == ["not_nullable" if cell is None else "bad_vector"]
     assert list(valid["row"]) == [0, 2]
 
 
@@ -179,7 +186,8 @@ def test_malformed_inchikey_is_quarantined(key: str) -> None:
     valid, quarantined = split_valid(frame, EOS)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined["row"]) == [4]
-    assert quarantined["failure"].iloc[0].startswith("inchikey: str_matches")
+    assert quarantined["detail"].iloc[0].startswith("inchikey: str_matches")
+    assert quarantined["reason"].tolist() == ["bad_inchikey"]
 
 
 def test_duplicate_inchikey_keeps_the_first_row() -> None:
@@ -192,6 +200,7 @@ def test_duplicate_inchikey_keeps_the_first_row() -> None:
         5: "inchikey: field_uniqueness",
         6: "inchikey: field_uniqueness",
     }
+    assert set(quarantined["reason"]) == {"duplicate_inchikey"}
     assert 1 in set(valid["row"])
     assert valid["inchikey"].is_unique
 
@@ -203,8 +212,9 @@ def test_empty_smiles_and_negative_row_are_quarantined() -> None:
     valid, quarantined = split_valid(frame, EOS)
     assert_partition(frame, valid, quarantined)
     assert list(quarantined.index) == [0, 2]
-    assert quarantined["failure"].iloc[0].startswith("smiles: ")
-    assert quarantined["failure"].iloc[1].startswith("row: ")
+    assert quarantined["detail"].iloc[0].startswith("smiles: ")
+    assert quarantined["detail"].iloc[1].startswith("row: ")
+    assert quarantined["reason"].tolist() == ["empty_smiles", "out_of_range"]
 
 
 def test_several_failures_of_one_row_are_all_named() -> None:
@@ -213,9 +223,10 @@ def test_several_failures_of_one_row_are_all_named() -> None:
     frame.loc[3, "inchikey"] = "bad"
     valid, quarantined = split_valid(frame, EOS)
     assert list(quarantined["row"]) == [3]
-    parts = quarantined["failure"].iloc[0].split("; ")
+    parts = quarantined["detail"].iloc[0].split("; ")
     assert parts == sorted(parts)
     assert {p.split(":")[0] for p in parts} == {"inchikey", "mol_weight"}
+    assert quarantined["reason"].tolist() == ["not_nullable"]  # the most telling code
 
 
 @pytest.mark.parametrize("n", [1, 2, len(SMILES)])

@@ -136,11 +136,12 @@ def test_empty_frame_keeps_the_schema(spec: ModelSpec) -> None:
     assert parquet_round_trip(table).schema == table.schema
 
 
-def test_failure_column_is_kept() -> None:
-    frame = mixed_frame().assign(failure=["b: not_nullable", "v: length"])
+def test_reason_columns_are_kept() -> None:
+    frame = mixed_frame().assign(reason=[None, "model_failed"], detail=[None, "boom"])
     table = predictions_to_arrow(frame, MIXED)
-    assert table.schema.names[-1] == "failure"
-    assert table.column("failure").to_pylist() == ["b: not_nullable", "v: length"]
+    assert table.schema.names[-2:] == ["reason", "detail"]
+    assert table.column("reason").to_pylist() == [None, "model_failed"]
+    assert table.column("detail").to_pylist() == [None, "boom"]
 
 
 @pytest.mark.parametrize(
@@ -212,11 +213,15 @@ def test_outputs_as_lists_of_nothing() -> None:
 
 
 def test_lenient_to_arrow_keeps_anything_as_text() -> None:
-    frame = pd.DataFrame({"row": [1], "v": [[1, 2]], "x": [np.nan], "failure": ["v: length"]})
+    frame = pd.DataFrame(
+        {"row": [1], "v": [[1, 2]], "x": [np.nan], "reason": ["bad_vector"], "detail": ["v: x"]}
+    )
     table = lenient_to_arrow(frame)
-    assert table.schema.names == ["row", "v", "x", "failure"]
-    # The failure reasons are text already: stored as they are, not quoted by `repr`.
-    assert table.to_pylist() == [{"row": "1", "v": "[1, 2]", "x": "nan", "failure": "v: length"}]
+    assert table.schema.names == ["row", "v", "x", "reason", "detail"]
+    # The reasons are text already: stored as they are, not quoted by `repr`.
+    assert table.to_pylist() == [
+        {"row": "1", "v": "[1, 2]", "x": "nan", "reason": "bad_vector", "detail": "v: x"}
+    ]
 
 
 def test_non_numeric_value_in_float_column_names_model_and_column() -> None:

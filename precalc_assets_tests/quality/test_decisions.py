@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -48,13 +49,55 @@ def test_output_sanity_shares_and_severity():
     one_bad = frame([1.0, np.nan, 3.0, 4.0] * 10, [[0, 1, 0]] * 40)  # 10 of 40 NaN
     outcome = output_sanity(one_bad, SPEC, SanitySettings(warn_share=0.0, error_share=0.5))
     assert not outcome.passed and outcome.severity == WARN and outcome.score == 0.25
-    assert "| score | 10 | 0 |" in outcome.table
+    assert "| score | 10 (not nullable) |  | 0 | [0.0, 10.0] | 0.2500 |" in outcome.table
     outcome = output_sanity(one_bad, SPEC, SanitySettings(warn_share=0.0, error_share=0.1))
     assert outcome.severity == ERROR
     vector_bad = frame([1.0, 2.0], [[0, 2, 0], [0, 1]])  # 2 out of range, 1 wrong length
     outcome = output_sanity(vector_bad, SPEC, SanitySettings())
-    assert not outcome.passed and "| fp | 1 | 1 |" in outcome.table
+    assert not outcome.passed and "| fp | 1 (not nullable) |  | 1 |" in outcome.table
     assert not output_sanity(frame([11.0], [[0, 0, 0]]), SPEC, SanitySettings()).passed
+
+
+HUB = ModelSpec(
+    "hub",
+    "http",
+    (OutputColumn("weight", nullable=True), OutputColumn("charge", nullable=True, max=1.0)),
+)
+
+
+def hub_frame(weights, charges, reasons=None):
+    reasons = reasons or [None] * len(weights)
+    return pd.DataFrame(
+        {"inchikey": [f"K{i}" for i in range(len(weights))], "weight": weights,
+         "charge": charges, "reason": reasons}
+    )  # fmt: skip
+
+
+def test_a_nullable_columns_null_share_fails_only_above_its_threshold():
+    """82 of 1,974 NCI molecules leave a hub model's Gasteiger charges empty: 4 %."""
+    some = hub_frame([1.0] * 100, [np.nan] * 4 + [0.1] * 96)
+    outcome = output_sanity(some, HUB, SanitySettings())
+    assert outcome.passed and "| charge | 4 | 0.0400 | 0 |" in outcome.table
+    most = hub_frame([1.0] * 100, [np.nan] * 30 + [0.1] * 70)
+    outcome = output_sanity(most, HUB, SanitySettings())
+    assert not outcome.passed and outcome.severity == WARN
+    assert (outcome.score, outcome.threshold) == (0.30, 0.25)
+    assert "null share 0.3000 (WARN above 0.25, ERROR above 0.95)" in outcome.description
+    assert output_sanity(most, HUB, SanitySettings(null_warn_share=0.5)).passed
+    empty = hub_frame([1.0] * 100, [np.nan] * 100)
+    assert output_sanity(empty, HUB, SanitySettings()).severity == ERROR
+    settings = check_settings(replace(HUB, checks={"sanity": {"null_warn_share": 0.4}}))
+    assert settings.sanity.null_warn_share == 0.4
+
+
+def test_rows_the_model_failed_on_are_bad_not_null():
+    failed = hub_frame([1.0] * 10, [0.1] * 10, ["model_failed"] * 2 + [None] * 8)
+    failed.loc[:1, ["weight", "charge"]] = np.nan
+    outcome = output_sanity(failed, HUB, SanitySettings(warn_share=0.1, error_share=0.5))
+    assert not outcome.passed and outcome.severity == WARN and outcome.score == 0.2
+    assert "| charge | 0 | 0.0000 | 0 |" in outcome.table  # not counted as the model's nulls
+    assert "| (rows the model failed on) | 2 |  |  |  | 0.2000 |" in outcome.table
+    assert outcome.figures["model_failed"] == 2
 
 
 def test_reproducibility_compares_by_key_within_tolerance():
@@ -141,7 +184,7 @@ def test_vector_sanity_counts_equal_row_by_row(rows: int) -> None:
     ragged = pd.Series([*values[:-3], None, [0, 1], [0, 1, 1, 3]], dtype=object)
     assert _bad_rows(ragged, column) == _row_by_row_bad(list(ragged), column) == (3, 2)
     nullable = OutputColumn("fp", "int", length=4, min=0, max=1, nullable=True)
-    assert _bad_rows(ragged, nullable) == (0, 2)
+    assert _bad_rows(ragged, nullable) == (3, 2)  # the caller judges the nulls
 
 
 def test_reproducibility_of_whole_columns_equals_row_by_row() -> None:

@@ -70,7 +70,16 @@ def model_requests_sensor(
             rejected[key] = str(exc)
             continue
         try:
-            probe = describe_model(model_id, sensor_request(request), source, context.log.info)
+            # A repository model's examples run in its own environment, which may still
+            # have to be built: never in a tick; its first run checks them before it
+            # computes anything.
+            probe = describe_model(
+                model_id,
+                sensor_request(request),
+                source,
+                context.log.info,
+                run_examples=request.get("runner") != "command",
+            )
         except ModelError as exc:
             context.log.warning(f"{store.uri(key)}: {exc} (tried again next tick)")
             rejected[key] = str(exc)

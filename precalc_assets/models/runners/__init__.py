@@ -11,7 +11,7 @@ from precalc_assets.models.runners.builtin import RdkitRunner
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.runners.python import PythonRunner
-from precalc_assets.models.spec import FAILURE_COLUMN, ModelError, ModelSpec
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError, ModelSpec
 
 RUNNER_CLASSES: dict[str, type[Runner]] = {
     cls.name: cls for cls in (RdkitRunner, PythonRunner, HttpRunner, CommandRunner)
@@ -37,8 +37,9 @@ def run_model(
 ) -> pd.DataFrame:
     """Run a model and check its answer has one row per input and every declared column.
 
-    A `failure` column, when the runner gives one, says which molecules the model
-    failed on (`model_failed: ...`); it is kept beside the outputs."""
+    `reason` and `detail` columns, when the runner gives them, say which molecules the
+    model failed on (`model_failed`) or answered wrongly (`wrong_type`); they are kept
+    beside the outputs."""
     if not smiles:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names})
     try:
@@ -69,5 +70,6 @@ def run_model(
             f"model {spec.model_id!r} did not return its declared columns {missing}{where} "
             f"(it returned {list(frame.columns)}); fix the model or its 'columns' spec"
         )
-    kept = [*spec.column_names, *([FAILURE_COLUMN] if FAILURE_COLUMN in frame.columns else [])]
+    reasons = [c for c in (REASON_COLUMN, DETAIL_COLUMN) if c in frame.columns]
+    kept = [*spec.column_names, *reasons]
     return frame[kept].reset_index(drop=True)

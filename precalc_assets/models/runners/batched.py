@@ -1,7 +1,8 @@
 """What the `http` and `command` runners share: batches of unique SMILES, several in
-flight, values mapped by column name, and a failing batch halved until the molecules
-the model fails on are isolated. Those get null values and a `failure` saying
-`model_failed: ...`; validation quarantines them, and they are never published.
+flight, values mapped by column name and cast to their declared types, and a failing
+batch halved until the molecules the model fails on are isolated. Those get null
+values, the reason `model_failed` and the model's own last error line as detail;
+validation quarantines them, and they are never published.
 """
 
 from __future__ import annotations
@@ -16,8 +17,18 @@ from typing import Any, ClassVar
 import pandas as pd
 from rdkit import Chem
 
+from precalc_assets.models.casting import cast_outputs
+from precalc_assets.models.reasons import MODEL_FAILED
 from precalc_assets.models.runners.base import Log, Runner, no_log
-from precalc_assets.models.spec import FAILURE_COLUMN, MODEL_FAILED, ModelError, ModelSpec
+from precalc_assets.models.spec import (
+    CANONICAL,
+    DETAIL_COLUMN,
+    INPUT_SMILES,
+    LIBRARY_TEXT,
+    REASON_COLUMN,
+    ModelError,
+    ModelSpec,
+)
 
 BATCH_SIZE = 1_000  # a served hub model pays ~0.5 s per request: batch in the thousands
 MAX_BATCH_SIZE = 100_000
@@ -34,7 +45,12 @@ class _Stopped(ModelError):
 
 class BatchFailed(Exception):
     """The model failed on a batch as a whole (a 500, a non-zero exit, a wrong row
-    count): the batch is halved until the molecules it fails on are isolated."""
+    count): the batch is halved until the molecules it fails on are isolated. `detail`
+    is the model's own last error line (the quarantine's detail of such a molecule)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
 
 
 def _number(options: Mapping[str, Any], name: str, default: float, maximum: float) -> float:
@@ -118,6 +134,18 @@ class BatchedRunner(Runner):
     def timeout(cls, options: Mapping[str, Any], default: float) -> float:
         return _number(options, "timeout_s", default, 86_400)
 
+    @classmethod
+    def input_form(cls, options: Mapping[str, Any]) -> str:
+        """Which SMILES text the model is given: the library file's own, or canonical."""
+        form = options.get(INPUT_SMILES, LIBRARY_TEXT)
+        if form not in (LIBRARY_TEXT, CANONICAL):
+            raise ValueError(
+                f"{INPUT_SMILES!r} must be {LIBRARY_TEXT!r} (the library file's own text, as "
+                f"the hub's pipelines send it) or {CANONICAL!r} (RDKit's canonical SMILES), "
+                f"got {form!r}"
+            )
+        return form
+
     @abstractmethod
     def run_batch(self, smiles: list[str]) -> list[Any]:
         """One record (`{column: value}`) per input, in input order. Raise `BatchFailed`
@@ -142,8 +170,9 @@ class BatchedRunner(Runner):
             answers.update(zip(batch, future.result(), strict=True))
         # Object columns: a null beside large ints must not turn them into floats.
         rows = [answers[s] for s in smiles]
-        columns = [*self.spec.column_names, FAILURE_COLUMN]
-        return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in columns})
+        columns = [*self.spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
+        frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in columns})
+        return cast_outputs(frame, self.spec)
 
     def _batch(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
         try:
@@ -173,11 +202,11 @@ class BatchedRunner(Runner):
                 middle = len(batch) // 2
                 first = self._isolate(batch[:middle], tally)
                 # If the first half was answered whole, the failure is in the second.
-                answered = all(row[FAILURE_COLUMN] is None for row in first)
+                answered = all(row[REASON_COLUMN] is None for row in first)
                 return first + self._isolate(batch[middle:], tally, exc if answered else None)
             tally.single_failed(exc)
             failed = dict.fromkeys(self.spec.column_names)
-            return [{**failed, FAILURE_COLUMN: f"{MODEL_FAILED}: {exc}"}]
+            return [{**failed, REASON_COLUMN: MODEL_FAILED, DETAIL_COLUMN: exc.detail}]
         tally.answered_some()
         return rows
 
@@ -202,4 +231,4 @@ class BatchedRunner(Runner):
             if first:
                 extra = sorted(set(record) - set(names))
                 self.log(f"model {self.spec.model_id!r}: ignored undeclared column(s) {extra[:20]}")
-        return {**{name: record[name] for name in names}, FAILURE_COLUMN: None}
+        return {**{name: record[name] for name in names}, REASON_COLUMN: None, DETAIL_COLUMN: None}

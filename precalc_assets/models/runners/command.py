@@ -2,234 +2,159 @@
 
 Two forms of options:
 
-- `{"repo": "/abs/path/eos3b5e"}`: a model repository in the hub's template layout,
-  run as `bash <repo>/model/framework/run.sh <repo>/model/framework input.csv output.csv`;
-  its `metadata.json`, `model/framework/columns/run_columns.csv` and examples make up
-  its card (`describe`).
+- `{"repo": "/abs/path/eos3b5e"}`: a model repository in the hub's template layout, run
+  as the hub's server runs it, `bash <repo>/model/framework/run.sh <repo>/model/framework
+  input.csv output.csv <repo>`, with its own environment's interpreter first on `PATH`:
+  the environment is built from its `install.yml` (or its Dockerfile's `pip install`
+  lines) once per distinct set of pins (`models.environments`), unless the deployment
+  gives `"python"`, an interpreter of an environment built by hand (e.g. with conda).
+  Its card is read from its files (`models.repository`).
 - `{"command": ["python", "score.py", "{input}", "{output}"], "cwd": "/abs/dir"}`: any
   program; `{input}` and `{output}` are replaced by the absolute paths of the files.
 
-Either way the input CSV has the header `input` and one SMILES per row, and the output
-CSV has a header of column names and one row per input, in input order. The SMILES only
-ever reach the program through that file, never through a shell.
+Either way the program runs apart from us (`models.isolation`): a clean process
+environment (its interpreter's folder and the system's on `PATH`, a fresh `HOME` and
+`TMPDIR`, the locale, and only the variables `env`/`pass_env` name), its whole process
+group ended with its batch. The input CSV has the header `input` and one SMILES per
+row, the output CSV a header of column names and one row per input, in input order.
+The SMILES only ever reach the program through that file, never through a shell.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
-import math
 import os
-import signal
-import subprocess
+import re
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from precalc_assets.models.runners.base import HUB_DTYPES, Log, ModelCard, no_log
+from precalc_assets.models.card import ModelCard
+from precalc_assets.models.environments import Environment, ensure_environment
+from precalc_assets.models.install_plan import read_install_plan
+from precalc_assets.models.isolation import (
+    SYSTEM_PATH,
+    Finished,
+    Timeout,
+    forbidden_variable,
+    model_environ,
+    run_program,
+)
+from precalc_assets.models.repository import (
+    FRAMEWORK,
+    RUN_SH,
+    check_layout,
+    describe_repository,
+)
+from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.runners.batched import BatchedRunner, BatchFailed
-from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
+from precalc_assets.models.spec import ModelError, ModelSpec
 
 INPUT_PLACEHOLDER = "{input}"
 OUTPUT_PLACEHOLDER = "{output}"
 DEFAULT_TIMEOUT_S = 3_600.0
-OPTIONS = ("repo", "command", "cwd", "batch_size", "concurrency", "timeout_s")
-# Where a hub repository keeps its entry point, its columns and its examples.
-RUN_SH = "model/framework/run.sh"
-FRAMEWORK = "model/framework"
-RUN_COLUMNS = "model/framework/columns/run_columns.csv"
-METADATA = "metadata.json"
-EXAMPLE_INPUT = "model/framework/examples/run_input.csv"
-EXAMPLE_OUTPUT = "model/framework/examples/run_output.csv"
-# How much of a failed run's stderr a message quotes.
-TAIL_LINES = 15
-TAIL_CHARS = 1_500
-TAIL_READ_BYTES = 64 * 1024
-TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
+OPTIONS = (
+    "repo",
+    "command",
+    "cwd",
+    "python",
+    "python_version",
+    "env",
+    "pass_env",
+    "environments",
+    "input_smiles",
+    "batch_size",
+    "concurrency",
+    "timeout_s",
+)
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
 
 
-def _float(text: str) -> float | None:
-    if "_" in text:  # Python reads "1_000" as a number; a CSV does not mean one
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def _where(model_id: str, source: str) -> str:
+    return f"{source}: model {model_id!r}"
 
 
-def _int(text: str) -> int | None:
-    if "_" in text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        value = _float(text)  # "3.0", "1e3"
-        if value is None or not math.isfinite(value) or not value.is_integer():
-            return None
-        return int(value)
-
-
-def _bool(text: str) -> bool | None:
-    word = text.lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return None
-
-
-_SCALARS = {"float": _float, "int": _int, "bool": _bool, "str": lambda text: text}
-
-
-def convert_cell(cell: str | None, column: OutputColumn) -> Any:
-    """A CSV cell as the column's dtype: empty or unparseable -> None (validation then
-    quarantines the row). A vector column's cell holds a JSON list (`[0, 1, 1]`)."""
-    if cell is None:
-        return None
-    text = cell if column.dtype == "str" else cell.strip()
-    if text == "":
-        return None
-    scalar = _SCALARS[column.dtype]
-    if not column.length:
-        return scalar(text)
-    try:
-        items = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(items, list):
-        return None
-    values = [None if item is None else scalar(str(item)) for item in items]
-    return None if any(v is None for v in values) else values
-
-
-def _tail(text: str) -> str:
-    lines = text.strip().splitlines()[-TAIL_LINES:]
-    tail = "\n".join(lines)
-    return tail if len(tail) <= TAIL_CHARS else "..." + tail[-TAIL_CHARS:]
-
-
-def _read_end(path: Path) -> str:
-    """The end of a (possibly huge) log file, as text."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - TAIL_READ_BYTES))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _output_tail(stderr_path: Path, stdout_path: Path) -> str:
-    """What a failed run said: the tail of its stderr, else of its stdout."""
-    stderr = _tail(_read_end(stderr_path))
-    if stderr:
-        return f"stderr tail: {stderr}"
-    stdout = _tail(_read_end(stdout_path))
-    return f"stderr empty; stdout tail: {stdout}" if stdout else "stderr and stdout empty"
-
-
-def _csv_rows(path: Path, model_id: str) -> list[list[str]]:
-    """A repository file's non-blank rows, header first; a ModelError names the file."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ModelError(f"model {model_id!r}: cannot read {path} ({exc}); fix the file") from exc
-    if not rows:
-        raise ModelError(f"model {model_id!r}: {path} is empty; it needs a header row")
-    return rows
-
-
-def _metadata(repo: Path, model_id: str) -> dict[str, str]:
-    path = repo / METADATA
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+def _check_variables(where: str, options: Mapping[str, Any]) -> None:
+    """`env` ({name: value}) and `pass_env` ([name]): what the deployment gives the model."""
+    env, passed = options.get("env", {}), options.get("pass_env", [])
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ModelError(
-            f"model {model_id!r}: {path} is not valid JSON ({exc}); fix the file"
-        ) from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"model {model_id!r}: {path} must hold a JSON object")
-    fields = {}
-    for key in ("Identifier", "Slug", "Output Consistency"):
-        value = data.get(key)
-        if value is not None and not isinstance(value, str):
+            f"{where}: 'env' must be an object of variable names to text values, e.g. "
+            f'{{"OMP_NUM_THREADS": "1"}}, got {env!r}'
+        )
+    if not isinstance(passed, list) or not all(isinstance(n, str) for n in passed):
+        raise ModelError(
+            f"{where}: 'pass_env' must be a list of the names of variables of this "
+            f'deployment to pass on, e.g. ["HF_TOKEN"], got {passed!r}'
+        )
+    for name in [*env, *passed]:
+        if not VARIABLE_NAME.match(name):
+            raise ModelError(f"{where}: {name!r} is not a variable name")
+        if forbidden_variable(name):
             raise ModelError(
-                f"model {model_id!r}: {path} has {key!r} = {value!r}; it must be a string"
+                f"{where}: variable {name!r} is never given to a model: AWS_*, PRECALC_* "
+                "and DAGSTER_* hold the deployment's credentials and settings, and RDBASE, "
+                "PYTHONPATH, PYTHONHOME, PYTHONSTARTUP and LD_PRELOAD change what the "
+                "model's own interpreter and RDKit load; remove it from 'env'/'pass_env'"
             )
-        fields[key] = (value or "").strip()
-    return fields
 
 
-def _run_columns(repo: Path, model_id: str) -> tuple[OutputColumn, ...]:
-    path = repo / RUN_COLUMNS
-    header, *rows = _csv_rows(path, model_id)
-    header = [h.strip().lower() for h in header]
-    if "name" not in header or "type" not in header:
+def _check_python(where: str, options: Mapping[str, Any]) -> None:
+    python = options.get("python")
+    if python is not None and (
+        not isinstance(python, str)
+        or not os.path.isabs(python)
+        or not Path(python).is_file()
+        or not os.access(python, os.X_OK)
+    ):
         raise ModelError(
-            f"model {model_id!r}: {path} must have a header with 'name' and 'type' "
-            f"(the hub's 'name,type,direction,description'), got {header}"
+            f"{where}: 'python' must be the absolute path of the interpreter of an "
+            "environment built for the model (e.g. /opt/envs/eos3b5e/bin/python, a conda "
+            f"environment's bin/python); {python!r} is not an executable file"
         )
-    name_at, type_at = header.index("name"), header.index("type")
-    columns: list[OutputColumn] = []
-    for i, row in enumerate(rows, start=1):
-        name = row[name_at].strip() if name_at < len(row) else ""
-        hub_type = row[type_at].strip() if type_at < len(row) else ""
-        if not name:
-            raise ModelError(f"model {model_id!r}: {path} row {i} has no column name")
-        dtype = HUB_DTYPES.get(hub_type.lower())
-        if dtype is None:
-            raise ModelError(
-                f"model {model_id!r}: {path} row {i} (column {name!r}) has type "
-                f"{hub_type!r}; use one of {', '.join(HUB_DTYPES)}"
-            )
-        columns.append(OutputColumn(name, dtype))
-    if not columns:
-        raise ModelError(f"model {model_id!r}: {path} declares no columns")
-    names = [c.name for c in columns]
-    if len(set(names)) != len(names):
-        raise ModelError(f"model {model_id!r}: {path} declares a column name twice: {names}")
-    return tuple(columns)
+    version = options.get("python_version")
+    if version is not None and (not isinstance(version, str) or not PYTHON_VERSION.match(version)):
+        raise ModelError(
+            f"{where}: 'python_version' must be a Python version like \"3.11\" (the one its "
+            f"environment is built with, instead of the repository's), got {version!r}"
+        )
+    if version is not None and (python is not None or "repo" not in options):
+        raise ModelError(
+            f"{where}: 'python_version' applies to a repository whose environment precalc "
+            "builds ('repo' without 'python'); remove it"
+        )
+    environments = options.get("environments")
+    if environments is not None and (
+        not isinstance(environments, str) or not os.path.isabs(environments)
+    ):
+        raise ModelError(
+            f"{where}: 'environments' must be the absolute path of the folder where model "
+            f"environments are built, got {environments!r}"
+        )
 
 
-def _examples(
-    repo: Path, model_id: str, columns: tuple[OutputColumn, ...]
-) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
-    """The example SMILES (the `input`/`smiles` column, else the first) and, when the
-    repository has them, the outputs by declared column name."""
-    input_path, output_path = repo / EXAMPLE_INPUT, repo / EXAMPLE_OUTPUT
-    if not input_path.is_file():
-        return (), ()
-    header, *rows = _csv_rows(input_path, model_id)
-    names = [h.strip().lower() for h in header]
-    at = next((names.index(n) for n in ("input", "smiles") if n in names), 0)
-    inputs = tuple(row[at].strip() if at < len(row) else "" for row in rows)
-    if any(not s for s in inputs):
-        raise ModelError(f"model {model_id!r}: {input_path} has a row without a SMILES")
-    if not output_path.is_file():
-        return inputs, ()
-    header, *rows = _csv_rows(output_path, model_id)
-    header = [h.strip() for h in header]
-    missing = [c.name for c in columns if c.name not in header]
-    if missing:
+def _which(program: str, bin_dirs: Sequence[Path], env: Mapping[str, str], where: str) -> str:
+    """`program`'s path on the PATH the model runs with: its environment first, then
+    the system's (a relative command finds the model's interpreter, never ours)."""
+    path = os.pathsep.join(
+        [*(str(d) for d in bin_dirs), env.get("PATH") or os.pathsep.join(SYSTEM_PATH)]
+    )
+    found = shutil.which(program, path=path)
+    if found is None and os.path.isabs(program):
         raise ModelError(
-            f"model {model_id!r}: {output_path} lacks the column(s) {missing} that "
-            f"{RUN_COLUMNS} declares (its header: {header[:20]})"
+            f"{where}: there is no executable program {program}; fix the 'command' of its "
+            "request, or install the program"
         )
-    if len(rows) != len(inputs):
+    if found is None:
         raise ModelError(
-            f"model {model_id!r}: {output_path} has {len(rows)} rows for the "
-            f"{len(inputs)} SMILES of {input_path}; they must match row for row"
+            f"{where}: cannot find the program {program!r} on the model's PATH ({path}); "
+            "give its absolute path, or the 'python' of the environment that has it"
         )
-    outputs = []
-    for row in rows:
-        cells = dict(zip(header, row, strict=False))
-        outputs.append({c.name: convert_cell(cells.get(c.name), c) for c in columns})
-    return inputs, tuple(outputs)
+    return found
 
 
 class CommandRunner(BatchedRunner):
@@ -245,22 +170,60 @@ class CommandRunner(BatchedRunner):
     def __init__(self, spec: ModelSpec, log: Log = no_log):
         self.check_options(spec.model_id, spec.options, "runner 'command'")
         super().__init__(spec, log)
-        self.timeout_s = self.timeout(spec.options, DEFAULT_TIMEOUT_S)
         options = spec.options
+        self.timeout_s = self.timeout(options, DEFAULT_TIMEOUT_S)
+        self.env: dict[str, str] = dict(options.get("env", {}))
+        self.pass_env: list[str] = list(options.get("pass_env", []))
+        self.environment: Path | None = None  # the environment precalc built for it
+        self.bin_dirs = self._bin_dirs(spec, log)
         if "repo" in options:
             repo = Path(options["repo"])
-            self.argv = ["bash", str(repo / RUN_SH), str(repo / FRAMEWORK)]
-            self.argv += [INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER]
+            self.argv = [self._which("bash"), str(repo / RUN_SH), str(repo / FRAMEWORK)]
+            self.argv += [INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER, str(repo)]
             self.cwd: str | None = None
             self.program = RUN_SH  # for messages
         else:
-            self.argv = list(options["command"])
+            self.argv = [self._which(options["command"][0]), *options["command"][1:]]
             self.cwd = options.get("cwd")
-            self.program = Path(self.argv[0]).name
+            self.program = Path(options["command"][0]).name
+
+    def _bin_dirs(self, spec: ModelSpec, log: Log) -> list[Path]:
+        """Where the model's interpreter is: the given `python`'s folder, or the folder of
+        the environment built from the repository's pins (built now if need be)."""
+        options = spec.options
+        if "python" in options:
+            return [Path(options["python"]).parent]
+        environment = self.build_environment(spec.model_id, options, log)
+        if environment is None:
+            return []
+        self.environment = environment.path
+        return [environment.bin]
+
+    @classmethod
+    def build_environment(
+        cls, model_id: str, options: Mapping[str, Any], log: Log = no_log
+    ) -> Environment | None:
+        """The environment precalc builds for a repository model from its pins (built
+        now if it is not complete yet); None for a model that brings its own `python`,
+        or a `command` that is not a repository."""
+        if "python" in options or "repo" not in options:
+            return None
+        if "environments" not in options:
+            raise ModelError(
+                f"model {model_id!r}: no folder to build its environment in; declare it in "
+                "the deployment's models file (PRECALC_ENVS_DIR is where its environments "
+                "are built), or give 'python'"
+            )
+        plan = read_install_plan(Path(options["repo"]), model_id, options.get("python_version"))
+        return ensure_environment(Path(options["environments"]), plan, model_id, log)
+
+    def _which(self, program: str) -> str:
+        """`program`'s path on the model's own PATH (a relative command: its interpreter)."""
+        return _which(program, self.bin_dirs, self.env, f"model {self.spec.model_id!r}")
 
     @classmethod
     def check_options(cls, model_id: str, options: Mapping[str, Any], source: str) -> None:
-        where = f"{source}: model {model_id!r}"
+        where = _where(model_id, source)
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise ModelError(
@@ -291,9 +254,15 @@ class CommandRunner(BatchedRunner):
                         f"{where}: 'cwd' must be the absolute path of an existing "
                         f"directory, got {cwd!r}"
                     )
+        _check_python(where, options)
+        _check_variables(where, options)
+        if has_command:  # found now, not at run time
+            bin_dirs = [Path(options["python"]).parent] if "python" in options else []
+            _which(options["command"][0], bin_dirs, options.get("env", {}), where)
         try:
             cls.batch_settings(options)
             cls.timeout(options, DEFAULT_TIMEOUT_S)
+            cls.input_form(options)
         except ValueError as exc:
             raise ModelError(f"{where}: {exc}") from None
 
@@ -304,13 +273,7 @@ class CommandRunner(BatchedRunner):
                 f"{where}: 'repo' must be the absolute path of an existing model "
                 f"repository directory, got {repo!r}"
             )
-        for file in (RUN_SH, RUN_COLUMNS):
-            if not (Path(repo) / file).is_file():
-                raise ModelError(
-                    f"{where}: repository {repo} has no {file}; 'repo' must be a model "
-                    "repository in the hub's template layout (model/framework/run.sh, "
-                    "model/framework/columns/run_columns.csv)"
-                )
+        check_layout(Path(repo), where)
 
     @staticmethod
     def _check_command(where: str, command: Any) -> None:
@@ -335,22 +298,17 @@ class CommandRunner(BatchedRunner):
 
     @classmethod
     def describe(cls, model_id: str, options: Mapping[str, Any]) -> ModelCard | None:
+        """A repository's card from its files, with the warnings of its install plan (a
+        plan that cannot be built is refused here, before anything runs)."""
         cls.check_options(model_id, options, "runner 'command'")
         if "repo" not in options:
             return None
         repo = Path(options["repo"])
-        metadata = _metadata(repo, model_id)
-        columns = _run_columns(repo, model_id)
-        inputs, outputs = _examples(repo, model_id, columns)
-        return ModelCard(
-            source=str(repo),
-            identifier=metadata.get("Identifier", ""),
-            slug=metadata.get("Slug", ""),
-            consistency=metadata.get("Output Consistency", ""),
-            columns=columns,
-            example_inputs=inputs,
-            example_outputs=outputs,
-        )
+        card = describe_repository(repo, model_id)
+        if "python" in options:
+            return card
+        plan = read_install_plan(repo, model_id, options.get("python_version"))
+        return replace(card, warnings=card.warnings + plan.warnings)
 
     def run_batch(self, smiles: list[str]) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="precalc-command-") as tmp:
@@ -366,55 +324,51 @@ class CommandRunner(BatchedRunner):
                 )
                 for arg in self.argv
             ]
-            status, said = self._run(argv, folder, len(smiles))
-            if status != 0:
-                how = f"status {status}" if status > 0 else f"signal {-status}"
+            finished = self._run(argv, folder, len(smiles))
+            if finished.status != 0:
                 raise BatchFailed(
-                    f"{self.program} exited with {how} on a batch of {len(smiles)} "
-                    f"molecule(s); {said}"
+                    f"{self.program} exited with {finished.how()} on a batch of "
+                    f"{len(smiles)} molecule(s); {finished.said()}",
+                    finished.error_line(),
                 )
             if not output_path.is_file():
                 raise BatchFailed(
                     f"{self.program} exited with status 0 but wrote no output CSV for a "
-                    f"batch of {len(smiles)} molecule(s); {said}"
+                    f"batch of {len(smiles)} molecule(s); {finished.said()}",
+                    f"{self.program} wrote no output CSV; {finished.error_line()}",
                 )
             return self._read_output(output_path)
 
-    def _run(self, argv: Sequence[str], folder: Path, molecules: int) -> tuple[int, str]:
-        """Exit status of one run and what it said (its output's tail); stdout and
-        stderr go to files, so a descendant that keeps them open cannot block us."""
-        stdout_path, stderr_path = folder / "stdout.txt", folder / "stderr.txt"
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            try:
-                process = subprocess.Popen(
-                    argv,
-                    cwd=self.cwd or folder,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise ModelError(
-                    f"model {self.spec.model_id!r}: cannot start {argv[0]!r} ({exc}); fix "
-                    "the 'command' (or 'repo') of its request, or install the program"
-                ) from exc
-            try:
-                status = process.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                raise ModelError(
-                    f"model {self.spec.model_id!r} did not finish a batch of {molecules} "
-                    f"molecules within {self.timeout_s:g} s (timeout_s); its processes were "
-                    "killed. Raise 'timeout_s' or lower 'batch_size' in its request, or fix "
-                    f"the model. {_output_tail(stderr_path, stdout_path)}"
-                ) from None
-            finally:
-                # Whatever happened (a timeout, an interrupt, descendants still running
-                # after run.sh exited), leave no process of the run behind.
-                _kill_group(process)
-        return status, _output_tail(stderr_path, stdout_path)
+    def _run(self, argv: Sequence[str], folder: Path, molecules: int) -> Finished:
+        """One run of the program, apart from us (see `models.isolation`)."""
+        home = folder / "home"
+        home.mkdir()
+        environ = model_environ(home, folder, self.bin_dirs, self.env, self.pass_env)
+        if self.environment is not None:
+            environ["VIRTUAL_ENV"] = str(self.environment)
+        try:
+            return run_program(
+                argv,
+                cwd=Path(self.cwd) if self.cwd else folder,
+                environ=environ,
+                logs=folder,
+                timeout_s=self.timeout_s,
+            )
+        except OSError as exc:
+            raise ModelError(
+                f"model {self.spec.model_id!r}: cannot start {argv[0]!r} ({exc}); fix the "
+                "'command' (or 'repo') of its request, or install the program"
+            ) from exc
+        except Timeout as exc:
+            raise ModelError(
+                f"model {self.spec.model_id!r} did not finish a batch of {molecules} "
+                f"molecules within {self.timeout_s:g} s (timeout_s); its processes were "
+                "killed. Raise 'timeout_s' or lower 'batch_size' in its request, or fix "
+                f"the model. {exc.finished.said()}"
+            ) from None
 
     def _read_output(self, path: Path) -> list[dict[str, Any]]:
+        """The output CSV's rows by column name, as text (cast later by column type)."""
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 rows = list(csv.reader(handle))
@@ -425,7 +379,6 @@ class CommandRunner(BatchedRunner):
             raise BatchFailed("the output CSV is empty (no header row of column names)")
         header, *body = rows
         header = [name.strip() for name in header]
-        wanted = [(header.index(c.name), c) for c in self.spec.columns if c.name in header]
         records = []
         for i, row in enumerate(body, start=1):
             if len(row) != len(header):
@@ -433,14 +386,5 @@ class CommandRunner(BatchedRunner):
                     f"output CSV row {i} has {len(row)} fields for the {len(header)} columns "
                     "of its header"
                 )
-            record: dict[str, Any] = dict(zip(header, row, strict=True))
-            record.update({c.name: convert_cell(row[at], c) for at, c in wanted})
-            records.append(record)
+            records.append(dict(zip(header, row, strict=True)))
         return records
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import email.utils
 import math
+import os
 import random
 import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,12 +34,24 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
-from precalc_assets.models.runners.base import HUB_DTYPES, Log, ModelCard, no_log
+from precalc_assets.models.card import HUB_DTYPES, ModelCard
+from precalc_assets.models.casting import cast_records
+from precalc_assets.models.isolation import last_line
+from precalc_assets.models.repository import read_run_columns
+from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.runners.batched import BatchedRunner, BatchFailed
 from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
 from precalc_assets.models.trust import redact
 
-OPTIONS = ("url", "batch_size", "concurrency", "timeout_s", "ready_timeout_s")
+OPTIONS = (
+    "url",
+    "run_columns",
+    "input_smiles",
+    "batch_size",
+    "concurrency",
+    "timeout_s",
+    "ready_timeout_s",
+)
 DEFAULT_TIMEOUT_S = 600.0  # one batch; a hub model pays ~0.5 s + its compute per request
 DEFAULT_READY_TIMEOUT_S = 30.0
 MAX_READY_TIMEOUT_S = 3_600
@@ -325,9 +339,21 @@ class HttpRunner(BatchedRunner):
                 f"answers on (`ersilia serve {model_id}`, or `docker run -p 8080:80 "
                 f"ersiliaos/{model_id}`, serves it at http://localhost:8080)"
             )
+        run_columns = options.get("run_columns")
+        if run_columns is not None and (
+            not isinstance(run_columns, str)
+            or not os.path.isabs(run_columns)
+            or not Path(run_columns).is_file()
+        ):
+            raise ModelError(
+                f"{source}: model {model_id!r}: 'run_columns' must be the absolute path of "
+                "the model's run_columns.csv (name,type,... per column, from its repository), "
+                f"got {run_columns!r}"
+            )
         try:
             cls.batch_settings(options)
             cls.timeout(options, DEFAULT_TIMEOUT_S)
+            cls.input_form(options)
             _ready_timeout(options)
         except ValueError as exc:
             raise ModelError(f"{source}: model {model_id!r}: {exc}") from None
@@ -342,7 +368,9 @@ class HttpRunner(BatchedRunner):
             card = client.get_json("/card", missing={})
             inputs = client.get_json("/run/example/input", missing=[])
             outputs = client.get_json("/run/example/output", missing=[])
-            return _card(client, names, card, inputs, outputs)
+            typed = options.get("run_columns")
+            columns = read_run_columns(Path(typed), model_id) if typed else None
+            return _card(client, names, card, inputs, outputs, columns)
 
     def run_batch(self, smiles: list[str]) -> list[Any]:
         self.client.ensure_ready()
@@ -361,7 +389,7 @@ class HttpRunner(BatchedRunner):
                 )
             return records
         if status >= 500:
-            raise BatchFailed(f"HTTP {status}: {_piece(response.text)}")
+            raise BatchFailed(f"HTTP {status}: {_piece(response.text)}", _model_error(response))
         raise self.client.refused(response, what)
 
     def predict(self, smiles: list[str], mols: list[Any]) -> Any:
@@ -371,9 +399,46 @@ class HttpRunner(BatchedRunner):
             self.client.close()  # its connections; a later call opens new ones
 
 
-def _card(client: _Client, names: Any, card: Any, inputs: Any, outputs: Any) -> ModelCard:
-    """The `ModelCard` of what the routes answered; a `ModelError` for a form it cannot
-    read."""
+def _model_error(response: Any) -> str:
+    """The model's own error in a failed batch's answer: the hub's server answers 500
+    with `{"detail": ..., "traceback": ...}`, the model's error at the traceback's end."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for field in ("traceback", "detail"):
+            if isinstance(body.get(field), str) and body[field].strip():
+                return last_line(body[field])
+    return f"HTTP {response.status_code}: {last_line(response.text) or 'no body'}"
+
+
+def _typed_columns(
+    client: _Client, names: list[str], typed: tuple[OutputColumn, ...]
+) -> tuple[OutputColumn, ...]:
+    """The server's columns with the per-column types of the model's run_columns.csv."""
+    if [c.name for c in typed] != names:
+        missing = [n for n in names if n not in {c.name for c in typed}]
+        raise ModelError(
+            f"model {client.model_id!r}: its 'run_columns' file does not list the columns "
+            f"the server at {client.shown} answers, in its order (the server's first: "
+            f"{names[:5]}; not in the file: {missing[:5]}); give the run_columns.csv of "
+            "the model being served"
+        )
+    return typed
+
+
+def _card(
+    client: _Client,
+    names: Any,
+    card: Any,
+    inputs: Any,
+    outputs: Any,
+    typed: tuple[OutputColumn, ...] | None = None,
+) -> ModelCard:
+    """The `ModelCard` of what the routes answered (with the per-column types of
+    `typed`, the model's run_columns.csv, when given); a `ModelError` for a form it
+    cannot read."""
 
     def wrong(route: str, expected: str, got: Any) -> ModelError:
         return ModelError(
@@ -404,12 +469,28 @@ def _card(client: _Client, names: Any, card: Any, inputs: Any, outputs: Any) -> 
         raise wrong(
             "/run/example/output", f"{len(smiles)} records (one per example input)", outputs
         )
+    # One type for several columns is the server's collapsed Output Type (float +
+    # integer -> Float): the columns' own types are in the model's run_columns.csv.
+    collapsed = len(types) == 1 and len(names) > 1
+    columns = tuple(OutputColumn(name, dtype) for name, dtype in zip(names, dtypes, strict=True))
+    warnings: tuple[str, ...] = ()
+    if typed is not None:
+        columns, collapsed = _typed_columns(client, names, typed), False
+    elif collapsed:
+        warnings = (
+            f"model {client.model_id!r} at {client.shown} answers its {len(names)} columns "
+            f"as one type ({types[0]}), so they are stored as {dtypes[0]}; for each "
+            "column's own type give 'run_columns' (the model repository's "
+            "run_columns.csv) in the deployment's models file, or declare 'columns'",
+        )
     return ModelCard(
         source=client.shown,
         identifier=str(card.get("Identifier") or ""),
         slug=str(card.get("Slug") or ""),
         consistency=str(card.get("Output Consistency") or ""),
-        columns=tuple(OutputColumn(name, dtype) for name, dtype in zip(names, dtypes, strict=True)),
+        columns=columns,
         example_inputs=tuple(smiles),
-        example_outputs=tuple(outputs),
+        example_outputs=cast_records(outputs, columns),
+        collapsed_types=collapsed,
+        warnings=warnings,
     )

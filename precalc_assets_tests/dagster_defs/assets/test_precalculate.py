@@ -179,9 +179,14 @@ def test_nan_rows_are_quarantined_not_published(project, tmp_path):
     assert set(served) == set(expected) - with_n
     quarantined = project.store().read_parquet(layout.quarantined("nanny", "lib-0000")).to_pandas()
     assert len(quarantined) == len(with_n)
-    assert quarantined["failure"].str.contains("score").all()
+    assert set(quarantined["reason"]) == {"not_nullable"}
+    assert set(quarantined["detail"]) == {"score: not_nullable"}
     meta = project.latest_metadata("validated_predictions", "nanny|lib-0000")
     assert meta["quarantined_rows"] == len(with_n)
+    assert (
+        f"| not_nullable | {len(with_n)} | score: not_nullable |"
+        in (meta["quarantined_rows_by_reason"])
+    )
 
 
 def test_string_partition_key_is_accepted(local_project, tmp_path):

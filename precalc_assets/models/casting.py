@@ -1,0 +1,183 @@
+"""A model's answers as its declared types, whatever carried them: CSV text (`command`)
+or JSON (`http`, where the hub's server sends every value as one collapsed type, 3.0
+for an integer 3).
+
+An empty cell, `nan` or `null` is null: a hub model's "could not compute". A value that
+is not of its column's type (3.5 in an integer column, text in a float column) is null
+too, and its row gets the reason `wrong_type` with the value in the detail, so
+validation quarantines exactly that row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precalc_assets.models.reasons import WRONG_TYPE
+from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec, OutputColumn
+
+NULL_WORDS = frozenset({"", "nan", "null", "none", "na", "n/a"})
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
+EXACT_INT = 2**53  # above it a float64 no longer holds every integer
+SHOWN_VALUE_CHARS = 40
+_TYPE_WORDS = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "text"}
+_WRONG = object()  # a value that is not of its column's type
+
+
+def _is_null(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in NULL_WORDS
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _WRONG
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    text = str(value).strip()
+    if "_" in text:  # Python reads "1_000" as a number; a CSV does not mean one
+        return _WRONG
+    try:
+        return float(text)
+    except ValueError:
+        return _WRONG
+
+
+def _in_int64(value: int) -> Any:
+    return value if -(2**63) <= value < 2**63 else _WRONG
+
+
+def _int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _WRONG
+    if isinstance(value, int | np.integer):
+        return _in_int64(int(value))
+    if not isinstance(value, float | np.floating):
+        text = str(value).strip()
+        if "_" in text:
+            return _WRONG
+        try:
+            return _in_int64(int(text))
+        except ValueError:
+            value = _float(text)  # "3.0", "1e3"
+            if value is _WRONG:
+                return _WRONG
+    if not math.isfinite(value) or not float(value).is_integer():
+        return _WRONG
+    return _in_int64(int(value))
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    return False if word in FALSE_WORDS else _WRONG
+
+
+_SCALARS = {"float": _float, "int": _int, "bool": _bool, "str": str}
+
+
+def cast_value(value: Any, column: OutputColumn) -> Any:
+    """One answered value as the column's type: None when null, `_WRONG` when it is not
+    of the type. A vector column's value is a list (or its JSON text)."""
+    if not column.length:
+        if column.dtype == "str":  # text is text: only an empty cell or a JSON null is null
+            missing = value is None or value is pd.NA or value == ""
+            return (
+                None if missing or (isinstance(value, float) and math.isnan(value)) else str(value)
+            )
+        return None if _is_null(value) else _SCALARS[column.dtype](value)
+    if _is_null(value):
+        return None
+    items = value
+    if isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return _WRONG
+    if not isinstance(items, list | tuple | np.ndarray):
+        return _WRONG
+    cast = [None if _is_null(item) else _SCALARS[column.dtype](item) for item in items]
+    return _WRONG if any(v is None or v is _WRONG for v in cast) else cast
+
+
+def _numbers(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray] | None:
+    """The fast way for a numeric column whose values are all numbers or null (JSON):
+    (typed values, wrong-type mask); None when some value needs a closer look."""
+    kinds = values.map(type)
+    if not kinds.isin((float, int, type(None))).all():
+        return None
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    if column.dtype == "float":
+        return numbers, np.zeros(len(values), dtype=bool)
+    finite = numbers.dropna()
+    if (finite.abs() >= EXACT_INT).any():
+        return None  # large integers: exact, one by one
+    whole = numbers.isna() | (np.isfinite(numbers) & (numbers == np.floor(numbers)))
+    wrong = ~whole.to_numpy()
+    return pd.Series(numbers.where(whole), index=values.index).astype("Int64"), wrong
+
+
+def cast_column(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray]:
+    """(the values as the column's type, a mask of the rows whose value was wrong)."""
+    if column.dtype in ("float", "int") and not column.length:
+        fast = _numbers(values, column)
+        if fast is not None:
+            return fast
+    cast = [cast_value(v, column) for v in values]
+    wrong = np.array([v is _WRONG for v in cast], dtype=bool)
+    clean = [None if v is _WRONG else v for v in cast]
+    if column.length:
+        return pd.Series(clean, index=values.index, dtype=object), wrong
+    dtype = {"float": float, "int": "Int64", "bool": "boolean", "str": object}[column.dtype]
+    return pd.Series(clean, index=values.index, dtype=dtype), wrong
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 3] + "..."
+
+
+def cast_outputs(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The model's answer (`frame`: its declared columns, and `reason`/`detail` where
+    it failed on a molecule) with every value as its declared type; a row holding a
+    value of another type gets `wrong_type`, naming the column and the value."""
+    reasons = frame.get(REASON_COLUMN, pd.Series(None, index=frame.index, dtype=object))
+    details = frame.get(DETAIL_COLUMN, pd.Series(None, index=frame.index, dtype=object))
+    reasons, details = reasons.astype(object).copy(), details.astype(object).copy()
+    data: dict[str, pd.Series] = {}
+    for column in spec.columns:
+        data[column.name], wrong = cast_column(frame[column.name], column)
+        for i in np.flatnonzero(wrong & reasons.isna().to_numpy()):
+            value = frame[column.name].iloc[i]
+            reasons.iloc[i] = WRONG_TYPE
+            details.iloc[i] = f"{column.name}: {_shown(value)} is not {_TYPE_WORDS[column.dtype]}"
+    data[REASON_COLUMN], data[DETAIL_COLUMN] = reasons, details
+    return pd.DataFrame(data, index=frame.index)
+
+
+def cast_records(
+    records: Iterable[Mapping[str, Any]], columns: tuple[OutputColumn, ...]
+) -> tuple[dict[str, Any], ...]:
+    """Example outputs by column name, as the columns' types (a wrong value kept as
+    answered, so comparing it with the model's answer shows the difference)."""
+    result = []
+    for record in records:
+        row = {}
+        for column in columns:
+            if column.name in record:
+                value = cast_value(record[column.name], column)
+                row[column.name] = record[column.name] if value is _WRONG else value
+        result.append(row)
+    return tuple(result)
