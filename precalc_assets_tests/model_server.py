@@ -511,9 +511,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per POST")
     parser.add_argument("--workers", type=int, default=None, help="POSTs processed at once")
+    parser.add_argument("--repo", type=Path, help="serve this template-layout repository")
+    parser.add_argument("--python", default=sys.executable, help="its environment's python")
     args = parser.parse_args(argv)
-    server = ModelServer(port=args.port, delay_s=args.delay, workers=args.workers)
-    print(f"serving {IDENTIFIER} ({SLUG}) at {server.url}; Ctrl-C to stop", flush=True)
+    server = ModelServer(
+        port=args.port,
+        repo=args.repo,
+        python=args.python,
+        delay_s=args.delay,
+        workers=args.workers,
+    )
+    model = server.model
+    print(f"serving {model.identifier} ({model.slug}) at {server.url}; Ctrl-C to stop", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE
 from precalc_assets.inputs.model_requests import register_model
 from precalc_assets.models.catalog import builtin_ids, resolve_spec
+from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.trust import must_be_declared
 
 
@@ -70,7 +72,27 @@ def add_model(model_id: str, spec: Path | None) -> None:
         click.echo(f"declared in the deployment's models file {policy.models_file}")
     click.echo(
         f"model {model_id!r} registered: runner {model.runner}, columns "
-        f"{', '.join(model.column_names)}; code version {model.code_version}"
+        f"{columns_summary(model)}; code version {model.code_version}"
+    )
+
+
+SHOWN_COLUMNS = 8  # a hub model has hundreds: the first few, the last, and the counts
+
+
+def columns_summary(model: ModelSpec) -> str:
+    """The model's columns in a line: names (a few of many), types, nullable ones."""
+    names = model.column_names
+    if len(names) > SHOWN_COLUMNS:
+        shown = f"{len(names)} ({', '.join(names[:3])}, ..., {names[-1]})"
+    else:
+        shown = ", ".join(names)
+    if len(names) == 1:
+        return shown
+    types = Counter(c.dtype for c in model.columns)
+    nullable = sum(c.nullable for c in model.columns)
+    which = "all" if nullable == len(names) else f"{nullable:,}"
+    return f"{shown}: {', '.join(f'{n:,} {dtype}' for dtype, n in types.items())}" + (
+        f", {which} nullable" if nullable else ""
     )
 
 

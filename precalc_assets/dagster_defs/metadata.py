@@ -14,6 +14,7 @@ TAKEN_OVER = "taken_over"  # later slice -> items of it that an earlier slice to
 ROWS_IN = "rows_in"
 MOLECULES_PER_SECOND = "molecules_per_second"
 MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples
+MODEL_INTERPRETERS = "model_interpreters"  # the environment each repository model ran in
 # (rows out, rejected) labels of each asset's step metadata.
 MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
 ROWS, REJECTED = "rows", "rejected"  # predictions
@@ -50,6 +51,13 @@ def _cell(text: str) -> str:
     """Text as one markdown table cell."""
     text = " ".join(text.split()).replace("|", "\\|")
     return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 3] + "..."
+
+
+def interpreters_table(interpreters: dict[str, str]) -> dg.MetadataValue:
+    """Which interpreter each repository model of the run ran with (its own environment)."""
+    lines = ["| model | interpreter |", "|---|---|"]
+    lines += [f"| {model} | `{python}` |" for model, python in sorted(interpreters.items())]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def examples_table(checks: list[ExampleCheck]) -> dg.MetadataValue:

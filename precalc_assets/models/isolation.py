@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -55,6 +56,8 @@ TAIL_LINES = 15
 TAIL_CHARS = 1_500
 TAIL_READ_BYTES = 64 * 1024
 ERROR_LINE_CHARS = 300
+# The line that starts a Python exception's message: `ValueError: ...`, `rdkit.X.Error: ...`.
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b.*:")
 
 
 def forbidden_variable(name: str) -> bool:
@@ -118,10 +121,13 @@ def read_end(path: Path) -> str:
         return ""
 
 
-def last_line(text: str) -> str:
-    """The last non-blank line of a program's output, where its own error usually is."""
+def error_line(text: str) -> str:
+    """A program's own error in its output: from its last exception line (Python's
+    `ValueError: ...`, and what follows it, as a Boost.Python error spans lines) to the
+    end, on one line; else its last non-blank line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    line = lines[-1] if lines else ""
+    start = next((i for i in reversed(range(len(lines))) if EXCEPTION.match(lines[i])), -1)
+    line = " ".join(lines[start:]) if lines else ""
     return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
 
 
@@ -146,10 +152,10 @@ class Finished:
         return f"stderr empty; stdout tail: {stdout}" if stdout else "stderr and stdout empty"
 
     def error_line(self) -> str:
-        """Its own last error line: the last line of stderr (else stdout, else its status)."""
+        """Its own error (`error_line`) from its stderr, else its stdout, else its status."""
         return (
-            last_line(read_end(self.stderr))
-            or last_line(read_end(self.stdout))
+            error_line(read_end(self.stderr))
+            or error_line(read_end(self.stdout))
             or f"exited with {self.how()}, saying nothing"
         )
 

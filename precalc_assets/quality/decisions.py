@@ -135,14 +135,15 @@ def output_sanity(frame: pd.DataFrame, spec: ModelSpec, settings: SanitySettings
         ["column", "null/NaN", "null share", "out of range", "declared range", "bad share"],
         table_rows,
     )
+    failures = f"; the model failed on {failed:,} row(s)" if failed else ""
     description = (
         f"worst column bad share {worst_bad:.4f} <= {settings.warn_share}, null share "
         f"{worst_null:.4f} <= {settings.null_warn_share}"
         if passed
         else f"worst column bad share {worst_bad:.4f} (WARN above {settings.warn_share}, ERROR "
         f"above {settings.error_share}), null share {worst_null:.4f} (WARN above "
-        f"{settings.null_warn_share}, ERROR above {settings.null_error_share}); bad rows are "
-        "quarantined, see rejected/predictions/"
+        f"{settings.null_warn_share}, ERROR above {settings.null_error_share}){failures}; bad "
+        "rows are quarantined, see rejected/predictions/"
     )
     return Outcome(
         passed,

@@ -19,6 +19,7 @@ from precalc_assets.models.environments import COMPLETE
 from precalc_assets_tests.helpers import nci_lines, precalc, write_library
 from precalc_assets_tests.model_repo import (
     DESCRIPTORS,
+    THIS_PYTHON,
     make_descriptor_repo,
     read_environ,
 )
@@ -105,6 +106,10 @@ def test_two_repositories_with_conflicting_pins_in_one_run(
         assert "PYTHONPATH" not in environ
         # Its own RDKit sets RDBASE to its own data files when imported; never to ours.
         assert environ.get("RDBASE", str(environment)).startswith(str(environment))
+
+    # The UI says which interpreter each ran with.
+    table = local_project.latest_metadata("predictions", "eos-new|nci-0000")["model_interpreters"]
+    assert f"| eos-new | `{pythons['eos-new']} (Python {THIS_PYTHON})` |" in table
 
     # Every served value equals the repository's own run.sh in its own environment,
     # given the library's own text.

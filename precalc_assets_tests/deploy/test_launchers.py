@@ -58,7 +58,7 @@ from precalc_assets_tests.deploy import (
     free_port,
     load_yaml,
 )
-from precalc_assets_tests.helpers import unique_name
+from precalc_assets_tests.helpers import precalc, unique_name
 
 IMAGE = "registry.example.com/precalc-assets:0.1.0"
 PARTITION = "eos3b5e|lib-0000"
@@ -588,6 +588,27 @@ def test_helm_values_use_the_chart_keys_and_render_the_k8s_instance():
 # The image, the workspace and Dagster+.
 
 
+def test_the_image_builds_its_repository_models_environments_as_the_run_user(monkeypatch, tmp_path):
+    """Environments are built into the image (a run computes, never installs), by the
+    user the runs are, from the deployment's models file shipped with it."""
+    instructions = dockerfile_instructions()
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(a for k, a in instructions if k == "ENV")))
+    assert env["PRECALC_ENVS_DIR"] == "/opt/dagster/envs"
+    assert env["PRECALC_MODELS_FILE"] == "/opt/dagster/models/models.json"
+    build = instructions.index(("RUN", "precalc build-envs"))
+    project = next(i for i, (k, a) in enumerate(instructions) if k == "RUN" and "pip install" in a)
+    user = instructions.index(("USER", "10001"))
+    copied = instructions.index(
+        ("COPY", "--chown=dagster:dagster deploy/models/ /opt/dagster/models/")
+    )
+    assert project < user < copied < build
+    # The shipped models file declares nothing yet: the step succeeds and says so.
+    monkeypatch.setenv("PRECALC_MODELS_FILE", str(DEPLOY / "models" / "models.json"))
+    monkeypatch.setenv("PRECALC_ENVS_DIR", str(tmp_path / "envs"))
+    out = precalc("build-envs").output
+    assert "no repository model is declared in" in out and "nothing to build" in out
+
+
 def test_dockerfile_serves_the_code_location_as_a_non_root_user(monkeypatch):
     instructions = dockerfile_instructions()
     assert instructions[0] == ("FROM", "python:3.11-slim")
@@ -607,7 +628,7 @@ def test_dockerfile_serves_the_code_location_as_a_non_root_user(monkeypatch):
     args = dict(a.split("=", 1) for k, a in instructions if k == "ARG")
     for keyword, arguments in instructions:
         if keyword == "COPY":
-            *sources, _ = arguments.split()
+            *sources, _ = [a for a in arguments.split() if not a.startswith("--")]
             for source in sources:
                 source = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], source)
                 assert (REPO / source).exists(), source

@@ -576,3 +576,22 @@ def test_a_relative_program_is_found_on_the_models_own_path(tmp_path):
     runner = CommandRunner(spec({"command": command, "python": sys.executable}, columns))
     assert runner.argv[0] == str(Path(sys.executable).parent / "python")
     assert_weights(runner.predict(["CCO"], [])["mol_weight"].tolist(), ["CCO"])
+
+
+def test_a_variable_the_deployment_did_not_pass_fails_quoting_the_models_stderr(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MODEL_TOKEN", "a-token-of-ours")
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    run_sh = repo / "model" / "framework" / "run.sh"
+    run_sh.write_text(': "${MODEL_TOKEN:?is not set: give it to the model}"\n' + run_sh.read_text())
+    smiles = [f"C{'C' * i}O" for i in range(10)]
+    with pytest.raises(ModelError) as raised:
+        CommandRunner(repo_spec(repo, batch_size=10)).predict(smiles, [])
+    message = str(raised.value)
+    assert "'eos3b5e' failed on every molecule" in message
+    assert "MODEL_TOKEN: is not set: give it to the model" in message  # its stderr, quoted
+    assert "a-token-of-ours" not in message
+    # Named by the deployment, the model gets it.
+    frame = CommandRunner(repo_spec(repo, pass_env=["MODEL_TOKEN"])).predict(smiles, [])
+    assert_weights(frame["mol_weight"].tolist(), smiles)

@@ -8,13 +8,16 @@ from precalc_assets.dagster_defs.assets.library import library_slice_materializa
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, partitions_by_slice
 from precalc_assets.dagster_defs.metadata import (
     MODEL_EXAMPLES,
+    MODEL_INTERPRETERS,
     REJECTED,
     ROWS,
     examples_table,
+    interpreters_table,
     record_partitions,
 )
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.inputs.model_requests import probe_model
+from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.steps.predict import compute_predictions
 
 
@@ -55,6 +58,14 @@ def predictions(
         results += slice_results
     record_partitions(context, results, ROWS, REJECTED)
     checked = [p.examples for p in probes.values() if p.examples is not None]
-    # How the run's models did on their examples: shown on each partition of the run.
+    # How the run's models did on their examples, and which environment each repository
+    # model ran in: shown on each partition of the run.
     metadata = {MODEL_EXAMPLES: examples_table(checked)} if checked else {}
+    interpreters = {
+        m: CommandRunner.interpreter(m, p.spec.options)
+        for m, p in probes.items()
+        if p.spec.runner == CommandRunner.name
+    }
+    if any(interpreters.values()):
+        metadata[MODEL_INTERPRETERS] = interpreters_table(interpreters)
     return dg.MaterializeResult(metadata=metadata)

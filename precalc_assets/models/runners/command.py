@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from precalc_assets.models.card import ModelCard
-from precalc_assets.models.environments import Environment, ensure_environment
+from precalc_assets.models.environments import (
+    Environment,
+    ensure_environment,
+    ready_environment,
+)
 from precalc_assets.models.install_plan import read_install_plan
 from precalc_assets.models.isolation import (
     SYSTEM_PATH,
@@ -216,6 +220,19 @@ class CommandRunner(BatchedRunner):
             )
         plan = read_install_plan(Path(options["repo"]), model_id, options.get("python_version"))
         return ensure_environment(Path(options["environments"]), plan, model_id, log)
+
+    @classmethod
+    def interpreter(cls, model_id: str, options: Mapping[str, Any]) -> str:
+        """Which interpreter the model runs with, for the UI: the given `python`, the
+        environment precalc built for it (or "not built yet"), or "" for neither."""
+        if "python" in options:
+            return str(options["python"])
+        if "repo" not in options or "environments" not in options:
+            return ""
+        plan = read_install_plan(Path(options["repo"]), model_id, options.get("python_version"))
+        environment = ready_environment(Path(options["environments"]), plan)
+        python = f"Python {plan.python}"
+        return f"{environment.python} ({python})" if environment else f"not built yet ({python})"
 
     def _which(self, program: str) -> str:
         """`program`'s path on the model's own PATH (a relative command: its interpreter)."""

@@ -36,7 +36,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from precalc_assets.models.card import HUB_DTYPES, ModelCard
 from precalc_assets.models.casting import cast_records
-from precalc_assets.models.isolation import last_line
+from precalc_assets.models.isolation import error_line
 from precalc_assets.models.repository import read_run_columns
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.runners.batched import BatchedRunner, BatchFailed
@@ -409,8 +409,8 @@ def _model_error(response: Any) -> str:
     if isinstance(body, dict):
         for field in ("traceback", "detail"):
             if isinstance(body.get(field), str) and body[field].strip():
-                return last_line(body[field])
-    return f"HTTP {response.status_code}: {last_line(response.text) or 'no body'}"
+                return error_line(body[field])
+    return f"HTTP {response.status_code}: {error_line(response.text) or 'no body'}"
 
 
 def _typed_columns(
