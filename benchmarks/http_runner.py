@@ -79,7 +79,7 @@ def measure(smiles: list[str], batch_size: int, concurrency: int, args) -> dict:
         seconds = time.perf_counter() - started
         busy = server.busy_seconds
         requests_made = server.requests
-    failed = {s for s, f in zip(smiles, frame["failure"].notna(), strict=True) if f}
+    failed = {s for s, f in zip(smiles, frame["reason"].notna(), strict=True) if f}
     if failed != {s for s in smiles if args.fail_on and args.fail_on in s}:
         raise SystemExit(f"{len(failed)} molecules failed, not those with {args.fail_on!r}")
     for i in range(0, len(smiles), max(len(smiles) // 50, 1)):  # spot-check the values
