@@ -43,3 +43,19 @@ def noisy_weight(smiles: list[str]) -> dict[str, list[float]]:
 def negative_weight(smiles: list[str]) -> dict[str, list[float]]:
     """Minus the molecular weight: every row breaks a declared `min: 0`."""
     return {"weight": [-Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in smiles]}
+
+
+# Floats the serving table cannot hold exactly: too large (held as null) or too small
+# (held as 0), the largest double and the smallest subnormal among them.
+UNSTORABLE = (1e126, -1.797e308, 1e-200, 5e-324)
+
+
+def unstorable_numbers(smiles: list[str]) -> dict[str, list[float]]:
+    """`score` (not nullable) beyond the serving table's range for molecules with a
+    nitrogen, `extra` (nullable) for the others with an oxygen; the rest in range."""
+    score, extra = [], []
+    for i, s in enumerate(smiles):
+        wild = UNSTORABLE[i % len(UNSTORABLE)]
+        score.append(wild if "N" in s.upper() else float(len(s)))
+        extra.append(wild if "N" not in s.upper() and "O" in s.upper() else 0.5)
+    return {"score": score, "extra": extra}

@@ -21,6 +21,7 @@ ROWS, REJECTED = "rows", "rejected"  # predictions
 VALID_ROWS, QUARANTINED_ROWS = "valid_rows", "quarantined_rows"  # validated_predictions
 ITEMS_PUBLISHED, NOT_PUBLISHED = "items_published", "not_published"  # published_predictions
 DETAIL_CHARS = 120  # of a reason's detail in a table cell
+NULLED_VALUES = "nulled_values"  # nullable column -> floats beyond the serving table's range
 
 
 def _path_value(uri: str) -> dg.MetadataValue:
@@ -34,15 +35,19 @@ def _path_value(uri: str) -> dg.MetadataValue:
 
 
 def counts_table(
-    counts: dict[str, int], label: str, details: dict[str, str] | None = None
+    counts: dict[str, int],
+    label: str,
+    details: dict[str, str] | None = None,
+    unit: str = "rows",
 ) -> dg.MetadataValue:
-    """Rows by reason code, most first; with `details`, one row's detail of each."""
+    """Rows (or another `unit`) by reason code, most first; with `details`, one row's
+    detail of each."""
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
     if details:
-        lines = [f"| {label} | rows | e.g. |", "|---|---:|---|"]
+        lines = [f"| {label} | {unit} | e.g. |", "|---|---:|---|"]
         lines += [f"| {name} | {n:,} | {_cell(details.get(name, ''))} |" for name, n in ranked]
     else:
-        lines = [f"| {label} | rows |", "|---|---:|"]
+        lines = [f"| {label} | {unit} |", "|---|---:|"]
         lines += [f"| {name} | {n:,} |" for name, n in ranked]
     return dg.MetadataValue.md("\n".join(lines) if counts else f"no {label}s")
 
@@ -84,6 +89,8 @@ def step_metadata(result: StepResult, rows_label: str, rejected_label: str) -> d
         metadata[f"{rejected_label}_by_reason"] = counts_table(
             result.reasons, "reason", result.reason_details
         )
+    if result.nulled:  # never a silent null: the values the serving table cannot hold
+        metadata[NULLED_VALUES] = counts_table(result.nulled, "column", unit="values made null")
     if result.taken_over:
         metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     return metadata

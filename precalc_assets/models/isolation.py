@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,10 @@ TAIL_LINES = 15
 TAIL_CHARS = 1_500
 TAIL_READ_BYTES = 64 * 1024
 ERROR_LINE_CHARS = 300
+# Set, to a new random value, in every run's environment: its descendants inherit it, so
+# those that leave its process group are still found (and killed) when it ends.
+BATCH_MARKER = "HUB_MODEL_BATCH"
+SWEEPS = 5
 # The line that starts a Python exception's message: `ValueError: ...`, `rdkit.X.Error: ...`.
 EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b.*:")
 
@@ -168,6 +173,31 @@ class Timeout(Exception):
         self.finished = finished
 
 
+def _marked(marker: bytes) -> list[int]:
+    """The processes (Linux: read from /proc) whose environment holds `marker`."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _sweep(marker: bytes) -> None:
+    """Kill what is left of a run that left its process group (`setsid`, a daemon's
+    double fork): every process still carrying the run's marker variable."""
+    for _ in range(SWEEPS):  # a process may start another while it is being killed
+        pids = [pid for pid in _marked(marker) if pid != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def run_program(
     argv: Sequence[str],
     *,
@@ -176,17 +206,19 @@ def run_program(
     logs: Path,
     timeout_s: float,
 ) -> Finished:
-    """Run `argv` in its own session with `environ` as its whole environment, stdout and
-    stderr to files under `logs` (a descendant holding them open cannot block us), and
-    kill its whole process group when it ends, times out or we are interrupted.
+    """Run `argv` in its own session with `environ` as its whole environment (plus its
+    marker), stdout and stderr to files under `logs` (a descendant holding them open
+    cannot block us), and kill its whole process tree when it ends, times out or we are
+    interrupted: its process group, then every process carrying its marker.
 
     Raises `OSError` when the program cannot be started, `Timeout` after `timeout_s`."""
     stdout_path, stderr_path = logs / "stdout.txt", logs / "stderr.txt"
+    marker = uuid.uuid4().hex
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(environ),
+            env={**environ, BATCH_MARKER: marker},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -199,8 +231,10 @@ def run_program(
             raise Timeout(Finished(-signal.SIGKILL, stdout_path, stderr_path)) from None
         finally:
             # Whatever happened (a timeout, an interrupt, descendants still running
-            # after the program exited), leave no process of it behind.
+            # after the program exited), leave no process of it behind: its process
+            # group, then any descendant that started a session of its own.
             _kill_group(process)
+            _sweep(f"{BATCH_MARKER}={marker}".encode())
     return Finished(status, stdout_path, stderr_path)
 
 

@@ -41,6 +41,7 @@ _CHECK_CODES = (
     ("greater_than", OUT_OF_RANGE),
     ("less_than", OUT_OF_RANGE),
     ("in_range", OUT_OF_RANGE),
+    ("in_serving_range", OUT_OF_RANGE),
     ("vector_of_", BAD_VECTOR),
     ("field_uniqueness", DUPLICATE_INCHIKEY),
     ("str_matches", BAD_INCHIKEY),

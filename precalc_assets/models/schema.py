@@ -15,11 +15,59 @@ import pandera.pandas as pa
 
 from precalc_assets.models.reasons import BAD_VECTOR, FAILED_CHECK, check_code, first_code
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec, OutputColumn
+from precalc_assets.stores.values import MAX_STORABLE, MIN_STORABLE
 
 INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
 PANDAS_DTYPES = {"float": float, "int": "int64", "bool": bool, "str": str}
 # A nullable column's dtype, where numpy's cannot hold a null.
 NULLABLE_DTYPES = {"int": "Int64", "bool": "boolean"}
+
+
+SERVING_RANGE = f"0 or {MIN_STORABLE:g} <= |x| < {MAX_STORABLE:g}"
+
+
+def unstorable(values: np.ndarray) -> np.ndarray:
+    """Where a float the serving table cannot hold exactly is: |x| >= 1e126 (held as
+    null) or 0 < |x| < 1e-130 (held as 0). NaN and +/-inf are judged elsewhere."""
+    finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+    return (finite >= MAX_STORABLE) | ((finite > 0) & (finite < MIN_STORABLE))
+
+
+def _serving_range_check() -> pa.Check:
+    return pa.Check(
+        lambda s: ~pd.Series(unstorable(s.to_numpy(dtype=float, na_value=np.nan)), index=s.index),
+        name=f"in_serving_range({SERVING_RANGE})",
+    )
+
+
+def null_unstorable(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, int]]:
+    """`frame` with each float of a nullable column that the serving table cannot hold
+    made null (counted per column: never a silent null); a non-nullable column's such
+    values are left for validation to quarantine as `out_of_range`."""
+    nulled: dict[str, int] = {}
+    frame = frame.copy()
+    for column in spec.columns:
+        if column.dtype != "float" or not column.nullable or column.name not in frame:
+            continue
+        if column.length:
+            cells, count = [], 0
+            for cell in frame[column.name]:
+                values = None if cell is None else np.asarray(cell, dtype=float).copy()
+                if values is not None and values.shape == (column.length,):
+                    bad = unstorable(values)
+                    count += int(bad.sum())
+                    values[bad] = np.nan
+                cells.append(values if values is not None else cell)
+            frame[column.name] = pd.Series(cells, index=frame.index, dtype=object)
+        else:
+            values = pd.to_numeric(frame[column.name], errors="coerce").to_numpy(dtype=float)
+            bad = unstorable(values)
+            count = int(bad.sum())
+            if count:
+                frame[column.name] = frame[column.name].mask(bad)
+        if count:
+            nulled[column.name] = count
+    return frame, nulled
 
 
 def _vector_check(column: OutputColumn) -> pa.Check:
@@ -33,6 +81,8 @@ def _vector_check(column: OutputColumn) -> pa.Check:
         if values.shape != (column.length,):
             return False
         if not column.nullable and not np.isfinite(values).all():
+            return False
+        if column.dtype == "float" and unstorable(values).any():
             return False
         if column.min is not None and (values < column.min).any():
             return False
@@ -52,6 +102,7 @@ def _scalar_checks(column: OutputColumn) -> list[pa.Check]:
         checks.append(
             pa.Check(lambda s: s.map(lambda v: v is None or not math.isinf(v)), name="finite")
         )
+        checks.append(_serving_range_check())
     if column.min is not None:
         checks.append(pa.Check.ge(column.min))
     if column.max is not None:

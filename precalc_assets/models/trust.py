@@ -44,10 +44,20 @@ def must_be_declared(request: Mapping[str, Any]) -> bool:
 
 
 def parse_allow_list(text: str) -> tuple[str, ...]:
-    """`host`, `host:port`, `*.domain` or `[v6]:port`, comma-separated; `none` is empty."""
+    """`host`, `host:port`, `*.domain` or `[v6]:port`, comma-separated; `none` is empty.
+    A malformed entry is a ValueError naming it (the deployment's setting, read once)."""
     if text.strip().lower() == ALLOW_NONE:
         return ()
-    return tuple(entry.strip().lower() for entry in text.split(",") if entry.strip())
+    entries = tuple(entry.strip().lower() for entry in text.split(",") if entry.strip())
+    for entry in entries:
+        try:
+            _entry_matches(entry, "", None)
+        except ValueError as exc:
+            raise ValueError(
+                f"PRECALC_HTTP_ALLOW entry {entry!r} is not a host, host:port, *.domain or "
+                f"[v6]:port ({exc}); fix the setting"
+            ) from None
+    return entries
 
 
 def _host_port(url: str) -> tuple[str, int | None]:
@@ -112,15 +122,32 @@ class ModelPolicy:
     def source(self, model_id: str) -> str:
         return f"{self.models_file} (model {model_id!r})"
 
-    def allows_url(self, url: str) -> bool:
-        host, port = _host_port(url)
+    def allows(self, host: str, port: int | None) -> bool:
         return any(_entry_matches(entry, host.lower(), port) for entry in self.http_allow)
+
+    def allows_url(self, url: str) -> bool:
+        """Whether the allow-list lets a request name `url` (a malformed one: no)."""
+        try:
+            parts = urlsplit(url)
+            return self.allows(parts.hostname or "", parts.port)
+        except ValueError:
+            return False
 
     def request_for(self, model_id: str, stored: dict[str, Any], source: str) -> dict[str, Any]:
         """The request to build `model_id` from, given what storage holds for it; a
         `ModelError` (naming `source` and the fix) when storage asks for more than this
         deployment allows."""
         runner = stored.get("runner")
+        if runner is not None and not isinstance(runner, str):
+            raise ModelError(
+                f"{source}: model {model_id!r}: 'runner' must be a runner's name, such as "
+                f'"http", got {runner!r}'
+            )
+        checks = stored.get("checks")
+        if checks is not None and not isinstance(checks, dict):
+            raise ModelError(
+                f"{source}: model {model_id!r}: 'checks' must be an object, got {checks!r}"
+            )
         if model_id in self.declared:
             if set(stored) - {"checks"}:
                 raise ModelError(
@@ -161,24 +188,37 @@ class ModelPolicy:
         return request
 
     def check_url(self, model_id: str, url: Any, source: str) -> None:
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        """Refuse a URL this deployment does not allow; a `ModelError` naming the request
+        and the field for any URL, however malformed (it is data from storage)."""
+        where = f"{source}: model {model_id!r}"
+        if not isinstance(url, str):
             raise ModelError(
-                f"{source}: model {model_id!r} needs an 'url' of the form http://host:port, "
-                f"got {redact(str(url))!r}"
+                f"{where} needs an 'url' of the form http://host:port, got {redact(str(url))!r}"
             )
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError as exc:  # a bad port, an unclosed [IPv6 bracket
+            raise ModelError(
+                f"{where}: its 'url' {redact(url)!r} is not a usable address "
+                f"({redact(str(exc))}); fix the request's 'url'"
+            ) from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ModelError(
+                f"{where} needs an 'url' of the form http://host:port, got {redact(url)!r}"
+            )
         if parts.username is not None or parts.password is not None:
             raise ModelError(
-                f"{source}: model {model_id!r}: the url holds credentials; a request in "
-                "storage must not carry secrets. Serve the model without them, or declare "
-                "it in the deployment's models file"
+                f"{where}: the url holds credentials; a request in storage must not carry "
+                "secrets. Serve the model without them, or declare it in the deployment's "
+                "models file"
             )
-        if not self.allows_url(url):
+        if not self.allows(host, port):
             allowed = ", ".join(self.http_allow) or "nothing"
             raise ModelError(
-                f"{source}: model {model_id!r}: host {parts.hostname!r} of {url!r} is not in "
-                f"this deployment's allow-list (PRECALC_HTTP_ALLOW: {allowed}); add the "
-                "model server's host there, or declare the model in the models file"
+                f"{where}: host {parts.hostname!r} of {url!r} is not in this deployment's "
+                f"allow-list (PRECALC_HTTP_ALLOW: {allowed}); add the model server's host "
+                "there, or declare the model in the models file"
             )
 
     def declare(self, model_id: str, request: dict[str, Any]) -> ModelPolicy:

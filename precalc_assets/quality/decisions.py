@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precalc_assets.models.schema import unstorable
 from precalc_assets.models.spec import REASON_COLUMN, ModelSpec, OutputColumn
 from precalc_assets.models.tables import outputs_as_lists
 from precalc_assets.quality.outcome import ERROR, WARN, Outcome, markdown_table
@@ -86,14 +87,15 @@ def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:
         return _bad_vector_rows(values, column)
     if column.dtype in ("str", "bool"):
         return int(values.isna().sum()), 0
-    numbers = pd.to_numeric(values, errors="coerce")
-    nulls = int(numbers.isna().sum())
-    out = 0
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    nulls = int(np.isnan(numbers).sum())
+    # Beyond the serving table's number range: as bad as beyond the declared one.
+    out = unstorable(numbers)
     if column.min is not None:
-        out += int((numbers < column.min).sum())
+        out |= numbers < column.min
     if column.max is not None:
-        out += int((numbers > column.max).sum())
-    return nulls, out
+        out |= numbers > column.max
+    return nulls, int(out.sum())
 
 
 def output_sanity(frame: pd.DataFrame, spec: ModelSpec, settings: SanitySettings) -> Outcome:

@@ -27,7 +27,7 @@ from precalc_assets.chem import mols_from_inputs
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
-from precalc_assets.models.schema import split_valid
+from precalc_assets.models.schema import null_unstorable, split_valid
 from precalc_assets.models.spec import DETAIL_COLUMN, LIBRARY_TEXT, REASON_COLUMN, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.models.trust import ModelPolicy
@@ -84,7 +84,8 @@ def _compute(
     given = given if spec.input_smiles == LIBRARY_TEXT else smiles
     outputs = run_model(spec, given, mols, " on molecules a lookup missed", log)
     keys = pd.DataFrame({"row": range(len(todo)), "inchikey": list(todo), "smiles": smiles})
-    valid, quarantined = split_valid(pd.concat([keys, outputs], axis=1), spec)
+    answered, _ = null_unstorable(pd.concat([keys, outputs], axis=1), spec)
+    valid, quarantined = split_valid(answered, spec)
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}"
     items = serving_items(valid, spec, COMPUTED_SLICE, RUN_PREFIX + name)
     if items:

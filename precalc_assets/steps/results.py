@@ -16,5 +16,7 @@ class StepResult:
     paths: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # reason code -> rows
     reason_details: dict[str, str] = field(default_factory=dict)  # code -> one row's detail
+    # Nullable column -> values made null: floats the serving table cannot hold.
+    nulled: dict[str, int] = field(default_factory=dict)
     code_version: str = ""
     taken_over: dict[str, int] = field(default_factory=dict)  # later slice -> items taken

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 from precalc_assets import keys, layout
-from precalc_assets.models.schema import split_valid
+from precalc_assets.models.schema import null_unstorable, split_valid
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
 from precalc_assets.steps.files import read_partition_file, with_code_version
@@ -19,6 +19,7 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
     frame = read_partition_file(store, keys.PREDICTIONS, spec.model_id, slice_key)
+    frame, nulled = null_unstorable(frame, spec)
     valid, quarantined = split_valid(frame, spec)
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
@@ -43,5 +44,6 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         paths={"validated": store.uri(v_key), "quarantine_file": store.uri(q_key)},
         reasons=dict(reasons),
         reason_details={code: str(examples[code]) for code in reasons},
+        nulled=nulled,
         code_version=spec.code_version,
     )

@@ -22,10 +22,12 @@ import numpy as np
 
 from precalc_assets.stores.errors import StoreError
 
-__all__ = ["from_attr", "storable_float", "to_attr", "to_json"]
+__all__ = ["MAX_STORABLE", "MIN_STORABLE", "from_attr", "storable_float", "to_attr", "to_json"]
 
-_N_MAX = 1e126
-_N_MIN = 1e-130
+# The magnitudes a number of the serving table can have (DynamoDB's range; SQLite keeps
+# the same values): validation quarantines, or nulls, a float outside it.
+MAX_STORABLE = 1e126
+MIN_STORABLE = 1e-130
 
 _NULL: dict[str, Any] = {"NULL": True}
 _TRUE: dict[str, Any] = {"BOOL": True}
@@ -39,9 +41,9 @@ def storable_float(v: float) -> float | None:
     if not math.isfinite(v):
         return None
     a = abs(v)
-    if a >= _N_MAX:
+    if a >= MAX_STORABLE:
         return None
-    return 0.0 if a < _N_MIN else v
+    return 0.0 if a < MIN_STORABLE else v
 
 
 def _builtin_scalar(v: Any) -> bool | int | float | None:

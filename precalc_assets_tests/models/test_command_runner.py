@@ -595,3 +595,45 @@ def test_a_variable_the_deployment_did_not_pass_fails_quoting_the_models_stderr(
     # Named by the deployment, the model gets it.
     frame = CommandRunner(repo_spec(repo, pass_env=["MODEL_TOKEN"])).predict(smiles, [])
     assert_weights(frame["mol_weight"].tolist(), smiles)
+
+
+def sleeping(seconds: str) -> list[int]:
+    """The processes running `sleep <seconds>`."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", seconds.encode()]:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_descendant_that_leaves_the_process_group_is_killed_too(tmp_path):
+    """`setsid` (or a daemon's double fork) leaves the batch's process group: one orphan
+    per run.sh call outlived the run."""
+    seconds = str(4000 + os.getpid() % 1000)
+    script = (
+        f'setsid sleep {seconds} & (setsid sleep {seconds} &) ; printf "mol_weight\\n1.5\\n" > "$2"'
+    )
+    command = ["bash", "-c", script, "model", "{input}", "{output}"]
+    frame = CommandRunner(spec({"command": command})).predict(["CCO"], [])
+    assert frame["mol_weight"].tolist() == [1.5]
+    deadline = time.monotonic() + 5
+    while sleeping(seconds) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sleeping(seconds) == []
+
+
+def test_an_undeclared_column_of_any_size_costs_nothing(tmp_path):
+    """A 200,000-character cell in a column nobody declared made the whole output
+    unreadable (the csv module refuses fields over 131,072 characters)."""
+    script = (
+        'python3 -c "import sys; n = sum(1 for _ in open(sys.argv[1])) - 1; '
+        "out = open(sys.argv[2], 'w'); out.write('junk,mol_weight\\n'); "
+        '[out.write(\'x\' * 200000 + \',1.5\\n\') for _ in range(n)]" "$1" "$2"'
+    )
+    command = ["bash", "-c", script, "model", "{input}", "{output}"]
+    frame = CommandRunner(spec({"command": command})).predict(SMILES, [])
+    assert frame["mol_weight"].tolist() == [1.5] * len(SMILES)
+    assert frame["reason"].isna().all()

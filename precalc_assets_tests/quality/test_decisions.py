@@ -90,6 +90,12 @@ def test_a_nullable_columns_null_share_fails_only_above_its_threshold():
     assert settings.sanity.null_warn_share == 0.4
 
 
+def test_floats_beyond_the_serving_tables_range_are_out_of_range():
+    beyond = frame([1.0, 1e126, 1e-200, 0.0], [[0, 1, 0]] * 4)
+    outcome = output_sanity(beyond, SPEC, SanitySettings(error_share=0.9))
+    assert not outcome.passed and "| score | 0 (not nullable) |  | 2 |" in outcome.table
+
+
 def test_rows_the_model_failed_on_are_bad_not_null():
     failed = hub_frame([1.0] * 10, [0.1] * 10, ["model_failed"] * 2 + [None] * 8)
     failed.loc[:1, ["weight", "charge"]] = np.nan

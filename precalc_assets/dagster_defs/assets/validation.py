@@ -33,6 +33,11 @@ def validated_predictions(
                     "quarantined: "
                     f"{result.reasons}"
                 )
+            if result.nulled:
+                context.log.warning(
+                    f"{keys.partition_id(spec.model_id, slice_key)}: values beyond the "
+                    f"serving table's number range made null: {result.nulled}"
+                )
             results.append(result)
     record_partitions(context, results, VALID_ROWS, QUARANTINED_ROWS)
     return dg.MaterializeResult()

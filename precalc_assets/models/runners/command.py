@@ -32,6 +32,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow as pa
+from pyarrow import csv as pacsv
+
 from precalc_assets.models.card import ModelCard
 from precalc_assets.models.environments import (
     Environment,
@@ -74,6 +77,8 @@ OPTIONS = (
     "concurrency",
     "timeout_s",
 )
+# The most of an output CSV read in one block (pyarrow's CSV reader needs a row in one).
+MAX_BLOCK_BYTES = (1 << 31) - 1
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
 
@@ -385,23 +390,33 @@ class CommandRunner(BatchedRunner):
             ) from None
 
     def _read_output(self, path: Path) -> list[dict[str, Any]]:
-        """The output CSV's rows by column name, as text (cast later by column type)."""
+        """The output CSV's declared columns by name, as text (cast later by column type).
+        Its other columns are parsed past, never kept: a cell of any size in a column
+        nobody asked for costs nothing (the csv module refuses fields over 128 KiB)."""
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.reader(handle))
+                header = [name.strip() for name in next(csv.reader(handle), [])]
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise BatchFailed(f"the output CSV cannot be read ({exc})") from exc
-        rows = [row for row in rows if row]  # csv writes an empty single cell as ""
-        if not rows:
+            raise BatchFailed(f"the output CSV's header cannot be read ({exc})") from exc
+        if not header:
             raise BatchFailed("the output CSV is empty (no header row of column names)")
-        header, *body = rows
-        header = [name.strip() for name in header]
-        records = []
-        for i, row in enumerate(body, start=1):
-            if len(row) != len(header):
-                raise BatchFailed(
-                    f"output CSV row {i} has {len(row)} fields for the {len(header)} columns "
-                    "of its header"
-                )
-            records.append(dict(zip(header, row, strict=True)))
-        return records
+        wanted = [name for name in self.spec.column_names if name in header]
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(
+                    skip_rows=1,
+                    column_names=header,
+                    block_size=min(max(path.stat().st_size + 1, 1 << 20), MAX_BLOCK_BYTES),
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted,
+                    column_types=dict.fromkeys(wanted, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise BatchFailed(f"the output CSV cannot be read ({exc})") from exc
+        return table.to_pylist()
