@@ -1,7 +1,7 @@
 """RDKit molecule identity: canonical SMILES, standard InChIKey and reject reasons.
 
 Pure functions, no Dagster: key = standard InChIKey, input = canonical SMILES;
-unparseable, empty, too long or key-less inputs are rejected with a reason.
+unparseable, empty, too long, too complex or key-less inputs are rejected with a reason.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ REJECT_NO_ATOMS = "no_atoms"
 REJECT_NO_INCHIKEY = "no_inchikey"
 REJECT_DUPLICATE = "duplicate_inchikey"
 REJECT_TOO_LONG = "too_long"
+REJECT_TOO_COMPLEX = "too_complex"
 
 # SMILES longer than this (characters, surrounding whitespace excluded) are rejected
 # before RDKit sees them: a 100,000-character row takes minutes to parse. The canonical
@@ -31,6 +32,16 @@ REJECT_TOO_LONG = "too_long"
 DEFAULT_MAX_SMILES_LENGTH = 2_000
 MAX_SMILES_LENGTH_CEILING = 10_000
 _OVER_LIMIT = "more than the library's limit of {:,} (precalc add-library --max-smiles-length)"
+
+# A CPU budget per molecule, checked on the parse (which is cheap) before the InChIKey and
+# the canonical SMILES (which are not). InChI's cost grows steeply with ring closures and
+# atoms: 300 ring closures of fused cages (`'C1C2CC3CC1CC(C2)C3' * 100`, 1,800 characters)
+# cost 1.4-14 s; at these limits the worst shapes found cost ~70 ms (figures in
+# docs/contracts.md, section 4). Real molecules stay far below: the 4,991 parsed molecules of
+# RDKit's NCI sample have at most 122 heavy atoms and 15 ring closures, peptide and
+# antisense drugs under 460 heavy atoms, fullerenes 31-43 ring closures.
+MAX_HEAVY_ATOMS = 500
+MAX_RING_CLOSURES = 64  # bonds - atoms + fragments: the rings a spanning tree leaves open
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +65,24 @@ class Rejected:
 
 
 def _identify(smiles: str | None, max_length: int) -> tuple[Chem.Mol | None, str, str, str, str]:
-    """`identify`, plus the reject's detail (a too-long row's length and the limit)."""
+    """`identify`, plus the reject's detail (the length, size or rings, and the limit)."""
     text = (smiles or "").strip()
     if not text:
         return None, "", "", REJECT_EMPTY, ""
     if len(text) > max_length:  # before RDKit: parsing a huge row takes minutes
         detail = f"SMILES of {len(text):,} characters, {_OVER_LIMIT.format(max_length)}"
         return None, "", "", REJECT_TOO_LONG, detail
-    mol = Chem.MolFromSmiles(text)
+    try:
+        mol = Chem.MolFromSmiles(text)
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800", argv's bad bytes)
+        mol = None
     if mol is None:
         return None, "", "", REJECT_UNPARSEABLE, ""
     if mol.GetNumAtoms() == 0:
         return None, "", "", REJECT_NO_ATOMS, ""
+    detail = too_complex(mol)
+    if detail:  # before InChI: keying such a molecule takes seconds to hours
+        return None, "", "", REJECT_TOO_COMPLEX, detail
     key = Chem.MolToInchiKey(mol)
     if not key:
         return None, "", "", REJECT_NO_INCHIKEY, ""
@@ -83,6 +100,35 @@ def identify(
 ) -> tuple[Chem.Mol | None, str, str, str]:
     """Parse one SMILES: (mol, canonical SMILES, InChIKey, reject reason or "")."""
     return _identify(smiles, max_length)[:4]
+
+
+def identify_with_detail(
+    smiles: str | None, max_length: int = DEFAULT_MAX_SMILES_LENGTH
+) -> tuple[Chem.Mol | None, str, str, str, str]:
+    """`identify`, plus the reject's detail (the limit a too long or too complex input
+    broke), for callers that show it, such as lookups."""
+    return _identify(smiles, max_length)
+
+
+def ring_closures(mol: Chem.Mol) -> int:
+    """Bonds - atoms + fragments (the cyclomatic number): the ring-closure bonds of the
+    molecule however it was written, counted in linear time (no ring perception)."""
+    return mol.GetNumBonds() - mol.GetNumAtoms() + len(Chem.GetMolFrags(mol))
+
+
+def too_complex(mol: Chem.Mol) -> str:
+    """Why keying `mol` would cost too much ("" if it would not): its heavy atoms and ring
+    closures against MAX_HEAVY_ATOMS and MAX_RING_CLOSURES."""
+    over = []
+    heavy = mol.GetNumHeavyAtoms()
+    if heavy > MAX_HEAVY_ATOMS:
+        over.append(f"{heavy:,} heavy atoms, more than the limit of {MAX_HEAVY_ATOMS:,}")
+    closures = ring_closures(mol)
+    if closures > MAX_RING_CLOSURES:
+        over.append(f"{closures:,} ring closures, more than the limit of {MAX_RING_CLOSURES:,}")
+    if not over:
+        return ""
+    return "; ".join([*over, "its InChI could take seconds to hours"])
 
 
 def canonicalize_rows(

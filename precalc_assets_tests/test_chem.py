@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import csv
 import re
+import time
+from pathlib import Path
 
 import pytest
+import rdkit
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import chem
 from precalc_assets.chem import (
     DEFAULT_MAX_SMILES_LENGTH,
+    MAX_HEAVY_ATOMS,
+    MAX_RING_CLOSURES,
     REJECT_DUPLICATE,
     REJECT_EMPTY,
     REJECT_NO_ATOMS,
     REJECT_NO_INCHIKEY,
+    REJECT_TOO_COMPLEX,
     REJECT_TOO_LONG,
     REJECT_UNPARSEABLE,
     Molecule,
     canonicalize_rows,
     identify,
+    identify_with_detail,
     mols_from_inputs,
+    ring_closures,
+    too_complex,
 )
 
 INCHIKEY = re.compile(r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$")
@@ -87,6 +97,7 @@ def test_stereoisomers_have_different_keys() -> None:
         (".", REJECT_UNPARSEABLE),
         ("smiles", REJECT_UNPARSEABLE),
         ("*", REJECT_NO_INCHIKEY),  # a dummy atom has no InChI
+        ("\ud800C", REJECT_UNPARSEABLE),  # a lone surrogate (JSON "\\ud800"): no text
     ],
 )
 def test_rejects_carry_a_reason_and_nothing_else(smiles: str | None, reason: str) -> None:
@@ -209,3 +220,71 @@ def test_a_canonical_smiles_longer_than_the_limit_is_rejected_too() -> None:
     assert identify(row, max_length=len(row)) == (None, "", "", REJECT_TOO_LONG)
     (reject,) = canonicalize_rows([(0, row)], max_length=len(row))[2]
     assert reject.detail.startswith(f"canonical SMILES of {len(canonical)} characters")
+
+
+# ------------------------------------------------------------------ CPU budget (too_complex)
+
+# 100 fused adamantane cages: 1,800 characters (under the length limit), 1,000 heavy atoms
+# and 300 ring closures; RDKit parses it in ~20 ms, its InChI takes 1.4-14 s.
+ADAMANTANES = "C1C2CC3CC1CC(C2)C3" * 100
+RDKIT_DATA = Path(rdkit.__file__).parent / "Data"
+
+
+def test_a_too_complex_molecule_is_rejected_fast_without_inchi_or_canonical_smiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*_: object) -> None:
+        raise AssertionError("a too complex molecule reached InChI or the canonical SMILES")
+
+    monkeypatch.setattr(chem.Chem, "MolToInchiKey", never)
+    monkeypatch.setattr(chem.Chem, "MolToSmiles", never)
+    started = time.perf_counter()
+    assert identify(ADAMANTANES) == (None, "", "", REJECT_TOO_COMPLEX)
+    accepted, mols, rejected = canonicalize_rows([(3, ADAMANTANES)] * 3)
+    assert time.perf_counter() - started < 0.5
+    assert (accepted, mols) == ([], [])
+    assert [(r.row, r.reason) for r in rejected] == [(3, REJECT_TOO_COMPLEX)] * 3
+    assert rejected[0].detail == (
+        "1,000 heavy atoms, more than the limit of 500; 300 ring closures, more than the "
+        "limit of 64; its InChI could take seconds to hours"
+    )
+
+
+def test_the_limits_are_inclusive_and_each_is_named_alone() -> None:
+    assert (MAX_HEAVY_ATOMS, MAX_RING_CLOSURES) == (500, 64)
+    at_ring_limit = "C1CC1" * MAX_RING_CLOSURES  # cyclopropanes, each one ring closure
+    assert ring_closures(Chem.MolFromSmiles(at_ring_limit)) == MAX_RING_CLOSURES
+    assert identify(at_ring_limit)[3] == ""
+    _, _, _, reason, detail = identify_with_detail(at_ring_limit + "C1CC1")
+    assert (reason, detail) == (
+        REJECT_TOO_COMPLEX,
+        "65 ring closures, more than the limit of 64; its InChI could take seconds to hours",
+    )
+    assert identify("C" * MAX_HEAVY_ATOMS)[3] == ""
+    _, _, _, reason, detail = identify_with_detail("C" * (MAX_HEAVY_ATOMS + 1))
+    assert reason == REJECT_TOO_COMPLEX
+    assert (
+        detail
+        == "501 heavy atoms, more than the limit of 500; its InChI could take seconds to hours"
+    )
+    # Ring closures of a salt add up over its fragments; hydrogens are not heavy atoms.
+    assert ring_closures(Chem.MolFromSmiles("c1ccccc1.C1CC1.[Na+]")) == 2
+    assert too_complex(Chem.MolFromSmiles("[2H]C([2H])([2H])O")) == ""
+
+
+def _real_molecules() -> dict[str, list[str]]:
+    nci = [line.split()[0] for line in (RDKIT_DATA / "NCI" / "first_5K.smi").open() if line.strip()]
+    with (RDKIT_DATA / "Pains" / "test_data" / "wehi_mols.csv").open(newline="") as handle:
+        wehi = [row[0] for row in csv.reader(handle)]
+    return {"nci": nci, "wehi": wehi}
+
+
+def test_real_molecules_are_far_within_the_budget() -> None:
+    """RDKit's NCI sample (4,999 rows, 8 unparseable) and the 10,000 WEHI molecules of its
+    PAINS tests: none is too complex, none is even at half a limit."""
+    for name, texts in _real_molecules().items():
+        mols = [m for m in (Chem.MolFromSmiles(t) for t in texts) if m is not None]
+        assert len(mols) == {"nci": 4_991, "wehi": 10_000}[name]
+        assert [Chem.MolToSmiles(m) for m in mols if too_complex(m)] == []
+        assert max(m.GetNumHeavyAtoms() for m in mols) < MAX_HEAVY_ATOMS // 2
+        assert max(ring_closures(m) for m in mols) < MAX_RING_CLOSURES // 2

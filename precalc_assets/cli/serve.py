@@ -18,8 +18,6 @@ from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.serving.deployment import open_serving
 from precalc_assets.stores.object_store import ObjectStore
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -28,31 +26,50 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 )
 @click.option(
     "--allow-compute/--no-allow-compute",
-    default=True,
+    default=False,
     show_default=True,
-    help="Let `computeMissing` run the model on SMILES the table does not hold.",
+    help="Let `computeMissing` run the model on SMILES the table does not hold (and write "
+    "the results). Off: the server only reads, and such a request is a 400.",
 )
-def serve(host: str, port: int, allow_compute: bool) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name (or address) clients may send as `Host`, besides the bound address "
+    "(loopback: 127.0.0.1, localhost, [::1]): the public name behind a proxy. Repeatable; "
+    "`*` accepts any.",
+)
+def serve(host: str, port: int, allow_compute: bool, allowed_hosts: tuple[str, ...]) -> None:
     """Serve lookups over HTTP: POST /lookup (the JSON request of every face), GET /lookup,
     /models (the ledger per model), /health; OpenAPI docs at /docs. Ctrl-C stops it."""
     try:
         import uvicorn
 
-        from precalc_assets.serving.http_api import create_app
+        from precalc_assets.serving.http_api import (
+            LOOPBACK_HOSTS,
+            allowed_hosts_for,
+            create_app,
+        )
     except ImportError as exc:
         raise click.ClickException(
             f"precalc serve needs FastAPI and uvicorn ({exc}); install them with "
             "pip install 'precalc_assets[serve]'"
         ) from exc
+    hosts = allowed_hosts_for(host, allowed_hosts)
     instance = open_instance()
     with opened("storage", "models") as (store, policy):
         app = create_app(
-            open_serving(), ledger_reader(instance, store, policy), allow_compute=allow_compute
+            open_serving(),
+            ledger_reader(instance, store, policy),
+            allow_compute=allow_compute,
+            allowed_hosts=hosts,
         )
         base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         click.echo(f"serving lookups at {base} (API docs: {base}/docs)")
-        if host not in LOOPBACK:
-            more = " and run models (--no-allow-compute stops that)" if allow_compute else ""
+        click.echo(f"answering requests for Host: {', '.join(hosts)} (--allowed-host adds one)")
+        if host not in LOOPBACK_HOSTS:
+            more = " and run models (--allow-compute)" if allow_compute else ""
             click.echo(
                 f"warning: {host} is not loopback and this API has no authentication: anyone "
                 f"who can reach port {port} can look molecules up{more}",

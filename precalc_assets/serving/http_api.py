@@ -5,6 +5,13 @@ with exactly what `serving.requests.answer` says, status and body: the body is r
 parsed there, so a bad request gets the same 4xx and message here as from the Lambda (never
 FastAPI's 422). The pydantic models below only document the shapes in `/openapi.json`.
 
+It has no authentication, so it guards what a browser can make it do: `POST /lookup` takes
+`Content-Type: application/json` only (a cross-site page cannot send that without a CORS
+preflight, which this API does not grant), `computeMissing` runs models only when the server
+was started with `--allow-compute`, and a request whose `Host` is not a name the server
+answers to (its loopback names, or `--allowed-host`) is refused, which defeats DNS
+rebinding. No answer names the storage behind it.
+
 `GET /models` is what the ledger says of each model: molecules served, slices done of
 total, last update, the runs that published it, complete or not. The ledger comes in
 through a callable (the CLI builds it from Dagster), cached for a few seconds: reading it
@@ -13,12 +20,15 @@ costs queries of the event log, and a dashboard may poll.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,7 +36,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from precalc_assets.ledger.rows import LedgerRow
 from precalc_assets.ledger.summary import ModelSummary, summarize
@@ -46,6 +58,19 @@ from precalc_assets.serving.requests import (
 )
 from precalc_assets.stores.errors import StoreError
 
+log = logging.getLogger(__name__)
+
+UNSUPPORTED_MEDIA_TYPE = 415
+JSON_MEDIA_TYPE = "application/json"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # a bind to every interface: no one name is "ours"
+ANY_HOST = "*"
+COMPUTE_OFF = (
+    "computeMissing is off on this server: it only reads the serving table. Ask again "
+    "without it, or start the server with `precalc serve --allow-compute` to let lookups "
+    "run models on the molecules the table does not hold"
+)
+LEDGER_FAILED = "the ledger could not be read; the server logged the detail"
 MODELS_TTL_S = 5.0
 LATEST_RUNS = 10  # runs listed per model in /models (all are counted)
 SLICE_STATES = ("done", "stale", "failed", "missing", "in_progress", "blocked")
@@ -77,7 +102,8 @@ class LookupRequestBody(BaseModel):
     computeMissing: bool = Field(
         False,
         description="Run the model on SMILES the table does not hold; they come back "
-        "`computed`, and are served from then on (a 400 where the server does not compute).",
+        "`computed`, and are served from then on (a 400 unless the server was started with "
+        "`--allow-compute`).",
     )
 
 
@@ -268,27 +294,97 @@ LOOKUP_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ModelLookup | SeveralModelsLookup,
         "description": "One row per input x model, in input order.",
     },
-    400: {"model": ErrorBody, "description": "Not JSON, a malformed key or field."},
+    400: {
+        "model": ErrorBody,
+        "description": "Not JSON, a malformed key or field, computeMissing on a server "
+        "started without --allow-compute, a Host the server does not answer to.",
+    },
     404: {"model": ErrorBody, "description": "A model that is not registered (named)."},
     413: {"model": ErrorBody, "description": f"Over {MAX_INPUTS:,} inputs x models."},
     503: {"model": ErrorBody, "description": "The serving table or storage failed."},
 }
 
 
+def _host_name(header: str | None) -> str | None:
+    """The name of a `Host` header ("localhost:8000" -> "localhost", "[::1]:8000" -> "::1",
+    lower-case), or None if it is not one (userinfo, a path, a bad port)."""
+    if not header or re.search(r"[@/?#\\\s]", header):
+        return None
+    try:
+        parts = urlsplit(f"//{header}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return None
+    return parts.hostname or None
+
+
+def _allowed_name(name: str) -> str:
+    """An allowed host as `_host_name` reads headers: "[::1]" or "::1" -> "::1",
+    "Example.org:443" -> "example.org"."""
+    if name.count(":") > 1:  # an IPv6 address, bracketed or not
+        return name.strip("[]").lower()
+    return _host_name(name) or name.lower()
+
+
+def allowed_hosts_for(bind: str, extra: Sequence[str] = ()) -> list[str]:
+    """The `Host` names a server bound to `bind` answers to: the loopback names for a
+    loopback or every-interface bind, else the bound address; then `extra` (the public
+    names of a deployment behind a proxy, `--allowed-host`)."""
+    own = list(LOOPBACK_HOSTS) if bind in LOOPBACK_HOSTS or bind in ANY_ADDRESS else [bind]
+    return list(dict.fromkeys([*own, *extra]))
+
+
+class HostCheck:
+    """ASGI middleware: a request whose `Host` header is not one of `allowed` (any port) is
+    a 400 with a message. A web page whose DNS name was rebound to 127.0.0.1 reaches a
+    loopback server with its own name as `Host`; this refuses it. `*` allows any host.
+
+    Starlette's `TrustedHostMiddleware` does the same check but answers "Invalid host
+    header" in plain text; this answers like every other error here, `{"error": ...}`,
+    saying which names are served and how to add one."""
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+        self.app = app
+        self.any = ANY_HOST in allowed
+        self.allowed = frozenset(_allowed_name(name) for name in allowed)
+        self.shown = ", ".join(f"[{n}]" if ":" in n else n for n in allowed if n != ANY_HOST)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.any or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("host")
+        if _host_name(header) in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        given = "no Host header" if header is None else f"Host {header[:100]!r}"
+        message = (
+            f"{given} is not a name this server answers to ({self.shown}): a request for "
+            "another name may come from a web page that pointed its DNS name at this "
+            "server. Behind a proxy, name the public host: "
+            "`precalc serve --allowed-host NAME`"
+        )
+        await _error(BAD_REQUEST, message)(scope, receive, send)
+
+
 def create_app(
     serving: Serving,
     models_info: Callable[[], list[dict[str, Any]]],
     *,
-    allow_compute: bool = True,
+    allow_compute: bool = False,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
     models_ttl: float = MODELS_TTL_S,
 ) -> FastAPI:
     """The HTTP API over this deployment's serving table (`serving`); `models_info` reads
-    the ledger (`models_document`'s list), at most once per `models_ttl` seconds."""
+    the ledger (`models_document`'s list), at most once per `models_ttl` seconds.
+    `computeMissing` runs models only with `allow_compute`; requests for a `Host` not in
+    `allowed_hosts` (`allowed_hosts_for` the bound address) are refused."""
     app = FastAPI(
         title="precalc lookups",
         summary="Precalculated model predictions by InChIKey or SMILES.",
         version="1",
     )
+    app.add_middleware(HostCheck, allowed=list(allowed_hosts))
     compute = _computer(serving) if allow_compute else None
     ledger = _Cached(models_info, models_ttl)
 
@@ -303,13 +399,21 @@ def create_app(
         return _error(BAD_REQUEST, problems)
 
     async def lookup_answer(raw: bytes | dict[str, Any]) -> JSONResponse:
-        status, body = await run_in_threadpool(answer, raw, serving.store, serving.table, compute)
+        status, body = await run_in_threadpool(
+            answer, raw, serving.store, serving.table, compute, COMPUTE_OFF
+        )
         return JSONResponse(body, status_code=status)
 
     @app.post(
         "/lookup",
         summary="Look molecules up (the JSON request of every HTTP face)",
-        responses=LOOKUP_RESPONSES,
+        responses={
+            **LOOKUP_RESPONSES,
+            UNSUPPORTED_MEDIA_TYPE: {
+                "model": ErrorBody,
+                "description": f"A Content-Type other than {JSON_MEDIA_TYPE}.",
+            },
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -319,7 +423,15 @@ def create_app(
     )
     async def post_lookup(request: Request) -> JSONResponse:
         """Predictions of one or more models by InChIKey or SMILES: each row `found`,
-        `missing`, `invalid` (with a reason) or `computed` (with `computeMissing`)."""
+        `missing`, `invalid` (with a reason) or `computed` (with `computeMissing`).
+        The body must be sent as `Content-Type: application/json` (else 415)."""
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            return _error(
+                UNSUPPORTED_MEDIA_TYPE,
+                f"POST /lookup takes Content-Type: {JSON_MEDIA_TYPE} "
+                f"(got {media_type[:100] or 'none'}); send the JSON request with that header",
+            )
         return await lookup_answer(await _raw_body(request))
 
     @app.get("/lookup", summary="Look molecules up by query string", responses=LOOKUP_RESPONSES)
@@ -348,7 +460,8 @@ def create_app(
         try:
             return await run_in_threadpool(ledger.get)
         except (StoreError, ValueError) as exc:
-            return _error(UNAVAILABLE, f"the ledger could not be read: {exc}")
+            log.warning("/models: the ledger could not be read: %s", exc)
+            return _error(UNAVAILABLE, LEDGER_FAILED)
 
     @app.get(
         "/models/{model_id}",
@@ -361,7 +474,8 @@ def create_app(
         try:
             infos = await run_in_threadpool(ledger.get)
         except (StoreError, ValueError) as exc:
-            return _error(UNAVAILABLE, f"the ledger could not be read: {exc}")
+            log.warning("/models/%s: the ledger could not be read: %s", model_id, exc)
+            return _error(UNAVAILABLE, LEDGER_FAILED)
         for info in infos:
             if info["model_id"] == model_id:
                 return info
@@ -388,13 +502,15 @@ def _computer(serving: Serving) -> Compute:
 
 
 def _unknown(serving: Serving, model_id: str, infos: list[dict[str, Any]]) -> str:
-    """The lookup's own message for an unregistered model (it names the registered ones)."""
+    """The lookup's own message for an unregistered model (it names the registered ones,
+    never the storage)."""
     try:
         check_models(serving.store, [model_id])
     except UnknownModelError as exc:
-        return str(exc)
+        return exc.public
     except (StoreError, ModelError) as exc:
-        return f"model {model_id!r} is not in the ledger ({exc})"
+        log.warning("/models/%s: the registered models could not be read: %s", model_id, exc)
+        return f"model {model_id!r} is not in the ledger"
     ledger = ", ".join(i["model_id"] for i in infos) or "none"
     return (
         f"model {model_id!r} is registered in storage but has no partition in the ledger "

@@ -46,7 +46,31 @@ class LookupInputError(ValueError):
 
 
 class UnknownModelError(LookupInputError):
-    """A model that is not registered: the message names the registered ones."""
+    """A model that is not registered: the message names the registered ones.
+
+    `str()` also says where it was looked for (the storage URL), for a trusted local user
+    (`precalc lookup`); `public` does not, for the HTTP faces, which have no
+    authentication and must not tell anyone the bucket, prefix or path behind them."""
+
+    def __init__(self, model_id: str, why: str, registered: Sequence[str], where: str = "") -> None:
+        self.model_id, self.why, self.where = model_id, why, where
+        self.registered = list(registered)
+        super().__init__(self._message(f"{why} in {where}" if where else why))
+
+    @property
+    def public(self) -> str:
+        """The message without the storage location."""
+        return self._message(self.why)
+
+    def _message(self, why: str) -> str:
+        return (
+            f"model {self.model_id!r}: {why}; registered models: "
+            f"{', '.join(self.registered) or 'none'}. "
+            "Check the model ID, or register the model with `precalc add-model`"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable with its fields
+        return (type(self), (self.model_id, self.why, self.registered, self.where))
 
 
 @dataclass(frozen=True)
@@ -139,13 +163,10 @@ def check_models(store: ObjectStore, model_ids: Sequence[str]) -> list[str]:
             continue
         try:
             validate_id(model_id, "model ID")
-            why = f"not registered in {store.url} (no {layout.model_request(model_id)})"
         except InvalidIdError as exc:
-            why = str(exc)
-        raise UnknownModelError(
-            f"model {model_id!r}: {why}; registered models: {', '.join(registered) or 'none'}. "
-            "Check the model ID, or register the model with `precalc add-model`"
-        )
+            raise UnknownModelError(model_id, str(exc), registered) from None
+        where = f"{store.url} (no {layout.model_request(model_id)})"
+        raise UnknownModelError(model_id, "not registered", registered, where)
     return list(dict.fromkeys(model_ids))
 
 
@@ -194,28 +215,34 @@ Canonicalise = Callable[[str], tuple[str, str, str]]
 
 
 def _canonicaliser() -> Canonicalise:
-    """SMILES -> (canonical SMILES, InChIKey, reject reason), with the library's rules.
-    RDKit is imported here, only for lookups by SMILES."""
-    from precalc_assets.chem import identify
+    """SMILES -> (canonical SMILES, InChIKey, why it is rejected or ""), with the library's
+    rules. RDKit is imported here, only for lookups by SMILES."""
+    from precalc_assets.chem import identify_with_detail
 
     def canonical(text: str) -> tuple[str, str, str]:
-        _, smiles, key, reason = identify(text)
-        return smiles, key, reason
+        _, smiles, key, reason, detail = identify_with_detail(text)
+        why = f"SMILES rejected: {reason}" if reason else ""
+        return smiles, key, f"{why} ({detail})" if detail else why
 
     return canonical
 
 
 def keyed(inputs: Sequence[Query]) -> list[tuple[str, str, str]]:
-    """Per input: (InChIKey or "", canonical SMILES or "", reason it is invalid or "")."""
+    """Per input: (InChIKey or "", canonical SMILES or "", reason it is invalid or "").
+    Each distinct SMILES is identified once: a request repeating a costly one pays once."""
     canonical = _canonicaliser() if any(q.kind == SMILES for q in inputs) else None
+    identified: dict[str, tuple[str, str, str]] = {}  # stripped text -> (key, SMILES, reason)
     out = []
     for query in inputs:
         if query.kind == KEY:
             out.append((query.text, "", ""))
             continue
         assert canonical is not None
-        smiles, key, reason = canonical(query.text)
-        out.append((key, smiles, f"SMILES rejected: {reason}" if reason else ""))
+        text = query.text.strip()  # identify strips it too: one identity per stripped text
+        if text not in identified:
+            smiles, key, reason = canonical(text)
+            identified[text] = (key, smiles, reason)
+        out.append(identified[text])
     return out
 
 

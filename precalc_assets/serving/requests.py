@@ -2,12 +2,14 @@
 
 The body is a superset of Ersilia's lookup request `{"modelId", "inputKeyArray"}`:
 `modelIds` (several models), `smilesArray` (look up by SMILES) and `computeMissing`
-may be added. Every problem is a 4xx with a message, never a 500.
+may be added. Every problem is a 4xx with a message, never a 500: a body too large, not
+JSON, nested too deeply or not text, a wrong field. No message names the storage.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +26,16 @@ from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable
 
+log = logging.getLogger(__name__)
+
 MAX_INPUTS = 1_000  # per request, keys and SMILES together, over all its models
 MAX_BODY_BYTES = 1 << 20
 FIELDS = ("modelId", "modelIds", "inputKeyArray", "smilesArray", "computeMissing")
+READ_ONLY = (
+    "computeMissing is not available here: this endpoint only reads the serving table; "
+    "ask again without it"
+)
+STORAGE_FAILED = "the serving table or storage failed; the server logged the detail"
 
 OK, BAD_REQUEST, NOT_FOUND, TOO_LARGE, UNAVAILABLE = 200, 400, 404, 413, 503
 
@@ -45,22 +54,47 @@ class LookupRequest:
     compute_missing: bool = False
 
 
+def _text(value: str, name: str) -> str:
+    """`value`, if it is text: JSON's "\\ud800" escapes decode to a lone surrogate, which
+    neither RDKit nor a UTF-8 answer can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(
+            BAD_REQUEST, f"{name!r} holds a lone surrogate escape (\\ud800-\\udfff), not text"
+        ) from None
+    return value
+
+
 def _strings(body: dict[str, Any], name: str) -> list[str]:
     value = body.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RequestError(BAD_REQUEST, f"{name!r} must be a list of strings")
-    return value
+    return [_text(v, name) for v in value]
+
+
+def _decode(raw: str | bytes) -> Any:
+    """The JSON value of a body; RequestError for one too large, not JSON, or nested
+    deeper than the decoder's recursion limit (a 400, never a RecursionError's 500)."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise RequestError(TOO_LARGE, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    try:
+        return json.loads(raw or b"null")
+    except RecursionError:
+        raise RequestError(
+            BAD_REQUEST,
+            "the body is nested too deeply to be a lookup request: a request is one JSON "
+            "object of strings and lists of strings",
+        ) from None
+    except ValueError as exc:
+        raise RequestError(BAD_REQUEST, f"the body is not JSON: {exc}") from None
 
 
 def parse_request(raw: str | bytes | dict[str, Any] | None) -> LookupRequest:
     """The request of a body (text, bytes or already decoded); RequestError if it is not one."""
     if isinstance(raw, str | bytes):
-        if len(raw) > MAX_BODY_BYTES:
-            raise RequestError(TOO_LARGE, f"the body is over {MAX_BODY_BYTES:,} bytes")
-        try:
-            raw = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise RequestError(BAD_REQUEST, f"the body is not JSON: {exc}") from None
+        raw = _decode(raw)
     if not isinstance(raw, dict):
         raise RequestError(
             BAD_REQUEST,
@@ -74,7 +108,7 @@ def parse_request(raw: str | bytes | dict[str, Any] | None) -> LookupRequest:
     models = [raw["modelId"]] if "modelId" in raw else []
     if not all(isinstance(m, str) for m in models):
         raise RequestError(BAD_REQUEST, "'modelId' must be a string")
-    models += _strings(raw, "modelIds")
+    models = [_text(m, "modelId") for m in models] + _strings(raw, "modelIds")
     if not models:
         raise RequestError(BAD_REQUEST, "name a model: 'modelId' (or 'modelIds')")
     keys, smiles = _strings(raw, "inputKeyArray"), _strings(raw, "smilesArray")
@@ -98,26 +132,26 @@ def answer(
     store: ObjectStore,
     table: ServingTable,
     compute: Compute | None = None,
+    no_compute: str = READ_ONLY,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) of one request; `compute` fills misses when asked to
-    (None: this face does not compute, and saying computeMissing is a 400)."""
+    (None: this face does not compute, and saying computeMissing is a 400 whose message is
+    `no_compute`). No answer names the storage behind it: the HTTP faces have no
+    authentication, so a store's failure is logged and answered in general terms."""
     try:
         request = parse_request(raw)
         if request.compute_missing and compute is None:
-            raise RequestError(
-                BAD_REQUEST,
-                "computeMissing is not available here: this endpoint only reads the serving "
-                "table; ask again without it",
-            )
+            raise RequestError(BAD_REQUEST, no_compute)
         result = lookup(store, table, request.models, request.keys, request.smiles)
         if request.compute_missing and compute is not None:
             compute(result)
     except RequestError as exc:
         return exc.status, {"error": str(exc)}
     except UnknownModelError as exc:
-        return NOT_FOUND, {"error": str(exc)}
+        return NOT_FOUND, {"error": exc.public}
     except LookupInputError as exc:
         return BAD_REQUEST, {"error": str(exc)}
     except (StoreError, ModelError) as exc:
-        return UNAVAILABLE, {"error": f"the serving table or storage failed: {exc}"}
+        log.warning("lookup: the serving table or storage failed: %s", exc)
+        return UNAVAILABLE, {"error": STORAGE_FAILED}
     return OK, json_body(result)

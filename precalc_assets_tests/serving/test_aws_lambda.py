@@ -14,22 +14,26 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from precalc_assets import layout
-from precalc_assets.chem import identify
+from precalc_assets import chem, layout
+from precalc_assets.chem import REJECT_TOO_COMPLEX, identify
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving import aws_lambda
 from precalc_assets.serving.deployment import Serving, open_serving
 from precalc_assets.serving.lookup import columns_document
+from precalc_assets.serving.requests import MAX_BODY_BYTES
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.helpers import MODEL
 
 OTHER = "eos4e40"
 UNKNOWN_KEY = "ZZZZZZZZZZZZZZ-UHFFFAOYSA-N"
+# 100 fused adamantane cages: 1,800 characters, 300 ring closures; its InChI takes seconds.
+ADAMANTANES = "C1C2CC3CC1CC(C2)C3" * 100
 VALUE = 0.25  # item i holds VALUE + i: never integral, so a float must come back a float
 
 
@@ -253,12 +257,15 @@ def test_a_malformed_key_is_400_naming_it(served):
 
 
 @pytest.mark.parametrize("model_id", ["eos0000", "Not/A-Model"])
-def test_an_unknown_model_is_404_naming_the_registered_ones(served, model_id):
+def test_an_unknown_model_is_404_naming_the_registered_ones(served, model_id, s3_bucket):
     status, body = invoke(rest_event({"modelId": model_id, "inputKeyArray": [ikey(0)]}))
 
     assert status == 404
     assert repr(model_id) in body["error"]
     assert f"registered models: {MODEL}, {OTHER}" in body["error"]
+    # An unauthenticated API: the answer names no storage location.
+    assert "s3://" not in body["error"] and s3_bucket not in body["error"]
+    assert "precalc" not in body["error"].replace("`precalc add-model`", "")
 
 
 @pytest.mark.parametrize(
@@ -272,14 +279,66 @@ def test_an_unknown_model_is_404_naming_the_registered_ones(served, model_id):
         (rest_event({"modelId": MODEL, "inputKeyArray": "X"}), "must be a list of strings"),
         (rest_event({"modelId": MODEL, "keys": []}), "unknown field(s) ['keys']"),
         ({**rest_event("{}"), "body": "%%%", "isBase64Encoded": True}, "not base64"),
+        (rest_event("[" * 100_000 + "]" * 100_000), "the body is nested too deeply"),
+        (rest_event("[" * 100_000 + "]" * 100_000, encode=True), "the body is nested too deeply"),
+        (http_api_event('{"modelIds": ' + "[" * 5_000 + "]" * 5_000 + "}"), "nested too deeply"),
+        (rest_event('{"modelId": "eos3b5e", "smilesArray": ["\\udc00"]}'), "lone surrogate"),
     ],
-    ids=["not-json", "not-utf8", "no-body", "array", "string", "keys-not-list", "unknown", "b64"],
+    ids=[
+        "not-json",
+        "not-utf8",
+        "no-body",
+        "array",
+        "string",
+        "keys-not-list",
+        "unknown",
+        "b64",
+        "nested-100k",
+        "nested-100k-b64",
+        "nested-in-a-field",
+        "lone-surrogate",
+    ],
 )
 def test_a_body_that_is_not_a_request_is_400_with_a_message(served, event, message):
     status, body = invoke(event)
 
     assert status == 400
     assert message in body["error"]
+
+
+def test_a_body_over_1_mib_in_utf8_is_413_however_few_characters(served):
+    """API Gateway hands the body over as text: its size is counted in bytes."""
+    smiles = "\u00e9" * 600_000  # 600,000 characters, 1.2 MB in UTF-8
+    text = json.dumps({"modelId": MODEL, "smilesArray": [smiles]}, ensure_ascii=False)
+    assert len(text) < MAX_BODY_BYTES < len(text.encode())
+    status, body = invoke(rest_event(text))
+
+    assert status == 413
+    assert "over 1,048,576 bytes" in body["error"]
+
+
+def test_a_too_complex_smiles_is_an_invalid_row_answered_fast(served, monkeypatch):
+    """Three copies of a SMILES whose InChI takes seconds: identified once, not keyed."""
+    identified: list[str] = []
+    real = chem.identify_with_detail
+
+    def counting(text: str, *args: Any) -> Any:
+        identified.append(text)
+        return real(text, *args)
+
+    monkeypatch.setattr(chem, "identify_with_detail", counting)
+    request = {"modelId": MODEL, "smilesArray": [ADAMANTANES, "CCO", ADAMANTANES, ADAMANTANES]}
+    started = time.perf_counter()
+    status, body = invoke(rest_event(request))
+    elapsed = time.perf_counter() - started
+
+    assert status == 200
+    assert elapsed < 1.0
+    assert [r["status"] for r in body["output"]] == ["invalid", "missing", "invalid", "invalid"]
+    reason = body["output"][0]["reason"]
+    assert reason.startswith(f"SMILES rejected: {REJECT_TOO_COMPLEX} (1,000 heavy atoms, ")
+    assert "300 ring closures, more than the limit of 64" in reason
+    assert sorted(identified) == sorted([ADAMANTANES, "CCO"])
 
 
 def test_compute_missing_is_400_here(served):

@@ -1,10 +1,13 @@
 """`precalc serve`'s HTTP API over a real project run (`precalc run`), on both backends:
 the same answer as every other face, 4xx with the lookup's own messages, partial hits
-computed, `/models` from the ledger, OpenAPI docs; and `precalc serve` for real."""
+computed, `/models` from the ledger, OpenAPI docs; what a browser cannot make it do (a
+Content-Type other than JSON, computeMissing without --allow-compute, another Host); and
+`precalc serve` for real."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -20,6 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -31,7 +35,7 @@ from precalc_assets.cli.serve import ledger_reader
 from precalc_assets.dagster_defs.instance import open_instance, opened
 from precalc_assets.serving.deployment import open_serving
 from precalc_assets.serving.http_api import create_app
-from precalc_assets.serving.requests import FIELDS, answer
+from precalc_assets.serving.requests import FIELDS, MAX_BODY_BYTES, answer
 from precalc_assets.stores.errors import StoreError
 from precalc_assets_tests.helpers import (
     AWS_SETTINGS,
@@ -47,6 +51,8 @@ MODEL = "eos3b5e"
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
 LIBRARY = nci_lines(60)
 UNSET = (*PRECALC_SETTINGS, *AWS_SETTINGS)  # not inherited from the shell or the session
+BASE_URL = "http://localhost:8000"  # a Host the app answers to (not TestClient's "testserver")
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def precalc(*args: str) -> str:
@@ -108,7 +114,7 @@ def served_project(
         instance = open_instance()
         with opened("storage", "models") as (store, policy):
             reader = ledger_reader(instance, store, policy)
-            app = create_app(open_serving(), reader, models_ttl=0)
+            app = create_app(open_serving(), reader, allow_compute=True, models_ttl=0)
             yield Served(request.param, root / "home", env, expected_molecules(LIBRARY), app)
 
 
@@ -124,7 +130,11 @@ def served(served_project: Served, monkeypatch: pytest.MonkeyPatch) -> Served:
 
 @pytest.fixture
 def client(served: Served) -> TestClient:
-    return TestClient(served.app)
+    return TestClient(served.app, base_url=BASE_URL)
+
+
+def local_client(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url=BASE_URL)
 
 
 def mol_weight(smiles: str) -> float:
@@ -183,6 +193,10 @@ KEY = "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"
         ({"modelId": "eos9zzz", "inputKeyArray": [KEY]}, 404, "registered models: eos3b5e"),
         (b'{"modelId": "eos3b5e", "inputKeyArray": [', 400, "the body is not JSON"),
         (b"modelId=eos3b5e", 400, "the body is not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "the body is nested too deeply"),
+        (b'{"modelId": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "nested too deeply"),
+        (b'{"modelId": "eos3b5e", "smilesArray": ["\\ud800C"]}', 400, "lone surrogate"),
+        (b" " * (MAX_BODY_BYTES + 1), 413, "the body is over 1,048,576 bytes"),
         (b"", 400, "the body must be a JSON object"),
         ([MODEL], 400, "the body must be a JSON object"),
         ({"model": MODEL}, 400, "unknown field(s) ['model']"),
@@ -195,6 +209,10 @@ KEY = "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"
         "unknown-model",
         "cut-json",
         "form",
+        "nested-100k",
+        "nested-in-a-field",
+        "lone-surrogate",
+        "over-1-mib",
         "empty",
         "array",
         "unknown-field",
@@ -204,10 +222,55 @@ KEY = "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"
 )
 def test_bad_requests_get_the_lookups_4xx_and_message(served, client, body, status, message):
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = client.post("/lookup", content=content)
+    response = client.post("/lookup", content=content, headers=JSON_HEADERS)
     assert response.status_code == status
     assert message in response.json()["error"]
     assert direct(content) == (status, response.json())  # the Lambda's answer, too
+
+
+def test_an_unknown_model_is_404_naming_the_registered_models_but_never_the_storage(served, client):
+    """The API has no authentication: its answers name no bucket, prefix or path. The CLI
+    (a trusted local user) still says where it looked."""
+    storage = open_serving().store.url
+    bucket_or_path = storage.split("://", 1)[1].split("/")[0] or storage.split("://", 1)[1]
+    answers = [
+        client.post("/lookup", json={"modelId": "nope", "inputKeyArray": [KEY]}),
+        client.get("/lookup", params={"model": "nope", "key": KEY}),
+        client.get("/models/nope"),
+    ]
+    for response in answers:
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert "model 'nope': not registered; registered models: eos3b5e" in error
+        for leak in ("file://", "s3://", storage, bucket_or_path, str(served.home)):
+            assert leak not in error
+    assert direct({"modelId": "nope", "inputKeyArray": [KEY]}) == (404, answers[0].json())
+
+    cli = CliRunner().invoke(main, ["lookup", "--model", "nope", "--key", KEY])
+    assert cli.exit_code != 0 and f"not registered in {storage}" in cli.output
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; b=x", "json"],
+)
+def test_post_lookup_takes_only_json_content_type(served, client, content_type):
+    """A cross-site page can POST text/plain or a form without a CORS preflight; it cannot
+    send application/json. So nothing else is read (415), and nothing is computed."""
+    body = json.dumps({"modelId": MODEL, "smilesArray": ["CCO"], "computeMissing": True})
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/lookup", content=body.encode(), headers=headers)
+    assert response.status_code == 415
+    assert "POST /lookup takes Content-Type: application/json" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_post_lookup_takes_json_with_or_without_a_charset(served, client, content_type):
+    body = json.dumps({"modelId": MODEL, "inputKeyArray": [KEY]}).encode()
+    response = client.post("/lookup", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(
@@ -248,9 +311,10 @@ def test_compute_missing_serves_computed_rows_then_finds_them(served, client):
     assert [(r["key"], r["value"]) for r in again] == [(r["key"], r["value"]) for r in rows]
     assert client.get(f"/models/{MODEL}").json()["molecules_computed"] == before + 5
 
-    read_only = TestClient(create_app(open_serving(), lambda: [], allow_compute=False))
+    read_only = local_client(create_app(open_serving(), lambda: []))  # the default
     refused = read_only.post("/lookup", json=body)
-    assert refused.status_code == 400 and "computeMissing is not available" in refused.text
+    assert refused.status_code == 400
+    assert "start the server with `precalc serve --allow-compute`" in refused.json()["error"]
 
 
 def test_models_route_is_the_ledger_per_model(served, client):
@@ -281,33 +345,50 @@ def test_models_route_is_the_ledger_per_model(served, client):
     assert "registered models: eos3b5e" in unknown.json()["error"]
 
 
-def test_models_info_is_cached_and_a_failed_read_is_a_503():
+def test_models_info_is_cached_and_a_failed_read_is_a_503(caplog):
     calls = []
+    detail = "s3://secret-bucket/prefix: the bucket is gone"
 
     def read() -> list[dict[str, Any]]:
         calls.append(1)
         if len(calls) == 3:
-            raise StoreError("the bucket is gone")
+            raise StoreError(detail)
         return []
 
-    cached = TestClient(create_app(open_serving(), read, models_ttl=60))
+    cached = local_client(create_app(open_serving(), read, models_ttl=60))
     assert [cached.get("/models").json() for _ in range(3)] == [[], [], []]
     assert len(calls) == 1
-    uncached = TestClient(create_app(open_serving(), read, models_ttl=0))
+    uncached = local_client(create_app(open_serving(), read, models_ttl=0))
     assert uncached.get("/models").json() == []
-    failed = uncached.get("/models")
-    assert failed.status_code == 503 and "the bucket is gone" in failed.json()["error"]
+    with caplog.at_level(logging.WARNING):
+        failed = uncached.get("/models")
+    assert failed.status_code == 503
+    assert failed.json()["error"] == "the ledger could not be read; the server logged the detail"
+    assert detail in caplog.text  # the detail is in the server's log, not in the answer
     assert uncached.get("/models").status_code == 200  # a failure is not cached
     assert len(calls) == 4
 
 
+def test_a_failing_store_is_a_503_that_names_no_storage(served, client, monkeypatch, caplog):
+    detail = "s3://secret-bucket/prefix: AccessDenied"
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise StoreError(detail)
+
+    monkeypatch.setattr(type(open_serving().table), "get_many", failing)
+    with caplog.at_level(logging.WARNING):
+        response = client.post("/lookup", json={"modelId": MODEL, "inputKeyArray": [KEY]})
+    assert response.status_code == 503
+    assert "secret-bucket" not in response.text and detail in caplog.text
+
+
 def test_openapi_documents_lookup_and_models():
-    client = TestClient(create_app(open_serving(), lambda: []))
+    client = local_client(create_app(open_serving(), lambda: []))
     schema = client.get("/openapi.json").json()
     post = schema["paths"]["/lookup"]["post"]
     request = post["requestBody"]["content"]["application/json"]["schema"]
     assert set(request["properties"]) == set(FIELDS)
-    assert {"200", "400", "404", "413"} <= set(post["responses"])
+    assert {"200", "400", "404", "413", "415"} <= set(post["responses"])
     assert "get" in schema["paths"]["/lookup"]
     assert "422" not in json.dumps(schema["paths"])  # bad requests are 400s here
     components = schema["components"]["schemas"]
@@ -326,8 +407,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(url: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+def http(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, body, {**JSON_HEADERS, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -337,6 +420,7 @@ def http(url: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
 
 @pytest.mark.parametrize("served_project", ["local"], indirect=True)
 def test_precalc_serve_runs_and_stops_on_ctrl_c(served):
+    """Started as a user starts it: read-only, answering only its loopback names, JSON only."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "precalc_assets.cli", "serve", "--port", str(port)]
@@ -348,7 +432,7 @@ def test_precalc_serve_runs_and_stops_on_ctrl_c(served):
         while True:
             assert server.poll() is None, server.communicate()
             try:
-                if http(f"{base}/health") == (200, {"status": "ok", "compute_missing": True}):
+                if http(f"{base}/health") == (200, {"status": "ok", "compute_missing": False}):
                     break
             except OSError:
                 pass
@@ -356,6 +440,15 @@ def test_precalc_serve_runs_and_stops_on_ctrl_c(served):
             time.sleep(0.2)
         body = {"modelId": MODEL, "inputKeyArray": list(served.expected)[:2]}
         assert http(f"{base}/lookup", json.dumps(body).encode()) == direct(body)
+        for host in (f"localhost:{port}", "localhost", f"[::1]:{port}"):
+            assert http(f"{base}/health", headers={"Host": host})[0] == 200
+        rebound = http(f"{base}/lookup", json.dumps(body).encode(), {"Host": "evil.example"})
+        assert rebound[0] == 400 and "--allowed-host" in rebound[1]["error"]
+        plain = http(f"{base}/lookup", json.dumps(body).encode(), {"Content-Type": "text/plain"})
+        assert plain[0] == 415
+        compute = json.dumps({**body, "computeMissing": True}).encode()
+        refused = http(f"{base}/lookup", compute)
+        assert refused[0] == 400 and "--allow-compute" in refused[1]["error"]
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     finally:
@@ -364,4 +457,74 @@ def test_precalc_serve_runs_and_stops_on_ctrl_c(served):
             server.wait()
     assert server.returncode == 0, err
     assert f"serving lookups at {base} (API docs: {base}/docs)" in out
+    assert "answering requests for Host: 127.0.0.1, localhost, ::1" in out
     assert "stopped" in out and "Traceback" not in err
+
+
+def serve_app(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[TestClient, str]:
+    """The app `precalc serve ARGS` builds (uvicorn is not started), and what it printed."""
+    built: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: built.append(server.config.app))
+    output = precalc("serve", *args)
+    (app,) = built
+    return TestClient(app, base_url=BASE_URL), output
+
+
+@pytest.mark.parametrize("served_project", ["local"], indirect=True)
+def test_precalc_serve_computes_only_with_allow_compute(served, monkeypatch):
+    request = {"modelId": MODEL, "smilesArray": library_smiles(2), "computeMissing": True}
+    default, _ = serve_app(monkeypatch)
+    assert default.get("/health").json()["compute_missing"] is False
+    refused = default.post("/lookup", json=request)
+    assert refused.status_code == 400 and "--allow-compute" in refused.json()["error"]
+
+    allowed, _ = serve_app(monkeypatch, "--allow-compute")
+    assert allowed.get("/health").json()["compute_missing"] is True
+    computed = allowed.post("/lookup", json=request)  # all found: nothing to run
+    assert computed.status_code == 200, computed.text
+    assert [r["status"] for r in computed.json()["output"]] == ["found", "found"]
+
+
+@pytest.mark.parametrize("served_project", ["local"], indirect=True)
+@pytest.mark.parametrize(
+    ("args", "accepted", "refused"),
+    [
+        (
+            (),
+            ["127.0.0.1", "127.0.0.1:8000", "localhost", "LOCALHOST:8000", "[::1]", "[::1]:8000"],
+            ["evil.example", "evil.example:8000", "localhost.evil.example", "10.0.0.1", ""],
+        ),
+        (
+            ("--allowed-host", "lookup.example.org", "--allowed-host", "Lookups.Example.net"),
+            ["lookup.example.org", "lookup.example.org:443", "lookups.example.net", "localhost"],
+            ["example.org", "evil.example", "lookup.example.org@evil.example"],
+        ),
+        (
+            ("--host", "0.0.0.0", "--allowed-host", "lookup.example.org"),
+            ["localhost:8000", "lookup.example.org"],
+            ["evil.example", "192.0.2.1"],
+        ),
+    ],
+    ids=["loopback", "behind-a-proxy", "every-interface"],
+)
+def test_precalc_serve_answers_only_the_hosts_it_is_bound_to(
+    served, monkeypatch, args, accepted, refused
+):
+    """A page on evil.example whose DNS name was rebound to 127.0.0.1 reaches a loopback
+    server with `Host: evil.example`; it is refused, whatever the route."""
+    client, output = serve_app(monkeypatch, *args)
+    body = {"modelId": MODEL, "inputKeyArray": [KEY]}
+    for host in accepted:
+        assert client.get("/health", headers={"Host": host}).status_code == 200, host
+        assert client.post("/lookup", json=body, headers={"Host": host}).status_code == 200
+    for host in refused:
+        for response in (
+            client.get("/health", headers={"Host": host}),
+            client.post("/lookup", json=body, headers={"Host": host}),
+            client.get("/docs", headers={"Host": host}),
+        ):
+            assert response.status_code == 400, host
+            error = response.json()["error"]
+            assert "is not a name this server answers to" in error
+            assert "`precalc serve --allowed-host NAME`" in error
+    assert "answering requests for Host:" in output

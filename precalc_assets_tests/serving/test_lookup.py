@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from precalc_assets import layout
+from precalc_assets import chem, layout
 from precalc_assets.serving.deployment import open_serving
 from precalc_assets.serving.formats import json_body, to_csv
 from precalc_assets.serving.lookup import (
@@ -23,6 +25,7 @@ from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
 
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
+ADAMANTANES = "C1C2CC3CC1CC(C2)C3" * 100  # 300 ring closures: seconds of InChI
 
 
 @pytest.fixture
@@ -96,6 +99,45 @@ def test_an_unknown_model_is_an_error_naming_the_registered_ones(served):
         lookup(serving.store, serving.table, ["eos3b5e-typo"], [ABSENT])
     with pytest.raises(UnknownModelError, match="invalid model ID 'EOS'"):
         lookup(serving.store, serving.table, ["EOS"], [ABSENT])
+
+
+def test_the_storage_is_named_by_the_cli_message_only(local_project):
+    """`str()` is for a trusted local user (`precalc lookup`); `public` for the HTTP faces."""
+    precalc("add-model", "eos3b5e")
+    serving = open_serving()
+    with pytest.raises(UnknownModelError) as raised:
+        lookup(serving.store, serving.table, ["nope"], [ABSENT])
+    assert f"not registered in {serving.store.url} (no inputs/models/nope.json)" in str(
+        raised.value
+    )
+    assert raised.value.public == (
+        "model 'nope': not registered; registered models: eos3b5e. Check the model ID, "
+        "or register the model with `precalc add-model`"
+    )
+
+
+def test_each_distinct_smiles_of_a_request_is_identified_once(local_project, monkeypatch):
+    """A request repeating a costly SMILES pays for it once (and a too complex one costs
+    nothing: it is refused on its parse)."""
+    precalc("add-model", "eos3b5e")
+    identified: list[str] = []
+    real = chem.identify_with_detail
+
+    def counting(text: str, *args: Any) -> Any:
+        identified.append(text)
+        return real(text, *args)
+
+    monkeypatch.setattr(chem, "identify_with_detail", counting)
+    serving = open_serving()
+    smiles = [ADAMANTANES, "OCC", f" {ADAMANTANES}\t", "OCC", ADAMANTANES, "CCO"]
+    started = time.perf_counter()
+    (model,) = lookup(serving.store, serving.table, ["eos3b5e"], [], smiles).models
+    assert time.perf_counter() - started < 1.0
+    assert sorted(identified) == sorted([ADAMANTANES, "OCC", "CCO"])
+    assert [r.status for r in model.rows] == [INVALID, MISSING, INVALID, MISSING, INVALID, MISSING]
+    assert [r.input for r in model.rows] == smiles
+    assert model.rows[1].key == model.rows[3].key == model.rows[5].key
+    assert model.rows[0].reason.startswith("SMILES rejected: too_complex (1,000 heavy atoms")
 
 
 @pytest.mark.parametrize(
