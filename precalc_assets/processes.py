@@ -1,6 +1,7 @@
 """Which process holds what, on one machine: a process's identity (host, pid and start
-time, so a reused pid is not mistaken for the original), whether it is still alive, and
-the partitions concurrent `precalc run`s claim before computing them.
+time, so a reused pid is not mistaken for the original), whether it is still alive, the
+partitions concurrent `precalc run`s claim before computing them, locks shared by every
+process of the machine, and worker processes that die with their parent.
 
 Claims live in one JSON file changed under an exclusive `flock`; the kernel drops the
 lock when its holder dies, and a claim whose owner is gone is ignored, so a killed
@@ -9,18 +10,26 @@ process blocks nothing.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import hashlib
 import json
 import os
+import signal
 import socket
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HOST_TAG = "precalc/host"
 PID_TAG = "precalc/pid"
 PROCESS_START_TAG = "precalc/process_start"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _process_start(pid: int) -> str:
@@ -103,3 +112,50 @@ class Claims:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({p: asdict(o) for p, o in sorted(claims.items())}))
         os.replace(tmp, self.path)
+
+
+@contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """An exclusive lock named `name`, shared by every process of this machine (whatever
+    its Dagster home): a `flock` on a file in the temporary directory, dropped by the
+    kernel when its holder dies, so a killed process blocks nothing."""
+    directory = Path(tempfile.gettempdir()) / "precalc-locks"
+    if not directory.is_dir():
+        directory.mkdir(exist_ok=True)
+        with suppress(OSError):  # another user's processes lock there too
+            directory.chmod(0o1777)
+    path = directory / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock"
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this (worker) process as soon as `parent_pid`, its parent, is gone.
+
+    A worker left behind by a `precalc run` killed with -9 would finish its runs, then
+    wait forever for the next batch. On Linux the kernel sends it SIGKILL when the parent
+    dies (`PR_SET_PDEATHSIG`; it is tied to the parent's thread that started the worker,
+    so workers are started from the main thread); elsewhere a thread watches the parent.
+    """
+    if not (sys.platform.startswith("linux") and _set_parent_death_signal(signal.SIGKILL)):
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was set up
+        os._exit(1)
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_orphaned(parent_pid: int, interval_s: float = 1.0) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(interval_s)
+    os._exit(1)

@@ -5,6 +5,11 @@
 POINT is `prepare` (while a slice is canonicalised), `publish` (half of a slice's items
 written) or `checks` (in the drift check). When the point is reached, the process writes
 its pid to MARKER and sleeps, so the test can SIGKILL it there.
+
+`precalc run` runs in this process (`--workers 1`) unless `--workers` is given; its
+worker processes then import this module as `__mp_main__` (spawn) and stall the same
+way, and only the first process to reach the point stalls (it creates MARKER), so the
+test can kill that one worker while the others go on.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from precalc_assets.stores.sqlite import SqliteServingTable
 
 
 def stall(marker: Path) -> None:
-    marker.write_text(str(os.getpid()))
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return  # another process stalled there first
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
     time.sleep(600)
 
 
@@ -63,8 +73,11 @@ def install(point: str, marker: Path) -> None:
         raise SystemExit(f"unknown stall point {point!r}")
 
 
+if __name__ == "__mp_main__":  # a worker process of `precalc run --workers N`
+    install(sys.argv[1], Path(sys.argv[2]))
+
 if __name__ == "__main__":
     install(sys.argv[1], Path(sys.argv[2]))
     args = sys.argv[3:]
-    # The stall is patched into this process: `precalc run` must run here, not in workers.
-    main([*args, "--workers", "1"] if args[:1] == ["run"] else args)
+    in_this_process = args[:1] == ["run"] and "--workers" not in args
+    main([*args, "--workers", "1"] if in_this_process else args)

@@ -19,7 +19,12 @@ from precalc_assets.dagster_defs.sensors.alerts import alerts_once
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.ledger.computed import computed_counts
-from precalc_assets.ledger.summary import in_progress_lines, summarize, summary_markdown
+from precalc_assets.ledger.summary import (
+    failure_lines,
+    in_progress_lines,
+    summarize,
+    summary_markdown,
+)
 from precalc_assets.quality.report import checks_markdown
 from precalc_assets.settings import Settings
 
@@ -49,7 +54,7 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
             writer.writerow(row.__dict__)
     else:
         click.echo(summary_markdown(summaries))
-        for line in in_progress_lines(rows, datetime.now(UTC)):
+        for line in in_progress_lines(rows, datetime.now(UTC)) + failure_lines(rows):
             click.echo(line)
         for key, why in rejected.items():
             click.echo(f"rejected input {store.uri(key)}: {why}")

@@ -1,5 +1,6 @@
 """Runs in flight: which model x slice partitions they hold, which process runs them,
-and failing those whose process is gone (killed, out of memory, machine lost).
+and failing those whose process is gone (killed, out of memory, machine lost). The
+ledger reads a run whose process is gone as failed at once, from the same tags.
 
 Every run records its process in its tags: `precalc run` when it starts a run, a run
 launched by the daemon in its first step. A run still STARTED whose process this
@@ -8,6 +9,8 @@ machine can see is gone is marked failed, with the reason, so its partitions rea
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -89,3 +92,34 @@ def runs_in_flight(
         for partition in partitions_of_run(run.tags, models, slices):
             held.setdefault(partition, run)
     return held
+
+
+@dataclass(frozen=True)
+class DeadRun:
+    """An unfinished run whose process this machine can tell is gone."""
+
+    run_id: str
+    process: ProcessId
+
+    @property
+    def reason(self) -> str:
+        return f"process gone: run {self.run_id} lost its {self.process}"
+
+
+def held_by_live_or_dead_runs(
+    instance: dg.DagsterInstance, models: list[str], slices: list[str], job_name: str
+) -> tuple[dict[str, dg.DagsterRun], dict[str, DeadRun]]:
+    """(partition -> a live unfinished run of `job_name` that targets it, partition -> a
+    dead one), read from the runs' own process tags, before anything marks them failed:
+    what a dead run held is failed now, not in progress until the next `precalc run`."""
+    live: dict[str, dg.DagsterRun] = {}
+    dead: dict[str, DeadRun] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=ACTIVE)):
+        owner = ProcessId.from_tags(run.tags)
+        lost = DeadRun(run.run_id, owner) if owner is not None and owner.is_gone() else None
+        for partition in partitions_of_run(run.tags, models, slices):
+            if lost is None:
+                live.setdefault(partition, run)
+            else:
+                dead.setdefault(partition, lost)
+    return live, {p: run for p, run in dead.items() if p not in live}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from precalc_assets import keys, layout
-from precalc_assets.dagster_defs.active_runs import runs_in_flight
+from precalc_assets.dagster_defs.active_runs import held_by_live_or_dead_runs
 from precalc_assets.dagster_defs.metadata import (
     CODE_VERSION,
     ITEMS_PUBLISHED,
@@ -148,17 +148,18 @@ def build_ledger(
         else {}
     )
     attempts = {p: ATTEMPTS[s] for p, s in statuses.items() if s in ATTEMPTS}
-    held = {
-        partition: run.run_id
-        for partition, run in runs_in_flight(
-            instance, models, slices, keys.PRECALCULATE_JOB
-        ).items()
-        if attempts.get(partition) == IN_PROGRESS
-    }
+    live, dead = held_by_live_or_dead_runs(instance, models, slices, keys.PRECALCULATE_JOB)
+    held = {p: run.run_id for p, run in live.items() if attempts.get(p) == IN_PROGRESS}
+    # Dagster reads a run in progress until something marks it failed; its process tags
+    # say now that it never will finish.
+    failures = {p: run.reason for p, run in dead.items() if attempts.get(p) == IN_PROGRESS}
+    attempts |= dict.fromkeys(failures, FAILED)
     starts = {run_id: _run_start(instance, run_id) for run_id in set(held.values())}
     in_flight = {partition: (run_id, starts[run_id]) for partition, run_id in held.items()}
     versions = current_code_versions(store, models, policy)
-    return ledger_rows(models, slices, versions, published, validated, library, attempts, in_flight)
+    return ledger_rows(
+        models, slices, versions, published, validated, library, attempts, in_flight, failures
+    )
 
 
 def _run_start(instance: dg.DagsterInstance, run_id: str) -> str:

@@ -27,12 +27,16 @@ precalculate_job = dg.define_asset_job(
     ),
 )
 
+# Checks only: Dagster infers a job's partitions definition from its selected assets, so
+# this job has none. Its partitions come as run tags (`dagster/partition`, or the range
+# tags), never as `execute_in_process(partition_key=...)`, which it refuses.
 check_partitions_job = dg.define_asset_job(
     name=keys.CHECK_PARTITIONS_JOB,
     selection=dg.AssetSelection.checks(*CHECKS),
     description=(
         "Evaluate every check of model x slice partitions already materialised, e.g. after a "
-        "run was killed during its checks."
+        'run was killed during its checks: --tags \'{"dagster/partition": "eos3b5e|lib-0000"}\' '
+        "(or the range tags)."
     ),
 )
 

@@ -10,7 +10,7 @@ from precalc_assets.steps.results import StepResult
 
 # Metadata names other code reads back (the ledger, tests): each defined once.
 CODE_VERSION = "code_version"
-TAKEN_OVER = "taken_over"  # later slice -> items of it that an earlier slice took over
+TAKEN_OVER = "taken_over"  # "<later slice>@<its run id>" -> its items an earlier slice took
 ROWS_IN = "rows_in"
 MOLECULES_PER_SECOND = "molecules_per_second"
 MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples

@@ -12,15 +12,26 @@ partition that another live process claims, that an unfinished run holds, or tha
 published since this process planned, is left out. Runs record their process in their
 tags, so a run whose process was killed is found and marked failed
 (`active_runs.fail_dead_runs`) and its partitions are redone.
+
+A worker process lost mid-batch (killed, out of memory) costs only its own batch: its
+partitions are reported failed in one line and redone by the next `precalc run`, while
+the other workers go on (a fresh worker takes its place for the batches still queued).
+Workers die with their parent (`processes.die_with_parent`), so a `precalc run` killed
+with -9 leaves none behind.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import signal
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnContext
 from pathlib import Path
 
 import dagster as dg
@@ -30,7 +41,7 @@ from precalc_assets.batches import Batch, plan_batches
 from precalc_assets.dagster_defs.active_runs import fail_dead_runs, runs_in_flight
 from precalc_assets.dagster_defs.partitions import partition_key
 from precalc_assets.definitions import build_definitions
-from precalc_assets.processes import Claims, ProcessId
+from precalc_assets.processes import Claims, ProcessId, die_with_parent
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
 PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
@@ -101,31 +112,147 @@ def run_missing(
         for batch in batches:
             done(batch, claim_and_run(job, instance, work, batch))
         return summary
-    # A fresh interpreter per worker (spawn): forking a process that holds Dagster's
-    # threads and database connections is not safe.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        min(workers, len(batches)), mp_context=context, initializer=_start_worker
-    ) as pool:
-        futures = {pool.submit(_worker_run, work, batch): batch for batch in batches}
-        for future in as_completed(futures):
-            done(futures[future], future.result())
+    _run_in_workers(instance, work, batches, min(workers, len(batches)), done)
     return summary
 
 
-_WORKER: dict[str, object] = {}
+def _run_in_workers(
+    instance: dg.DagsterInstance,
+    work: Work,
+    batches: list[Batch],
+    workers: int,
+    done: Callable[[Batch, RunSummary], None],
+) -> None:
+    """Each batch on the next idle worker; a worker lost mid-batch costs that batch only.
+
+    Not a `ProcessPoolExecutor`: one dead worker breaks its whole pool (every pending
+    batch raises `BrokenProcessPool`, the other workers are stopped)."""
+    # A fresh interpreter per worker (spawn): forking a process that holds Dagster's
+    # threads and database connections is not safe.
+    context = multiprocessing.get_context("spawn")
+    queue = deque(batches)
+    idle = [_Worker(context) for _ in range(workers)]
+    busy: dict[_Worker, Batch] = {}
+    try:
+        while queue or busy:
+            while idle and queue:
+                worker, batch = idle.pop(), queue.popleft()
+                worker.give(work, batch)
+                busy[worker] = batch
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in [w for w in busy if {w.conn, w.process.sentinel} & ready]:
+                batch = busy.pop(worker)
+                part = worker.result()
+                if part is not None:
+                    done(batch, part)
+                    idle.append(worker)
+                    continue
+                done(batch, _lost_batch(instance, work, batch, worker.lost()))
+                if queue:  # the batches still queued get a fresh worker
+                    idle.append(_Worker(context))
+    finally:
+        for worker in idle + list(busy):
+            worker.stop()
 
 
-def _start_worker() -> None:
-    """Load the code location and the instance once per worker process."""
-    _WORKER["defs"] = build_definitions()
-    _WORKER["instance"] = dg.DagsterInstance.get()
+class _Worker:
+    """A spawned worker process and the pipe it takes batches from, one at a time."""
+
+    def __init__(self, context: SpawnContext) -> None:
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(theirs, os.getpid()), name="precalc-worker"
+        )
+        self.process.start()  # from the main thread: the parent-death signal is tied to it
+        theirs.close()
+
+    def give(self, work: Work, batch: Batch) -> None:
+        """Send a batch, with the publication ids of its own partitions only."""
+        plan = work.published_at_plan
+        ids = {k: plan[k] for k in batch.partition_keys() if k in plan}
+        with suppress(OSError):  # it died: its sentinel says so, the batch is reported lost
+            self.conn.send((replace(work, published_at_plan=ids), batch))
+
+    def result(self) -> RunSummary | None:
+        """The batch's summary, or None when the worker died before sending it."""
+        try:
+            return self.conn.recv() if self.conn.poll() else None
+        except (EOFError, OSError):
+            return None
+
+    def lost(self) -> str:
+        """How the worker ended, e.g. `worker process 123 killed by SIGKILL`."""
+        self.process.join(timeout=5)
+        self.conn.close()
+        code = self.process.exitcode
+        if code is None:
+            how = "stopped answering"
+        elif code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+        else:
+            how = f"ended with exit code {code}"
+        return f"worker process {self.process.pid} {how}"
+
+    def stop(self) -> None:
+        if not self.conn.closed:
+            with suppress(OSError):  # it is gone already
+                self.conn.send(None)
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
-def _worker_run(work: Work, batch: Batch) -> RunSummary:
-    defs, instance = _WORKER["defs"], _WORKER["instance"]
-    assert isinstance(defs, dg.Definitions) and isinstance(instance, dg.DagsterInstance)
-    return claim_and_run(defs.resolve_job_def(work.job_name), instance, work, batch)
+def _lost_batch(instance: dg.DagsterInstance, work: Work, batch: Batch, how: str) -> RunSummary:
+    """A batch whose worker died: its run is marked failed now, and its partitions not
+    published meanwhile are failures, said in one line and left to the next
+    `precalc run`."""
+    summary = RunSummary()
+    fail_dead_runs(instance)
+    busy = runs_in_flight(instance, work.models, work.slices, work.job_name)
+    partitions = batch.partition_keys()
+    published = _published_ids(instance, partitions)
+    for key in partitions:
+        if key in busy:
+            summary.left_to_others[key] = f"held by run {busy[key].run_id}"
+        elif work.job_name == keys.CHECK_PARTITIONS_JOB or published.get(
+            key, 0
+        ) <= work.published_at_plan.get(key, 0):
+            summary.failures[key] = f"its {how}"
+    if summary.failures:
+        summary.lines.append(
+            f"  {how}: {', '.join(summary.failures)} not {_verb_of(work.job_name)}; "
+            "the next `precalc run` redoes them"
+        )
+    return summary
+
+
+def _worker_main(conn: Connection, parent_pid: int) -> None:
+    """A worker: loads the code location and the instance once, then runs the batches it
+    is sent until it is sent None or its parent is gone."""
+    die_with_parent(parent_pid)
+    broken = ""
+    try:
+        defs, instance = build_definitions(), dg.DagsterInstance.get()
+    except Exception as exc:  # every batch then fails with this one line
+        broken = f"the worker process could not start: {type(exc).__name__}: {exc}"
+    try:
+        while (message := conn.recv()) is not None:
+            work, batch = message
+            try:
+                if broken:
+                    raise RuntimeError(broken)
+                part = claim_and_run(defs.resolve_job_def(work.job_name), instance, work, batch)
+            except Exception as exc:  # a summary for the parent, never a traceback
+                failed = batch.partition_keys()
+                part = RunSummary(
+                    failures=dict.fromkeys(failed, str(exc)),
+                    lines=[f"  {', '.join(failed)}: FAILED: {exc}"],
+                )
+            conn.send(part)
+    except (EOFError, OSError, KeyboardInterrupt):
+        return  # the parent is gone, or Ctrl-C reached the whole process group
 
 
 def claim_and_run(
@@ -197,13 +324,8 @@ def _run_one(
     summary: RunSummary,
     echo: Callable[[str], None],
 ) -> None:
-    model_id, slice_key = keys.split_partition_id(key)
     result = job.execute_in_process(
-        partition_key=partition_key(model_id, slice_key),
-        instance=instance,
-        tags=me.tags(),
-        raise_on_error=False,
-        run_config=QUIET,
+        instance=instance, raise_on_error=False, run_config=QUIET, **_one_partition(job, key, me)
     )
     summary.runs += 1
     if result.success:
@@ -212,6 +334,20 @@ def _run_one(
     else:
         summary.failures[key] = _first_error(result)
         echo(f"  {key}: FAILED: {summary.failures[key]}")
+
+
+def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
+    """How a run of `job` is given one partition (with this process in its tags).
+
+    Dagster infers a job's partitions definition from the assets it selects. The
+    `check_partitions` job selects checks only, so it has none, and
+    `execute_in_process(partition_key=...)` refuses any key ("There is no
+    PartitionsDefinition shared by all the provided assets"). Such a job gets its
+    partition as a run tag, as `dagster job execute --tags` gives it; its checks read
+    the key from there, as they read a ranged run's range tags."""
+    if job.partitions_def is None:
+        return {"tags": {keys.PARTITION_TAG: key, **me.tags()}}
+    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": me.tags()}
 
 
 def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
@@ -227,7 +363,11 @@ def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bo
 
 
 def _verb(job: dg.JobDefinition) -> str:
-    return "checked" if job.name == keys.CHECK_PARTITIONS_JOB else "published"
+    return _verb_of(job.name)
+
+
+def _verb_of(job_name: str) -> str:
+    return "checked" if job_name == keys.CHECK_PARTITIONS_JOB else "published"
 
 
 def _published_ids(instance: dg.DagsterInstance, partitions: list[str]) -> dict[str, int]:

@@ -5,7 +5,8 @@ second, hand-kept table). A partition is
 - `done` when `published_predictions` is materialised under the model's current code
   version (a hash of its spec and of the pipeline version),
 - `stale` when it is materialised under another code version (the spec changed),
-- `failed` when its latest attempt failed, `in_progress` while a run holds it,
+- `failed` when its latest attempt failed, or the run that holds it lost its process
+  (`failure` says so), `in_progress` while a live run holds it,
 - `blocked` when the model's request cannot be read (deleted, or no longer valid): the
   row's `spec_error` says why, and nothing is run for it until the request is fixed,
 - `missing` otherwise.
@@ -22,6 +23,7 @@ from precalc_assets import keys
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelError
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.steps.publish import split_taken_over_key
 from precalc_assets.stores.object_store import ObjectStore
 
 DONE, STALE, FAILED, IN_PROGRESS, MISSING = "done", "stale", "failed", "in_progress", "missing"
@@ -43,6 +45,7 @@ class LedgerRow:
     spec_error: str = ""  # the model's request cannot be read: says why
     in_progress_run_id: str = ""  # the unfinished run that holds the partition
     in_progress_since: str = ""
+    failure: str = ""  # why it failed, when the ledger knows (a run whose process is gone)
 
 
 @dataclass
@@ -98,8 +101,10 @@ def ledger_rows(
     library: Mapping[str, Fact],
     attempts: Mapping[str, str],
     in_flight: Mapping[str, tuple[str, str]],
+    failures: Mapping[str, str] | None = None,
 ) -> list[LedgerRow]:
-    """One row per model x slice, from the latest facts of each asset's partitions."""
+    """One row per model x slice, from the latest facts of each asset's partitions;
+    `failures`: partition -> why its attempt failed, where known."""
     rows = []
     for model_id in models:
         current = versions[model_id]
@@ -115,6 +120,8 @@ def ledger_rows(
             )
             if status == IN_PROGRESS and key in in_flight:
                 row.in_progress_run_id, row.in_progress_since = in_flight[key]
+            if status == FAILED:
+                row.failure = (failures or {}).get(key, "")
             if fact is not None:
                 library_fact = library.get(slice_key)
                 validated_fact = validated.get(key)
@@ -136,19 +143,27 @@ def ledger_rows(
 
 def _discount_taken_over(rows: list[LedgerRow], published: Mapping[str, Fact]) -> None:
     """An earlier slice published after a later one takes over the items of molecules
-    both hold (the first row wins): those count as rejected for the later slice, unless
-    the later slice was published again since (then it skipped them itself)."""
+    both hold (the first row wins): those count as rejected for the later slice, if the
+    later slice's latest publication is the one whose items were taken over (the run
+    that wrote them); published again since, it skipped them itself.
+
+    The run, not the order of the two materialisations: a ranged run records each
+    partition's materialisation when its step ends, so a later slice written before the
+    takeover is often recorded after it. Metadata without the run (older) falls back to
+    that order."""
     by_key = {keys.partition_id(r.model, r.slice): r for r in rows}
     for key, fact in published.items():
         model_id = keys.split_partition_id(key)[0]
-        for later, count in json.loads(fact.taken_over or "{}").items():
+        for taken, count in json.loads(fact.taken_over or "{}").items():
+            later, run_id = split_taken_over_key(taken)
             later_key = keys.partition_id(model_id, later)
             later_fact, row = published.get(later_key), by_key.get(later_key)
-            if (
-                later_fact is not None
-                and row is not None
-                and later_fact.storage_id < fact.storage_id
-            ):
+            if later_fact is None or row is None:
+                continue
+            counted_them = (
+                run_id == later_fact.run_id if run_id else later_fact.storage_id < fact.storage_id
+            )
+            if counted_them:
                 moved = min(count, row.rows_published)
                 row.rows_published -= moved
                 row.rows_rejected += moved

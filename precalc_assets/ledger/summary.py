@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from precalc_assets import keys
-from precalc_assets.ledger.rows import IN_PROGRESS, TO_DO, LedgerRow
+from precalc_assets.ledger.rows import FAILED, IN_PROGRESS, TO_DO, LedgerRow
 
 
 @dataclass
@@ -103,3 +103,13 @@ def in_progress_lines(rows: list[LedgerRow], now: datetime) -> list[str]:
             f"{row.in_progress_run_id or '?'} (since {since or '?'}{age})"
         )
     return lines
+
+
+def failure_lines(rows: list[LedgerRow]) -> list[str]:
+    """One line per failed partition whose cause the ledger knows (its run's process is
+    gone), so nobody waits for a run that will never end."""
+    return [
+        f"failed: {keys.partition_id(row.model, row.slice)}: {row.failure}"
+        for row in rows
+        if row.status == FAILED and row.failure
+    ]

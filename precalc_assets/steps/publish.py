@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 
 import pandas as pd
 
 from precalc_assets import keys, layout
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import outputs_as_lists
+from precalc_assets.processes import machine_lock
 from precalc_assets.serving.lookup import columns_document
 from precalc_assets.steps.files import read_partition_file
 from precalc_assets.steps.results import StepResult
@@ -53,18 +55,15 @@ def publish_predictions(
     published = 0
     for start in range(0, len(frame), PUBLISH_CHUNK_ROWS):
         chunk = frame.iloc[start : start + PUBLISH_CHUNK_ROWS]
-        chunk_held, chunk_taken = served_by_other_slices(
-            serving, spec.model_id, slice_key, list(chunk["inchikey"])
-        )
-        held |= chunk_held
+        items = serving_items(chunk, spec, slice_key, run_id)
+        with _library_publication(serving, spec.model_id, slice_key):
+            chunk_held, chunk_taken = served_by_other_slices(
+                serving, spec.model_id, slice_key, [item.inchikey for item in items]
+            )
+            items = [item for item in items if item.inchikey not in chunk_held]
+            kept = _write_and_read_back(serving, spec, slice_key, run_id, items)
+        held |= chunk_held | kept  # kept: an earlier slice wrote them after the look
         taken += chunk_taken
-        items = [
-            item
-            for item in serving_items(chunk, spec, slice_key, run_id)
-            if item.inchikey not in chunk_held
-        ]
-        kept = _write_and_read_back(serving, spec, slice_key, run_id, items)
-        held |= kept  # an earlier slice wrote them after the look above: the store kept them
         published += len(items) - len(kept)
     return StepResult(
         slice_key=slice_key,
@@ -78,6 +77,24 @@ def publish_predictions(
         code_version=code_version,
         taken_over=dict(taken),
     )
+
+
+def _library_publication(
+    serving: ServingTable, model_id: str, slice_key: str
+) -> AbstractContextManager[None]:
+    """Look, write and read back as one step among this machine's publications of the
+    same model and library (`processes.machine_lock`).
+
+    Otherwise, between an earlier slice's look at the table and its write, a later slice
+    can write and read back the item of a molecule both hold, and count it as published;
+    the earlier slice then overwrites it without knowing it took it over, and the ledger
+    counts the molecule twice (the workers of `precalc run` publish neighbouring slices
+    at the same moment). Publishers on other machines are not excluded: for them the
+    store would have to say, in the write itself, which items it replaced."""
+    position = keys.slice_position(slice_key)
+    if position is None:  # not a library slice: no first-row rule, nothing to exclude
+        return nullcontext()
+    return machine_lock(f"publish {serving.url} {model_id} {position[0]}")
 
 
 def _write_and_read_back(
@@ -133,8 +150,8 @@ def serving_items(
 def served_by_other_slices(
     serving: ServingTable, model_id: str, slice_key: str, inchikeys: list[str]
 ) -> tuple[set[str], Counter[str]]:
-    """(keys an earlier slice of the same library serves, later slice -> how many of its
-    items this slice takes over).
+    """(keys an earlier slice of the same library serves, `taken_over_key` of a later
+    slice's publication -> how many of its items this slice takes over).
 
     Duplicates are dropped within a slice when it is prepared; across slices the first
     row must win too, whatever order the slices are published in: a later slice leaves
@@ -145,9 +162,26 @@ def served_by_other_slices(
     earlier = earlier_slices(slice_key)
     held: set[str] = set()
     taken: Counter[str] = Counter()
-    for key, item in serving.get_many(model_id, inchikeys).items():
+    # A consistent read: an item written a moment ago by another slice must be seen.
+    for key, item in serving.get_many(model_id, inchikeys, consistent_read=True).items():
         if earlier is not None and earlier.holds(item.slice_key):
             held.add(key)
         elif (before := earlier_slices(item.slice_key)) is not None and before.holds(slice_key):
-            taken[item.slice_key] += 1
+            taken[taken_over_key(item.slice_key, item.run_id)] += 1
     return held, taken
+
+
+def taken_over_key(later_slice: str, run_id: str) -> str:
+    """`<later slice>@<run id>`: whose items a publication took over, by the run that
+    wrote them. Only that publication of the later slice counted them as its own; the
+    ledger moves them from it (`ledger.rows`), whenever the two materialisations were
+    recorded (a ranged run records its partitions when its step ends, long after it
+    wrote them)."""
+    return f"{later_slice}@{run_id}"
+
+
+def split_taken_over_key(key: str) -> tuple[str, str]:
+    """(later slice, run id) of a `taken_over_key`; run id "" in metadata written before
+    the run was recorded (slice keys never hold `@`)."""
+    later_slice, _, run_id = key.partition("@")
+    return later_slice, run_id

@@ -19,4 +19,5 @@ class StepResult:
     # Nullable column -> values made null: floats the serving table cannot hold.
     nulled: dict[str, int] = field(default_factory=dict)
     code_version: str = ""
-    taken_over: dict[str, int] = field(default_factory=dict)  # later slice -> items taken
+    # "<later slice>@<run id of its items taken>" -> items taken over from it
+    taken_over: dict[str, int] = field(default_factory=dict)

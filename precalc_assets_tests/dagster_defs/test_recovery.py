@@ -1,9 +1,13 @@
 """Nothing lost, nothing stuck: a `precalc run` killed with SIGKILL at any point is
 recovered by the next one (its run marked failed, its partitions redone, its checks
-evaluated), and concurrent `precalc run`s share the work instead of repeating it."""
+evaluated), and read `failed` in the ledger at once; concurrent `precalc run`s share the
+work instead of repeating it; a worker killed with SIGKILL costs only its own batch, and
+workers die with their `precalc run`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -17,6 +21,7 @@ import dagster as dg
 import pytest
 
 from precalc_assets import keys
+from precalc_assets.dagster_defs.active_runs import partitions_of_run
 from precalc_assets.dagster_defs.evaluations import check_keys, latest_evaluations
 from precalc_assets_tests.helpers import nci_lines, write_library
 
@@ -69,27 +74,65 @@ def clean_serving(tmp_path_factory) -> set[tuple]:
     return served(home)
 
 
-@pytest.mark.parametrize("point", ["prepare", "publish", "checks"])
-def test_a_killed_run_is_recovered_by_the_next(point, tmp_path, clean_serving, monkeypatch):
-    home = prepared_home(tmp_path / "home", tmp_path)
-    marker = tmp_path / "stalled.pid"
-    stalled = precalc(home, "precalc_assets_tests.stalling_run", point, str(marker), "run")
+def stalled_pid(process: subprocess.Popen, marker: Path, point: str) -> int:
+    """The pid of the process that stalled at `point` (it wrote MARKER)."""
     deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert stalled.poll() is None, stalled.communicate()[0]
+    while not (marker.exists() and marker.read_text()):
+        assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, f"never reached {point}"
         time.sleep(0.2)
+    return int(marker.read_text())
+
+
+def ledger_rows(home: Path) -> dict[str, dict[str, str]]:
+    """`precalc ledger --format csv`: partition -> its row."""
+    out = finished(precalc(home, "precalc_assets.cli", "ledger", "--format", "csv"))
+    rows = csv.DictReader(io.StringIO(out))
+    return {keys.partition_id(r["model"], r["slice"]): r for r in rows}
+
+
+@pytest.mark.parametrize(
+    "point, run_args",
+    [
+        ("prepare", ()),
+        ("publish", ()),
+        ("checks", ()),
+        # Runs of one partition: the unchecked partitions form no rectangle, so their
+        # checks run one partition per run of the check-only job.
+        ("checks", ("--partitions-per-run", "1")),
+    ],
+    ids=["prepare", "publish", "checks", "checks-of-one-partition"],
+)
+def test_a_killed_run_is_recovered_by_the_next(
+    point, run_args, tmp_path, clean_serving, monkeypatch
+):
+    home = prepared_home(tmp_path / "home", tmp_path)
+    marker = tmp_path / "stalled.pid"
+    stalled = precalc(
+        home, "precalc_assets_tests.stalling_run", point, str(marker), "run", *run_args
+    )
+    stalled_pid(stalled, marker, point)
     os.kill(stalled.pid, signal.SIGKILL)  # mid-run: no cleanup of any kind
     stalled.wait()
 
     instance = instance_of(home, monkeypatch)
     (killed,) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-    ledger = json.loads(finished(precalc(home, "precalc_assets.cli", "ledger", "--format", "json")))
-    held = [s for m in ledger["models"] for s in m["in_progress"]]
+    held = partitions_of_run(
+        killed.tags,
+        instance.get_dynamic_partitions(keys.MODEL),
+        instance.get_dynamic_partitions(keys.SLICE),
+    )
+    assert held
+    # The ledger reads the run's process tags: no partition of a dead run in progress.
+    rows = ledger_rows(home)
+    assert [k for k, r in rows.items() if r["status"] == "in_progress"] == []
     if point == "checks":  # published already: what is missing are check evaluations
-        assert all(m["complete"] for m in ledger["models"]) and not held
+        assert {rows[k]["status"] for k in held} == {"done"}
     else:
-        assert held, "the killed run's partitions read in_progress while its run looks alive"
+        assert {rows[k]["status"] for k in held} == {"failed"}
+        for key in held:
+            assert rows[key]["failure"].startswith(f"process gone: run {killed.run_id} "), key
+            assert f"process {stalled.pid} on " in rows[key]["failure"]
 
     out = finished(precalc(home, "precalc_assets.cli", "run"))
     assert f"run {killed.run_id} was marked failed: its process is gone" in out
@@ -143,3 +186,85 @@ def test_concurrent_runs_materialise_each_partition_once(tmp_path, clean_serving
         keys.partition_id(m, f"lib-{i:04d}") for m in MODELS for i in range(3)
     ), outputs
     assert served(home) == clean_serving
+
+
+def worker_processes(parent: int) -> list[int]:
+    """The `multiprocessing` spawn workers whose parent is `parent`."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # it ended meanwhile
+        if ppid == parent and b"spawn_main" in command:
+            workers.append(int(stat.parent.name))
+    return workers
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie nobody reaps is gone as far as work goes)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_lost_worker_costs_only_its_own_partitions(tmp_path, clean_serving, monkeypatch):
+    """A worker killed with -9 mid-batch: one line names its partitions, the other
+    worker goes on, the summary, checks and ledger still happen, no traceback; the next
+    `precalc run` redoes exactly those partitions."""
+    home = prepared_home(tmp_path / "home", tmp_path)
+    marker = tmp_path / "stalled.pid"
+    cli = precalc(home, "precalc_assets_tests.stalling_run", "publish", str(marker),
+                  "run", "--workers", "2", "--partitions-per-run", "2")  # fmt: skip
+    worker = stalled_pid(cli, marker, "publish")
+    assert worker != cli.pid and worker in worker_processes(cli.pid)
+    os.kill(worker, signal.SIGKILL)
+    out, _ = cli.communicate(timeout=240)
+
+    assert cli.returncode == 1, out  # partitions failed: run again
+    assert "Traceback" not in out and "BrokenProcessPool" not in out, out
+    (line,) = [ln for ln in out.splitlines() if "redoes" in ln]
+    assert f"worker process {worker} killed by SIGKILL: " in line, line
+    lost = set(keys_in(line))
+    assert len(lost) == 2, line  # one batch: both models of one slice
+    assert "slices done" in out  # the summary
+    assert (home / "storage" / "ledger" / "partitions.csv").exists()  # the ledger asset
+    rows = ledger_rows(home)
+    assert {k for k, r in rows.items() if r["status"] == "failed"} == lost
+    assert {k for k, r in rows.items() if r["status"] == "done"} == set(rows) - lost
+    evaluated = latest_evaluations(instance_of(home, monkeypatch))
+    for key in check_keys():  # the others were checked
+        assert {p for (c, p) in evaluated if c == key.name} >= set(rows) - lost, key.name
+
+    again = finished(precalc(home, "precalc_assets.cli", "run"))
+    assert f"{len(lost)} partition(s) missing, stale or failed" in again
+    assert served(home) == clean_serving
+
+
+def keys_in(line: str) -> list[str]:
+    """The `model|slice` keys named in a line."""
+    return [word.strip(",") for word in line.split() if "|" in word]
+
+
+def test_workers_die_with_a_killed_precalc_run(tmp_path):
+    home = prepared_home(tmp_path / "home", tmp_path)
+    marker = tmp_path / "stalled.pid"
+    cli = precalc(home, "precalc_assets_tests.stalling_run", "publish", str(marker),
+                  "run", "--workers", "2", "--partitions-per-run", "2")  # fmt: skip
+    stalled_pid(cli, marker, "publish")
+    workers = worker_processes(cli.pid)
+    assert len(workers) == 2
+    os.kill(cli.pid, signal.SIGKILL)
+    cli.wait()
+    try:
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in workers if alive(pid)] == [], "workers outlived their parent"
+    finally:
+        for pid in workers:  # left by a failure: not for the rest of the session
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from precalc_assets import layout
 from precalc_assets.cli import main
-from precalc_assets.dagster_defs.assets import precalc_ledger
+from precalc_assets.dagster_defs.assets import precalc_ledger, publication
 from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.trust import ModelPolicy
@@ -268,3 +268,40 @@ def test_a_deleted_request_blocks_its_model_instead_of_making_it_stale(local_pro
     assert model["blocked"] == ["lib-0000"] and model["stale"] == []
     assert "inputs/models/eos3b5e.json" in model["error"] and "precalc add-model" in model["error"]
     assert "0 partition(s) missing, stale or failed" in precalc("run").output
+
+
+def test_takeover_is_counted_when_the_later_slice_is_recorded_after_it(
+    project, tmp_path, monkeypatch
+):
+    """What two concurrent workers do: a ranged run writes the later slice's items, an
+    earlier slice takes one over (first row wins) and is recorded, and only then does
+    the ranged run's step end and record the later slice. The takeover still counts:
+    rows published are the items served."""
+    lines = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN", "CCC", "CCCl"]
+    project.add_library(write_library(tmp_path / "l.smi", lines), "lib", slice_size=2)
+    project.add_model("eos3b5e")
+    publish = publication.publish_predictions
+
+    def publish_then_earlier_slice(store, table, spec, slice_key, run_id):
+        result = publish(store, table, spec, slice_key, run_id)
+        if slice_key == "lib-0001":  # written, not recorded yet: the other worker goes
+            assert project.precalculate("eos3b5e", "lib-0000").success
+        return result
+
+    monkeypatch.setattr(publication, "publish_predictions", publish_then_earlier_slice)
+    ranged = {"dagster/asset_partition_range_start": "eos3b5e|lib-0001",
+              "dagster/asset_partition_range_end": "eos3b5e|lib-0002"}  # fmt: skip
+    job = project.defs.resolve_job_def("precalculate")
+    assert job.execute_in_process(instance=project.instance, tags=ranged).success
+
+    records = project.instance.fetch_materializations(
+        dg.AssetKey("published_predictions"), limit=10
+    ).records
+    newest_first = [r.partition_key for r in records]
+    assert newest_first.index("eos3b5e|lib-0001") < newest_first.index("eos3b5e|lib-0000")
+    rows = {r.slice: r for r in project.ledger(["eos3b5e"])}
+    served = project.serving().count("eos3b5e")
+    assert served == 5
+    assert sum(r.rows_published for r in rows.values()) == served
+    assert (rows["lib-0001"].rows_published, rows["lib-0001"].rows_rejected) == (1, 1)
+    assert sum(r.rows_published + r.rows_rejected for r in rows.values()) == len(lines)

@@ -56,8 +56,8 @@ def library_files_sensor(
     ]
     for request in requests:
         context.log.info(f"registering {store.uri(request.tags[keys.LIBRARY_FILE_TAG])}")
-    if rejected:
-        record_rejected_inputs(store, rejected, cleared=set())
+    # A file deleted since is no longer listed: its rejection goes with it.
+    record_rejected_inputs(store, rejected, listed=(layout.LIBRARY_INPUTS, current))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
 
 

@@ -98,7 +98,12 @@ def model_requests_sensor(
         run_requests += run_requests_for(
             plan, model_ids + new_models, slices, f"{model_id}@{current[key]}"
         )
-    record_rejected_inputs(store, rejected, cleared=set(changed) - set(rejected))
+    record_rejected_inputs(
+        store,
+        rejected,
+        cleared=set(changed) - set(rejected),
+        listed=(layout.MODEL_REQUESTS, listed),  # a deleted request's rejection goes too
+    )
     committed = {key: etag for key, etag in current.items() if key not in retry}
     committed.update({key: seen[key] for key in retry if key in seen})
     return dg.SensorResult(
