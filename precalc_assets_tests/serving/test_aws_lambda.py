@@ -14,13 +14,12 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from precalc_assets import chem, layout
+from precalc_assets import layout
 from precalc_assets.chem import REJECT_TOO_COMPLEX, identify
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving import aws_lambda
@@ -317,23 +316,13 @@ def test_a_body_over_1_mib_in_utf8_is_413_however_few_characters(served):
     assert "over 1,048,576 bytes" in body["error"]
 
 
-def test_a_too_complex_smiles_is_an_invalid_row_answered_fast(served, monkeypatch):
-    """Three copies of a SMILES whose InChI takes seconds: identified once, not keyed."""
-    identified: list[str] = []
-    real = chem.identify_with_detail
-
-    def counting(text: str, *args: Any) -> Any:
-        identified.append(text)
-        return real(text, *args)
-
-    monkeypatch.setattr(chem, "identify_with_detail", counting)
+def test_a_too_complex_smiles_is_an_invalid_row_answered_fast(served, identified):
+    """Three copies of a SMILES whose InChI takes seconds: identified once, not keyed
+    (`test_chem` shows InChI is never reached)."""
     request = {"modelId": MODEL, "smilesArray": [ADAMANTANES, "CCO", ADAMANTANES, ADAMANTANES]}
-    started = time.perf_counter()
     status, body = invoke(rest_event(request))
-    elapsed = time.perf_counter() - started
 
     assert status == 200
-    assert elapsed < 1.0
     assert [r["status"] for r in body["output"]] == ["invalid", "missing", "invalid", "invalid"]
     reason = body["output"][0]["reason"]
     assert reason.startswith(f"SMILES rejected: {REJECT_TOO_COMPLEX} (1,000 heavy atoms, ")

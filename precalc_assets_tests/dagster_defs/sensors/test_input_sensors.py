@@ -14,20 +14,10 @@ from precalc_assets.dagster_defs.sensors.library_files import (
     library_files_sensor,
     library_registered_sensor,
 )
-from precalc_assets.dagster_defs.sensors.model_requests import model_requests_sensor
 from precalc_assets.inputs.rejected import load_rejected_inputs
+from precalc_assets_tests.dagster_defs.sensors.ticks import tick
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, seed_objects, write_library
 from precalc_assets_tests.model_server import ModelServer
-
-
-def tick(project, cursor=None, sensor=model_requests_sensor) -> dg.SensorResult:
-    with dg.build_sensor_context(
-        instance=project.instance,
-        cursor=cursor,
-        definitions=project.defs,
-        resources=project.defs.resources,
-    ) as context:
-        return sensor(context)
 
 
 def test_model_request_registers_and_runs_missing_slices(project, tmp_path):

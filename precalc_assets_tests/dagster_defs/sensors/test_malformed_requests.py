@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
 import pytest
 
 from precalc_assets import layout
-from precalc_assets.dagster_defs.sensors.model_requests import model_requests_sensor
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.models.catalog import resolve_spec
 from precalc_assets.models.spec import ModelError
 from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy
+from precalc_assets_tests.dagster_defs.sensors.ticks import tick
 from precalc_assets_tests.helpers import nci_lines, precalc, write_library
 
 # Every malformed field a request file can carry, by the file that carries it.
@@ -50,16 +49,6 @@ def test_every_malformed_field_is_a_model_error_naming_the_file(name):
         request = policy.request_for(name, json.loads(json.dumps(MALFORMED[name])), source)
         resolve_spec(name, request, source)
     assert str(raised.value).startswith(source)
-
-
-def tick(project, cursor=None) -> dg.SensorResult:
-    with dg.build_sensor_context(
-        instance=project.instance,
-        cursor=cursor,
-        definitions=project.defs,
-        resources=project.defs.resources,
-    ) as context:
-        return model_requests_sensor(context)
 
 
 def test_one_tick_over_every_malformed_request_registers_the_valid_ones(local_project, tmp_path):
