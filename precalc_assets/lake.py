@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from precalc_assets import layout
+from precalc_assets.models.published_columns import served_columns
 from precalc_assets.models.spec import DETAIL_COLUMN, KEY_COLUMNS, REASON_COLUMN, OutputColumn
-from precalc_assets.serving.lookup import check_models, registered_models, served_columns
+from precalc_assets.serving.lookup import check_models, registered_models
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.urls import path_from_url, split_url
 

@@ -33,8 +33,8 @@ from precalc_assets.lake import (
     table_name,
 )
 from precalc_assets.models.builtin import BUILTIN_SPECS
+from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import OutputColumn
-from precalc_assets.serving.lookup import columns_document
 from precalc_assets.stores.factory import open_object_store
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
 

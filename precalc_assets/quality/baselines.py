@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 
 from precalc_assets import layout
+from precalc_assets.models.partition_files import code_version_of
 from precalc_assets.models.spec import ModelSpec
-from precalc_assets.steps.files import code_version_of
 from precalc_assets.stores.object_store import ObjectStore
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from precalc_assets.models.partition_files import PARTITION_FILES, read_partition_file
 from precalc_assets.models.spec import ModelSpec
-from precalc_assets.steps.files import PARTITION_FILES, read_partition_file
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 

@@ -25,6 +25,8 @@ import pandas as pd
 from precalc_assets import layout
 from precalc_assets.chem import mols_from_inputs
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.models.partition_files import with_code_version
+from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.schema import null_unstorable, split_valid
@@ -39,9 +41,7 @@ from precalc_assets.serving.lookup import (
     ModelAnswer,
     Row,
     by_name,
-    columns_document,
 )
-from precalc_assets.steps.files import with_code_version
 from precalc_assets.steps.publish import serving_items
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable

@@ -13,7 +13,6 @@ each model's published columns (`layout.served_columns`), which name the values.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from typing import Any
 
 from precalc_assets import layout
 from precalc_assets.ids import InvalidIdError, validate_id
-from precalc_assets.models.spec import ModelError, OutputColumn, parse_columns
-from precalc_assets.stores.errors import ObjectNotFound
+from precalc_assets.models.published_columns import served_columns
+from precalc_assets.models.spec import OutputColumn
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingItem, ServingTable
 
@@ -168,34 +167,6 @@ def check_models(store: ObjectStore, model_ids: Sequence[str]) -> list[str]:
         where = f"{store.url} (no {layout.model_request(model_id)})"
         raise UnknownModelError(model_id, "not registered", registered, where)
     return list(dict.fromkeys(model_ids))
-
-
-def columns_document(model_id: str, code_version: str, columns: Sequence[OutputColumn]) -> bytes:
-    """What `layout.served_columns` holds: written when a model's partition is published."""
-    declared = [
-        {k: v for k, v in vars(c).items() if v is not None and v is not False} for c in columns
-    ]
-    body = {"model_id": model_id, "code_version": code_version, "columns": declared}
-    return json.dumps(body, indent=2).encode()
-
-
-def served_columns(store: ObjectStore, model_id: str) -> tuple[OutputColumn, ...]:
-    """The columns that name a model's published values; none before its first publish."""
-    key = layout.served_columns(model_id)
-    # Listed first: without a bucket-wide s3:ListBucket (the lookup Lambda's role has a
-    # prefix-limited one), S3 answers a GET of a missing key with 403, not 404.
-    if not any(info.key == key for info in store.list(key)):
-        return ()
-    try:
-        document = json.loads(store.get_bytes(key))
-    except ObjectNotFound:
-        return ()
-    except ValueError as exc:
-        raise ModelError(
-            f"{store.uri(key)} is not JSON ({exc}); publish a partition of {model_id!r} "
-            "again to rewrite it"
-        ) from exc
-    return parse_columns(model_id, document.get("columns"), store.uri(key))
 
 
 def by_name(columns: Sequence[OutputColumn], values: Sequence[Any]) -> dict[str, Any] | None:

@@ -11,11 +11,11 @@ from rdkit import Chem
 
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_inputs
+from precalc_assets.models.partition_files import read_library_slice, with_code_version
 from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import INPUT_COLUMN, LIBRARY_TEXT, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
-from precalc_assets.steps.files import read_library_slice, with_code_version
 from precalc_assets.steps.prepare import CHUNK_ROWS, prepare_slice
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore

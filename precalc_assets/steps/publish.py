@@ -9,11 +9,11 @@ from contextlib import AbstractContextManager, nullcontext
 import pandas as pd
 
 from precalc_assets import keys, layout
+from precalc_assets.models.partition_files import read_partition_file
+from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.tables import outputs_as_lists
 from precalc_assets.processes import machine_lock
-from precalc_assets.serving.lookup import columns_document
-from precalc_assets.steps.files import read_partition_file
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import (

@@ -7,10 +7,10 @@ import time
 from collections import Counter
 
 from precalc_assets import keys, layout
+from precalc_assets.models.partition_files import read_partition_file, with_code_version
 from precalc_assets.models.schema import null_unstorable, split_valid
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec
 from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
-from precalc_assets.steps.files import read_partition_file, with_code_version
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 

@@ -21,10 +21,10 @@ import pytest
 
 from precalc_assets import layout
 from precalc_assets.chem import REJECT_TOO_COMPLEX, identify
+from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving import aws_lambda
 from precalc_assets.serving.deployment import Serving, open_serving
-from precalc_assets.serving.lookup import columns_document
 from precalc_assets.serving.requests import MAX_BODY_BYTES
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.helpers import MODEL

@@ -10,7 +10,7 @@ import pytest
 from precalc_assets import keys, layout
 from precalc_assets.inputs.libraries import register_library
 from precalc_assets.models.catalog import resolve_spec
-from precalc_assets.steps.files import read_library_slice, read_upstream, rebuild_command
+from precalc_assets.models.partition_files import read_library_slice, read_upstream, rebuild_command
 from precalc_assets.steps.predict import compute_predictions
 from precalc_assets.steps.prepare import prepare_slice
 from precalc_assets.steps.publish import publish_predictions
