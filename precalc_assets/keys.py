@@ -30,6 +30,34 @@ VALIDATED_PREDICTIONS = "validated_predictions"
 PUBLISHED_PREDICTIONS = "published_predictions"
 LEDGER = "precalc_ledger"
 
+# Asset check names, and the checks of each asset (the check definitions use them).
+COMPLETENESS = "completeness"  # blocks publication
+OUTPUT_SANITY = "output_sanity"
+REPRODUCIBILITY = "reproducibility"
+PREDICTION_DRIFT = "prediction_drift"
+SERVING_READBACK = "serving_readback"
+CHECKS_OF = {
+    VALIDATED_PREDICTIONS: (COMPLETENESS,),
+    PREDICTIONS: (OUTPUT_SANITY, REPRODUCIBILITY),
+    PUBLISHED_PREDICTIONS: (PREDICTION_DRIFT, SERVING_READBACK),
+}
+
+# Dagster metadata names other code reads back (the ledger, the UI tests): defined once.
+CODE_VERSION = "code_version"
+TAKEN_OVER = "taken_over"  # "<later slice>@<its run id>" -> its items an earlier slice took
+ROWS_IN = "rows_in"
+MOLECULES_PER_SECOND = "molecules_per_second"
+MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples
+MODEL_INTERPRETERS = "model_interpreters"  # the environment each repository model ran in
+# (rows out, rejected) labels of each asset's step metadata.
+MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
+ROWS, REJECTED = "rows", "rejected"  # predictions
+VALID_ROWS, QUARANTINED_ROWS = "valid_rows", "quarantined_rows"  # validated_predictions
+ITEMS_PUBLISHED, NOT_PUBLISHED = "items_published", "not_published"  # published_predictions
+DETAIL_CHARS = 120  # of a reason's detail in a table cell
+NULLED_VALUES = "nulled_values"  # nullable column -> floats beyond the serving table's range
+
+
 # Model x slice partitions in one run: a run's start-up is paid once for all of them,
 # and a slice is parsed once for every model of the run.
 PARTITIONS_PER_RUN = 8

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list
+from precalc_assets.models.trust import LOOPBACK_HOSTS, parse_allow_list
 
 # Written only into a new, empty DAGSTER_HOME: an instance that already exists keeps its
 # own configuration (changing its storage would hide its history). The storage is
@@ -81,11 +81,6 @@ class Settings:
             http_allow=(parse_allow_list(allow) if allow else (LOOPBACK_HOSTS if local else ())),
             environments=Path(env.get(ENVS_DIR_ENV) or home / ENVS_DIR).expanduser().resolve(),
         )
-
-
-def model_policy(settings: Settings) -> ModelPolicy:
-    """The deployment's trust policy from its settings alone (no Dagster resources)."""
-    return ModelPolicy.load(settings.models_file, settings.http_allow, settings.environments)
 
 
 def store_urls(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import importlib
 import click
 
 from precalc_assets.cli.commands import COMMANDS
-from precalc_assets.cli.errors import user_errors
+from precalc_assets.cli.user_errors import user_errors
 
 
 class _Precalc(click.Group):

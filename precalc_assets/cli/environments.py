@@ -9,9 +9,10 @@ import time
 
 import click
 
-from precalc_assets.cli.errors import user_errors
+from precalc_assets.cli.user_errors import user_errors
+from precalc_assets.deployment import open_policy
 from precalc_assets.models.runners.command import CommandRunner
-from precalc_assets.settings import Settings, model_policy
+from precalc_assets.settings import Settings
 
 
 @click.command("build-envs")
@@ -24,7 +25,7 @@ def build_envs(models: tuple[str, ...]) -> None:
     One environment per distinct set of pins; a complete one is kept as it is."""
     with user_errors():
         settings = Settings.from_env()
-        policy = model_policy(settings)
+        policy = open_policy(settings)
         unknown = sorted(set(models) - set(policy.declared))
         if unknown:
             raise click.ClickException(

@@ -9,14 +9,15 @@ import click
 
 from precalc_assets import keys
 from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH, MAX_SMILES_LENGTH_CEILING
-from precalc_assets.cli.errors import user_errors
-from precalc_assets.dagster_defs.instance import add_partitions, open_instance, opened
+from precalc_assets.cli.user_errors import user_errors
+from precalc_assets.deployment import open_policy, open_storage
 from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE
-from precalc_assets.inputs.model_requests import register_model
-from precalc_assets.models.catalog import builtin_ids, resolve_spec
+from precalc_assets.inputs.model_requests import register_model, resolve_spec
+from precalc_assets.models.catalog import builtin_ids
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.trust import must_be_declared
+from precalc_assets.orchestration.instance import add_partitions, open_instance
 
 
 @click.command("add-library")
@@ -34,7 +35,8 @@ from precalc_assets.models.trust import must_be_declared
 )
 def add_library(path: Path, name: str | None, slice_size: int, max_smiles_length: int) -> None:
     """Copy a library file to storage, cut it into slices and register them."""
-    with user_errors(), opened("storage") as (store,):
+    with user_errors():
+        store = open_storage()
         manifest, new = register_library(
             store, path, name=name, slice_size=slice_size, max_smiles_length=max_smiles_length
         )
@@ -60,7 +62,8 @@ def add_model(model_id: str, spec: Path | None) -> None:
     """Register a model: a built-in ID, or any ID with --spec. A served model or a
     repository is asked for its columns and run on its own examples first; a model
     that runs code here (python, command) is declared in this machine's models file."""
-    with user_errors(), opened("storage", "models") as (store, policy):
+    with user_errors():
+        store, policy = open_storage(), open_policy()
         probe = register_model(store, model_id, policy, spec, log=click.echo)
         add_partitions(open_instance(), keys.MODEL, [model_id])
     model = probe.spec
@@ -102,7 +105,8 @@ def list_models() -> None:
     for model_id in builtin_ids():
         spec = resolve_spec(model_id)
         click.echo(f"{model_id:16} {spec.description}")
-    with user_errors(), opened("models") as (policy,):
+    with user_errors():
+        policy = open_policy()
         for model_id, request in sorted(policy.declared.items()):
             runner = request.get("runner", "?")
             what = request.get("repo") or request.get("callable") or request.get("command")

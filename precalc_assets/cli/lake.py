@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from precalc_assets.cli.errors import user_errors
+from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.lake import (
     DATASETS,
     DEFAULT_DATABASE,

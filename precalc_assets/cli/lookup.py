@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from precalc_assets.cli.errors import user_errors
-from precalc_assets.serving.deployment import open_serving
+from precalc_assets.cli.user_errors import user_errors
+from precalc_assets.deployment import open_deployment
 from precalc_assets.serving.formats import to_csv, to_json
 from precalc_assets.serving.lookup import Answer, lookup
 
@@ -74,11 +74,11 @@ def lookup_command(
         all_keys += file_keys
         all_smiles += file_smiles
     with user_errors():
-        serving = open_serving()
+        serving = open_deployment()
         answer = lookup(serving.store, serving.table, models, all_keys, all_smiles)
         if compute_missing:
             # The model's runner and RDKit are imported only when misses are computed.
-            from precalc_assets.serving.computed import compute_missing as compute
+            from precalc_assets.serving.compute_missing import compute_missing as compute
 
             compute(serving.store, serving.table, answer, serving.policy)
     text = render(answer, fmt)

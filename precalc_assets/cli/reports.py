@@ -11,12 +11,10 @@ from datetime import UTC, datetime
 import click
 
 from precalc_assets import keys
-from precalc_assets.cli.errors import user_errors
-from precalc_assets.dagster_defs.evaluations import latest_check_results
-from precalc_assets.dagster_defs.history import build_ledger
-from precalc_assets.dagster_defs.instance import open_instance, opened, registered
+from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.dagster_defs.sensors.alerts import alerts_once
 from precalc_assets.definitions import build_definitions
+from precalc_assets.deployment import open_policy, open_storage
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.summary import (
@@ -25,6 +23,9 @@ from precalc_assets.ledger.summary import (
     summarize,
     summary_markdown,
 )
+from precalc_assets.orchestration.check_executions import latest_check_results
+from precalc_assets.orchestration.instance import open_instance, registered
+from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets.quality.report import checks_markdown
 from precalc_assets.settings import Settings
 
@@ -37,7 +38,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
     inst = open_instance()
     with user_errors():
         chosen = registered(inst, keys.MODEL, models)
-    with user_errors(), opened("storage", "models") as (store, policy):
+    with user_errors():
+        store, policy = open_storage(), open_policy()
         rows = build_ledger(inst, store, policy, chosen)
         rejected = load_rejected_inputs(store)
         computed = computed_counts(store, chosen)

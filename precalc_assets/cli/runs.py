@@ -9,17 +9,14 @@ import sys
 import click
 
 from precalc_assets import keys
-from precalc_assets.cli.errors import user_errors
 from precalc_assets.cli.progress import RunProgress
-from precalc_assets.dagster_defs.active_runs import fail_dead_runs
-from precalc_assets.dagster_defs.evaluations import partitions_needing_checks
-from precalc_assets.dagster_defs.history import build_ledger
-from precalc_assets.dagster_defs.instance import open_instance, opened, registered
-from precalc_assets.dagster_defs.runs import materialize_ledger, run_missing
+from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.definitions import build_definitions
-from precalc_assets.inputs.manifests import slice_rows
-from precalc_assets.inputs.model_requests import refresh_cards
-from precalc_assets.ledger.summary import plan_of, summarize, work_to_do
+from precalc_assets.deployment import open_policy, open_storage
+from precalc_assets.ledger.summary import summarize
+from precalc_assets.orchestration.instance import open_instance, registered
+from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.precalc_run import Scope, precalc_run
 
 
 def available_cores() -> int:
@@ -52,58 +49,19 @@ def run(
 ) -> None:
     """Materialise every missing, stale or failed model x slice partition, `--workers`
     runs at a time (the ledger says which)."""
-    inst = open_instance()
+    instance = open_instance()
     with user_errors():
-        chosen_models = registered(inst, keys.MODEL, models)
-        chosen_slices = registered(inst, keys.SLICE, slices)
-    for run_id in fail_dead_runs(inst):
-        click.echo(f"run {run_id} was marked failed: its process is gone; redoing its work")
-    with user_errors(), opened("storage", "models") as (store, policy):
-        # Asks each hub model again (and builds a repository model's environment if it
-        # is not built yet, with its progress on the terminal).
-        asked = refresh_cards(store, chosen_models, policy, log=click.echo)
-        for model_id, problem in asked.items():
-            click.echo(f"model {model_id!r} could not be asked what it is: {problem}", err=True)
-        plan = work_to_do(build_ledger(inst, store, policy, chosen_models, chosen_slices))
-        rows = slice_rows(store, list(plan))
-    todo = sum(len(m) for m in plan.values())
-    click.echo(
-        f"{todo} partition(s) missing, stale or failed of {len(chosen_models)} model(s) "
-        f"x {len(chosen_slices)} slice(s)"
+        scope = Scope(
+            registered(instance, keys.MODEL, models),
+            registered(instance, keys.SLICE, slices),
+            partitions_per_run,
+            workers,
+        )
+        store, policy = open_storage(), open_policy()
+    summary = precalc_run(
+        build_definitions(), build_definitions, instance, store, policy, scope, _Terminal()
     )
-    defs = build_definitions()
-    with RunProgress(todo, rows, "precalculating") as progress:
-        summary = run_missing(
-            defs,
-            inst,
-            plan,
-            echo=progress.echo,
-            max_partitions_per_run=partitions_per_run,
-            workers=workers,
-            on_batch=lambda _, part: progress.partitions_ended(
-                part.partitions_done, list(part.failures)
-            ),
-        )
-    partitions = [keys.partition_id(m, s) for m in chosen_models for s in chosen_slices]
-    unchecked = partitions_needing_checks(inst, partitions) - set(summary.failures)
-    if unchecked:
-        click.echo(f"{len(unchecked)} partition(s) published but not (fully) checked")
-        checked = run_missing(
-            defs,
-            inst,
-            plan_of(unchecked),
-            echo=click.echo,
-            max_partitions_per_run=partitions_per_run,
-            job_name=keys.CHECK_PARTITIONS_JOB,
-            workers=workers,
-        )
-        summary.failures |= checked.failures
-        summary.left_to_others |= checked.left_to_others
-    for key, why in sorted(summary.left_to_others.items()):
-        click.echo(f"  {key}: left to another run ({why})")
-    if (summary.partitions_done or unchecked) and not materialize_ledger(defs, inst):
-        click.echo(f"the {keys.LEDGER} asset could not be materialised; see its run", err=True)
-    print_report(chosen_models, chosen_slices)
+    print_report(scope.models, scope.slices)
     if summary.failures:
         click.echo(
             f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True
@@ -111,6 +69,19 @@ def run(
         for key, error in summary.failures.items():
             click.echo(f"  {key}: {error}", err=True)
         sys.exit(1)
+
+
+class _Terminal:
+    """`precalc run` on the terminal: lines, warnings on stderr, a progress bar."""
+
+    def say(self, line: str) -> None:
+        click.echo(line)
+
+    def warn(self, line: str) -> None:
+        click.echo(line, err=True)
+
+    def progress(self, partitions: int, rows_by_slice: dict[str, int]) -> RunProgress:
+        return RunProgress(partitions, rows_by_slice, "precalculating")
 
 
 @click.command("status")
@@ -123,8 +94,9 @@ def status(fmt: str) -> None:
 
 
 def print_report(models: list[str], slices: list[str], fmt: str = "table") -> None:
-    with user_errors(), opened("storage", "models") as (store, policy):
-        summaries = summarize(build_ledger(open_instance(), store, policy, models, slices))
+    with user_errors():
+        ledger = build_ledger(open_instance(), open_storage(), open_policy(), models, slices)
+        summaries = summarize(ledger)
     rows = [
         {
             "model": s.model,

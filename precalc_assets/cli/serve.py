@@ -11,11 +11,11 @@ from typing import Any
 import click
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.history import build_ledger
-from precalc_assets.dagster_defs.instance import open_instance, opened, registered
+from precalc_assets.deployment import open_deployment
 from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.models.trust import ModelPolicy
-from precalc_assets.serving.deployment import open_serving
+from precalc_assets.orchestration.instance import open_instance, registered
+from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets.stores.object_store import ObjectStore
 
 
@@ -46,11 +46,8 @@ def serve(host: str, port: int, allow_compute: bool, allowed_hosts: tuple[str, .
     try:
         import uvicorn
 
-        from precalc_assets.serving.http_api import (
-            LOOPBACK_HOSTS,
-            allowed_hosts_for,
-            create_app,
-        )
+        from precalc_assets.serving.host_check import LOOPBACK_HOSTS, allowed_hosts_for
+        from precalc_assets.serving.http_api import create_app
     except ImportError as exc:
         raise click.ClickException(
             f"precalc serve needs FastAPI and uvicorn ({exc}); install them with "
@@ -58,37 +55,37 @@ def serve(host: str, port: int, allow_compute: bool, allowed_hosts: tuple[str, .
         ) from exc
     hosts = allowed_hosts_for(host, allowed_hosts)
     instance = open_instance()
-    with opened("storage", "models") as (store, policy):
-        app = create_app(
-            open_serving(),
-            ledger_reader(instance, store, policy),
-            allow_compute=allow_compute,
-            allowed_hosts=hosts,
+    deployment = open_deployment()
+    app = create_app(
+        deployment,
+        ledger_reader(instance, deployment.store, deployment.policy),
+        allow_compute=allow_compute,
+        allowed_hosts=hosts,
+    )
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    click.echo(f"serving lookups at {base} (API docs: {base}/docs)")
+    click.echo(f"answering requests for Host: {', '.join(hosts)} (--allowed-host adds one)")
+    if host not in LOOPBACK_HOSTS:
+        more = " and run models (--allow-compute)" if allow_compute else ""
+        click.echo(
+            f"warning: {host} is not loopback and this API has no authentication: anyone "
+            f"who can reach port {port} can look molecules up{more}",
+            err=True,
         )
-        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        click.echo(f"serving lookups at {base} (API docs: {base}/docs)")
-        click.echo(f"answering requests for Host: {', '.join(hosts)} (--allowed-host adds one)")
-        if host not in LOOPBACK_HOSTS:
-            more = " and run models (--allow-compute)" if allow_compute else ""
-            click.echo(
-                f"warning: {host} is not loopback and this API has no authentication: anyone "
-                f"who can reach port {port} can look molecules up{more}",
-                err=True,
-            )
-        sys.stdout.flush()
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port))
-        # uvicorn shuts down gracefully on Ctrl-C, then raises it again: it ends here.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port))
+    # uvicorn shuts down gracefully on Ctrl-C, then raises it again: it ends here.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     click.echo("stopped")
 
 
 def ledger_reader(
     instance: Any, store: ObjectStore, policy: ModelPolicy
 ) -> Callable[[], list[dict[str, Any]]]:
-    """What `/models` shows, read from the ledger of the Dagster `instance` when called
-    (`http_api` caches it for a few seconds)."""
-    from precalc_assets.serving.http_api import RunTimes, models_document
+    """What `/models` shows (`models_view`), read from the ledger of the Dagster `instance`
+    when called (`models_routes` caches it for a few seconds)."""
+    from precalc_assets.serving.models_view import RunTimes, models_document
 
     ended: dict[str, RunTimes] = {}  # an ended run's times never change: read them once
 

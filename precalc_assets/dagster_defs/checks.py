@@ -23,13 +23,11 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets import (
     predictions,
     published_predictions,
     validated_predictions,
 )
-from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.dagster_defs.resources import (
     ModelPolicyResource,
     ObjectStorageResource,
@@ -38,6 +36,8 @@ from precalc_assets.dagster_defs.resources import (
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelError, ModelSpec
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.partitions import model_slice_partitions, split_partition_key
+from precalc_assets.orchestration.run_processes import record_run_process
 from precalc_assets.quality.evaluations import (
     evaluate_completeness,
     evaluate_drift,
@@ -50,7 +50,6 @@ from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
 Evaluate = Callable[[ObjectStore, ModelSpec, str], Outcome]
-BLOCKING = "completeness"
 
 
 def _figure_text(value: object) -> str:
@@ -82,7 +81,7 @@ def _evaluation(
         description=outcome.description,
         metadata=metadata,
         partition=partition,
-        blocking=name == BLOCKING,
+        blocking=name == keys.COMPLETENESS,
     )
 
 
@@ -141,7 +140,7 @@ def partition_check(
 
 completeness_check = partition_check(
     validated_predictions,
-    BLOCKING,
+    keys.COMPLETENESS,
     "Every valid library row is validated or quarantined (blocks publication).",
     evaluate_completeness,
     blocking=True,
@@ -149,14 +148,14 @@ completeness_check = partition_check(
 
 output_sanity_check = partition_check(
     predictions,
-    "output_sanity",
+    keys.OUTPUT_SANITY,
     "Share of null/NaN (where not nullable) and out-of-range outputs per column.",
     evaluate_output_sanity,
 )
 
 reproducibility_check = partition_check(
     predictions,
-    "reproducibility",
+    keys.REPRODUCIBILITY,
     "Materialised again under the same code version, predictions are unchanged.",
     evaluate_reproducibility,
 )
@@ -164,7 +163,7 @@ reproducibility_check = partition_check(
 
 @dg.asset_check(
     asset=published_predictions,
-    name="prediction_drift",
+    name=keys.PREDICTION_DRIFT,
     partitions_def=model_slice_partitions,
     description="Evidently drift of this slice's predictions against the model's baseline slice.",
 )
@@ -184,14 +183,14 @@ def prediction_drift_check(
         storage.open(),
         models.open(),
         published_predictions.key,
-        "prediction_drift",
+        keys.PREDICTION_DRIFT,
         evaluate,
     )
 
 
 @dg.asset_check(
     asset=published_predictions,
-    name="serving_readback",
+    name=keys.SERVING_READBACK,
     partitions_def=model_slice_partitions,
     description="A sample of items read back from the serving table equals the validated values.",
 )
@@ -211,7 +210,7 @@ def serving_readback_check(
         storage.open(),
         models.open(),
         published_predictions.key,
-        "serving_readback",
+        keys.SERVING_READBACK,
         evaluate,
     )
 

@@ -10,13 +10,13 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH
-from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets import MODEL_ASSETS, library_slices
 from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.inputs.libraries import register_stored_library
 from precalc_assets.inputs.library_files import DEFAULT_SLICE_SIZE, LibraryError
 from precalc_assets.inputs.rejected import record_rejected_inputs
+from precalc_assets.orchestration.run_processes import record_run_process
 
 precalculate_job = dg.define_asset_job(
     name=keys.PRECALCULATE_JOB,

@@ -8,21 +8,6 @@ from precalc_assets import keys
 from precalc_assets.models.examples import ExampleCheck
 from precalc_assets.steps.results import StepResult
 
-# Metadata names other code reads back (the ledger, tests): each defined once.
-CODE_VERSION = "code_version"
-TAKEN_OVER = "taken_over"  # "<later slice>@<its run id>" -> its items an earlier slice took
-ROWS_IN = "rows_in"
-MOLECULES_PER_SECOND = "molecules_per_second"
-MODEL_EXAMPLES = "model_examples"  # how served/repository models did on their examples
-MODEL_INTERPRETERS = "model_interpreters"  # the environment each repository model ran in
-# (rows out, rejected) labels of each asset's step metadata.
-MOLECULES, REJECTED_ROWS = "molecules", "rejected_rows"  # library_slices
-ROWS, REJECTED = "rows", "rejected"  # predictions
-VALID_ROWS, QUARANTINED_ROWS = "valid_rows", "quarantined_rows"  # validated_predictions
-ITEMS_PUBLISHED, NOT_PUBLISHED = "items_published", "not_published"  # published_predictions
-DETAIL_CHARS = 120  # of a reason's detail in a table cell
-NULLED_VALUES = "nulled_values"  # nullable column -> floats beyond the serving table's range
-
 
 def _path_value(uri: str) -> dg.MetadataValue:
     """A local file as a path, an object in S3 as its `s3://` URI (a link in the UI),
@@ -55,7 +40,7 @@ def counts_table(
 def _cell(text: str) -> str:
     """Text as one markdown table cell."""
     text = " ".join(text.split()).replace("|", "\\|")
-    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 3] + "..."
+    return text if len(text) <= keys.DETAIL_CHARS else text[: keys.DETAIL_CHARS - 3] + "..."
 
 
 def interpreters_table(interpreters: dict[str, str]) -> dg.MetadataValue:
@@ -74,25 +59,27 @@ def examples_table(checks: list[ExampleCheck]) -> dg.MetadataValue:
 def step_metadata(result: StepResult, rows_label: str, rejected_label: str) -> dict:
     """One partition's own figures, paths and reasons."""
     metadata: dict[str, object] = {
-        ROWS_IN: dg.MetadataValue.int(result.rows_in),
+        keys.ROWS_IN: dg.MetadataValue.int(result.rows_in),
         rows_label: dg.MetadataValue.int(result.rows_out),
         rejected_label: dg.MetadataValue.int(result.rejected),
         "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-        MOLECULES_PER_SECOND: dg.MetadataValue.float(
+        keys.MOLECULES_PER_SECOND: dg.MetadataValue.float(
             round(result.rows_in / result.seconds, 1) if result.seconds else 0.0
         ),
     }
     metadata.update({name: _path_value(uri) for name, uri in result.paths.items()})
     if result.code_version:
-        metadata[CODE_VERSION] = dg.MetadataValue.text(result.code_version)
+        metadata[keys.CODE_VERSION] = dg.MetadataValue.text(result.code_version)
     if result.reasons or result.rejected:
         metadata[f"{rejected_label}_by_reason"] = counts_table(
             result.reasons, "reason", result.reason_details
         )
     if result.nulled:  # never a silent null: the values the serving table cannot hold
-        metadata[NULLED_VALUES] = counts_table(result.nulled, "column", unit="values made null")
+        metadata[keys.NULLED_VALUES] = counts_table(
+            result.nulled, "column", unit="values made null"
+        )
     if result.taken_over:
-        metadata[TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
+        metadata[keys.TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     return metadata
 
 
@@ -117,12 +104,3 @@ def partition_id(result: StepResult) -> str:
         if result.model_id
         else result.slice_key
     )
-
-
-def metadata_value(metadata: dict | None, name: str) -> object:
-    value = (metadata or {}).get(name)
-    return value.value if value is not None else None
-
-
-def metadata_figure(metadata: dict | None, name: str) -> int:
-    return int(metadata_value(metadata, name) or 0)

@@ -9,11 +9,11 @@ import pyarrow.csv as pa_csv
 
 from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.assets.publication import published_predictions
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.rows import TO_DO
 from precalc_assets.ledger.summary import summarize, summary_markdown
+from precalc_assets.orchestration.ledger_reads import build_ledger
 
 
 @dg.asset(

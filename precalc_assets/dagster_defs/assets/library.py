@@ -3,15 +3,10 @@
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.active_runs import record_run_process
-from precalc_assets.dagster_defs.metadata import (
-    MOLECULES,
-    REJECTED_ROWS,
-    record_partitions,
-    step_metadata,
-)
-from precalc_assets.dagster_defs.partitions import slice_partitions
+from precalc_assets.dagster_defs.metadata import record_partitions, step_metadata
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
+from precalc_assets.orchestration.partitions import slice_partitions
+from precalc_assets.orchestration.run_processes import record_run_process
 from precalc_assets.steps.prepare import prepare_slice
 from precalc_assets.steps.results import StepResult
 
@@ -21,7 +16,7 @@ def library_slice_materialization(result: StepResult) -> dg.AssetMaterialization
     return dg.AssetMaterialization(
         asset_key=keys.LIBRARY_SLICES,
         partition=result.slice_key,
-        metadata=step_metadata(result, MOLECULES, REJECTED_ROWS),
+        metadata=step_metadata(result, keys.MOLECULES, keys.REJECTED_ROWS),
     )
 
 
@@ -48,5 +43,5 @@ def library_slices(
             f"slice {result.slice_key}: {result.rows_out:,} molecules, {result.rejected:,} "
             f"rejected {result.reasons or ''} in {result.seconds:.1f}s"
         )
-    record_partitions(context, results, MOLECULES, REJECTED_ROWS)
+    record_partitions(context, results, keys.MOLECULES, keys.REJECTED_ROWS)
     return dg.MaterializeResult()

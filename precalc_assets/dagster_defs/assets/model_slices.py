@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.stores.object_store import ObjectStore
 
 MODEL_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=keys.PARTITIONS_PER_RUN)

@@ -3,14 +3,9 @@
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.active_runs import record_run_process
 from precalc_assets.dagster_defs.assets.library import library_slice_materialization, library_slices
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, partitions_by_slice
 from precalc_assets.dagster_defs.metadata import (
-    MODEL_EXAMPLES,
-    MODEL_INTERPRETERS,
-    REJECTED,
-    ROWS,
     examples_table,
     interpreters_table,
     record_partitions,
@@ -18,6 +13,7 @@ from precalc_assets.dagster_defs.metadata import (
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.inputs.model_requests import probe_model
 from precalc_assets.models.runners.command import CommandRunner
+from precalc_assets.orchestration.run_processes import record_run_process
 from precalc_assets.steps.predict import compute_predictions
 
 
@@ -46,26 +42,26 @@ def predictions(
     results = []
     for slice_key, model_ids in by_slice.items():
         specs = [probes[m].spec for m in model_ids]
-        slice_results, prepared = compute_predictions(store, specs, slice_key, context.log.info)
-        if prepared is not None:
+        predicted = compute_predictions(store, specs, slice_key, context.log.info)
+        if predicted.prepared is not None:
             # The slice was canonicalised in this step, on the same parse as the models:
             # record it as a materialisation of `library_slices`, so history stays true.
             context.log.info(
                 f"slice {slice_key} was not prepared, or its file could not be read: "
                 "prepared it here"
             )
-            context.log_event(library_slice_materialization(prepared))
-        results += slice_results
-    record_partitions(context, results, ROWS, REJECTED)
+            context.log_event(library_slice_materialization(predicted.prepared))
+        results += predicted.results
+    record_partitions(context, results, keys.ROWS, keys.REJECTED)
     checked = [p.examples for p in probes.values() if p.examples is not None]
     # How the run's models did on their examples, and which environment each repository
     # model ran in: shown on each partition of the run.
-    metadata = {MODEL_EXAMPLES: examples_table(checked)} if checked else {}
+    metadata = {keys.MODEL_EXAMPLES: examples_table(checked)} if checked else {}
     interpreters = {
         m: CommandRunner.interpreter(m, p.spec.options)
         for m, p in probes.items()
         if p.spec.runner == CommandRunner.name
     }
     if any(interpreters.values()):
-        metadata[MODEL_INTERPRETERS] = interpreters_table(interpreters)
+        metadata[keys.MODEL_INTERPRETERS] = interpreters_table(interpreters)
     return dg.MaterializeResult(metadata=metadata)

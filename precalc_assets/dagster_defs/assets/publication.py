@@ -5,7 +5,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.validation import validated_predictions
-from precalc_assets.dagster_defs.metadata import ITEMS_PUBLISHED, NOT_PUBLISHED, record_partitions
+from precalc_assets.dagster_defs.metadata import record_partitions
 from precalc_assets.dagster_defs.resources import (
     ModelPolicyResource,
     ObjectStorageResource,
@@ -34,5 +34,5 @@ def published_predictions(
     for slice_key, specs in specs_by_slice(context, store, models.open()):
         for spec in specs:
             results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
-    record_partitions(context, results, ITEMS_PUBLISHED, NOT_PUBLISHED)
+    record_partitions(context, results, keys.ITEMS_PUBLISHED, keys.NOT_PUBLISHED)
     return dg.MaterializeResult()

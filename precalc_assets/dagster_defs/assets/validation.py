@@ -5,7 +5,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.dagster_defs.assets.model_slices import model_slice_asset, specs_by_slice
 from precalc_assets.dagster_defs.assets.predictions import predictions
-from precalc_assets.dagster_defs.metadata import QUARANTINED_ROWS, VALID_ROWS, record_partitions
+from precalc_assets.dagster_defs.metadata import record_partitions
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.steps.validate import validate_predictions
 
@@ -39,5 +39,5 @@ def validated_predictions(
                     f"serving table's number range made null: {result.nulled}"
                 )
             results.append(result)
-    record_partitions(context, results, VALID_ROWS, QUARANTINED_ROWS)
+    record_partitions(context, results, keys.VALID_ROWS, keys.QUARANTINED_ROWS)
     return dg.MaterializeResult()

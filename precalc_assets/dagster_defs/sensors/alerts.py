@@ -12,17 +12,17 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.alerts.alert import Alert
-from precalc_assets.alerts.decisions import check_transition
-from precalc_assets.dagster_defs.evaluations import (
+from precalc_assets.alerts.transitions import check_transition
+from precalc_assets.dagster_defs.resources import NotifierResource
+from precalc_assets.dagster_defs.sensors.run_requests import run_span
+from precalc_assets.dagster_defs.sensors.running import running_sensor
+from precalc_assets.orchestration.check_executions import (
     PLANNED,
     check_keys,
     evaluation_of,
     executions_after,
     metadata_number,
 )
-from precalc_assets.dagster_defs.resources import NotifierResource
-from precalc_assets.dagster_defs.sensors.run_requests import run_span
-from precalc_assets.dagster_defs.sensors.running import running_sensor
 
 ALERT_BATCH = 500
 

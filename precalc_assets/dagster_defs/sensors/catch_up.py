@@ -7,17 +7,17 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.active_runs import (
-    fail_dead_runs,
-    runs_failed_by_lost_processes,
-    runs_in_flight,
-)
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.rows import TO_DO
+from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.run_processes import (
+    fail_dead_runs,
+    runs_failed_by_lost_processes,
+    runs_in_flight,
+)
 
 
 @running_sensor(

@@ -9,7 +9,6 @@ import json
 import dagster as dg
 
 from precalc_assets import keys, layout
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import (
     RegisterLibraryConfig,
     precalculate_job,
@@ -22,6 +21,7 @@ from precalc_assets.inputs.library_files import LibraryError, library_format
 from precalc_assets.inputs.manifests import slices_cut_from
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
+from precalc_assets.orchestration.ledger_reads import build_ledger
 
 
 @running_sensor(

@@ -19,13 +19,12 @@ import json
 import dagster as dg
 
 from precalc_assets import keys, layout
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.dagster_defs.jobs import precalculate_job
-from precalc_assets.dagster_defs.partitions import model_partitions
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.model_requests import (
+    Probe,
     describe_model,
     record_card,
     requested,
@@ -34,6 +33,10 @@ from precalc_assets.inputs.model_requests import (
 from precalc_assets.inputs.rejected import record_rejected_inputs
 from precalc_assets.ledger.summary import work_to_do
 from precalc_assets.models.spec import ModelError
+from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.partitions import model_partitions
+from precalc_assets.stores.object_store import ObjectStore
 
 
 @running_sensor(
@@ -62,29 +65,10 @@ def model_requests_sensor(
     retry: set[str] = set()  # the model could not be asked: try again next tick
     run_requests: list[dg.RunRequest] = []
     for key in changed:
-        model_id = layout.model_request_id(key)
-        try:
-            request, source = requested(store, model_id, policy)
-        except ModelError as exc:  # the file itself: skipped until it changes
-            context.log.warning(f"skipped {store.uri(key)}: {exc}")
-            rejected[key] = str(exc)
+        probe = _described(context, store, policy, key, rejected, retry)
+        if probe is None:
             continue
-        try:
-            # A repository model's examples run in its own environment, which may still
-            # have to be built: never in a tick; its first run checks them before it
-            # computes anything.
-            probe = describe_model(
-                model_id,
-                sensor_request(request),
-                source,
-                context.log.info,
-                run_examples=request.get("runner") != "command",
-            )
-        except ModelError as exc:
-            context.log.warning(f"{store.uri(key)}: {exc} (tried again next tick)")
-            rejected[key] = str(exc)
-            retry.add(key)
-            continue
+        model_id = probe.spec.model_id
         record_card(store, probe)
         if model_id in model_ids:
             plan = work_to_do(build_ledger(instance, store, policy, [model_id], slices))
@@ -113,3 +97,39 @@ def model_requests_sensor(
             [model_partitions.build_add_request(new_models)] if new_models else []
         ),
     )
+
+
+def _described(
+    context: dg.SensorEvaluationContext,
+    store: ObjectStore,
+    policy: ModelPolicy,
+    key: str,
+    rejected: dict[str, str],
+    retry: set[str],
+) -> Probe | None:
+    """The model request `key` read and its model asked what it is; None when refused,
+    with the reason in `rejected` (and `key` in `retry` when the model could not be
+    asked yet: a bad file is skipped until it changes)."""
+    model_id = layout.model_request_id(key)
+    try:
+        request, source = requested(store, model_id, policy)
+    except ModelError as exc:
+        context.log.warning(f"skipped {store.uri(key)}: {exc}")
+        rejected[key] = str(exc)
+        return None
+    try:
+        # A repository model's examples run in its own environment, which may still
+        # have to be built: never in a tick; its first run checks them before it
+        # computes anything.
+        return describe_model(
+            model_id,
+            sensor_request(request),
+            source,
+            context.log.info,
+            run_examples=request.get("runner") != "command",
+        )
+    except ModelError as exc:
+        context.log.warning(f"{store.uri(key)}: {exc} (tried again next tick)")
+        rejected[key] = str(exc)
+        retry.add(key)
+        return None

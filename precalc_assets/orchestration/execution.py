@@ -38,9 +38,8 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.batches import Batch, plan_batches
-from precalc_assets.dagster_defs.active_runs import fail_dead_runs, runs_in_flight
-from precalc_assets.dagster_defs.partitions import partition_key
-from precalc_assets.definitions import build_definitions
+from precalc_assets.orchestration.partitions import partition_key
+from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_flight
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
@@ -86,11 +85,15 @@ def run_missing(
     job_name: str = keys.PRECALCULATE_JOB,
     workers: int = 1,
     on_batch: Callable[[Batch, RunSummary], None] | None = None,
+    load_definitions: Callable[[], dg.Definitions] | None = None,
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
     `job_name`, `workers` runs at a time; a run that fails is retried one partition per
     run, so one bad partition never holds back the others and each failure is reported
-    with its own cause. `on_batch` hears of each batch as it ends (progress)."""
+    with its own cause. `on_batch` hears of each batch as it ends (progress). With more
+    than one worker, each worker process loads the code location with
+    `load_definitions` (a module-level function, such as `definitions.build_definitions`:
+    it reaches the spawned process by name)."""
     summary = RunSummary()
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
@@ -107,12 +110,13 @@ def run_missing(
         if on_batch is not None:
             on_batch(batch, part)
 
-    if workers <= 1 or len(batches) <= 1:
+    if workers <= 1 or len(batches) <= 1 or load_definitions is None:
         job = defs.resolve_job_def(job_name)
         for batch in batches:
             done(batch, claim_and_run(job, instance, work, batch))
         return summary
-    _run_in_workers(instance, work, batches, min(workers, len(batches)), done)
+    pool = _Pool(multiprocessing.get_context("spawn"), load_definitions)
+    _run_in_workers(instance, work, batches, min(workers, len(batches)), pool, done)
     return summary
 
 
@@ -121,17 +125,15 @@ def _run_in_workers(
     work: Work,
     batches: list[Batch],
     workers: int,
+    pool: _Pool,
     done: Callable[[Batch, RunSummary], None],
 ) -> None:
     """Each batch on the next idle worker; a worker lost mid-batch costs that batch only.
 
     Not a `ProcessPoolExecutor`: one dead worker breaks its whole pool (every pending
     batch raises `BrokenProcessPool`, the other workers are stopped)."""
-    # A fresh interpreter per worker (spawn): forking a process that holds Dagster's
-    # threads and database connections is not safe.
-    context = multiprocessing.get_context("spawn")
     queue = deque(batches)
-    idle = [_Worker(context) for _ in range(workers)]
+    idle = [pool.worker() for _ in range(workers)]
     busy: dict[_Worker, Batch] = {}
     try:
         while queue or busy:
@@ -149,19 +151,32 @@ def _run_in_workers(
                     continue
                 done(batch, _lost_batch(instance, work, batch, worker.lost()))
                 if queue:  # the batches still queued get a fresh worker
-                    idle.append(_Worker(context))
+                    idle.append(pool.worker())
     finally:
         for worker in idle + list(busy):
             worker.stop()
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """How workers are made: a fresh interpreter each (spawn: forking a process that holds
+    Dagster's threads and database connections is not safe), loading the code location
+    with `load_definitions`."""
+
+    context: SpawnContext
+    load_definitions: Callable[[], dg.Definitions]
+
+    def worker(self) -> _Worker:
+        return _Worker(self.context, self.load_definitions)
+
+
 class _Worker:
     """A spawned worker process and the pipe it takes batches from, one at a time."""
 
-    def __init__(self, context: SpawnContext) -> None:
+    def __init__(self, context: SpawnContext, load: Callable[[], dg.Definitions]) -> None:
         self.conn, theirs = context.Pipe()
         self.process = context.Process(
-            target=_worker_main, args=(theirs, os.getpid()), name="precalc-worker"
+            target=_worker_main, args=(theirs, os.getpid(), load), name="precalc-worker"
         )
         self.process.start()  # from the main thread: the parent-death signal is tied to it
         theirs.close()
@@ -228,13 +243,15 @@ def _lost_batch(instance: dg.DagsterInstance, work: Work, batch: Batch, how: str
     return summary
 
 
-def _worker_main(conn: Connection, parent_pid: int) -> None:
+def _worker_main(
+    conn: Connection, parent_pid: int, load_definitions: Callable[[], dg.Definitions]
+) -> None:
     """A worker: loads the code location and the instance once, then runs the batches it
     is sent until it is sent None or its parent is gone."""
     die_with_parent(parent_pid)
     broken = ""
     try:
-        defs, instance = build_definitions(), dg.DagsterInstance.get()
+        defs, instance = load_definitions(), dg.DagsterInstance.get()
     except Exception as exc:  # every batch then fails with this one line
         broken = f"the worker process could not start: {type(exc).__name__}: {exc}"
     try:

@@ -9,28 +9,17 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from precalc_assets import keys, layout
-from precalc_assets.dagster_defs.active_runs import held_by_live_or_dead_runs
-from precalc_assets.dagster_defs.metadata import (
-    CODE_VERSION,
-    ITEMS_PUBLISHED,
-    NOT_PUBLISHED,
-    QUARANTINED_ROWS,
-    REJECTED_ROWS,
-    TAKEN_OVER,
-    metadata_figure,
-    metadata_value,
-)
-from precalc_assets.dagster_defs.partitions import model_slice_partitions
 from precalc_assets.ledger.cache import facts_table, read_facts
 from precalc_assets.ledger.rows import (
-    FAILED,
-    IN_PROGRESS,
     Fact,
     LedgerRow,
+    Status,
     current_code_versions,
     ledger_rows,
 )
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.partitions import model_slice_partitions
+from precalc_assets.orchestration.run_processes import held_by_live_or_dead_runs
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -39,24 +28,33 @@ VALIDATED = dg.AssetKey(keys.VALIDATED_PREDICTIONS)
 LIBRARY = dg.AssetKey(keys.LIBRARY_SLICES)
 # Figures read from each asset's metadata into the `Fact` field of the same name.
 FIGURES = {
-    PUBLISHED: (ITEMS_PUBLISHED, NOT_PUBLISHED),
-    VALIDATED: (QUARANTINED_ROWS,),
-    LIBRARY: (REJECTED_ROWS,),
+    PUBLISHED: (keys.ITEMS_PUBLISHED, keys.NOT_PUBLISHED),
+    VALIDATED: (keys.QUARANTINED_ROWS,),
+    LIBRARY: (keys.REJECTED_ROWS,),
 }
 ATTEMPTS = {
-    dg.AssetPartitionStatus.IN_PROGRESS: IN_PROGRESS,
-    dg.AssetPartitionStatus.FAILED: FAILED,
+    dg.AssetPartitionStatus.IN_PROGRESS: Status.IN_PROGRESS,
+    dg.AssetPartitionStatus.FAILED: Status.FAILED,
 }
+
+
+def _metadata_value(metadata: dict | None, name: str) -> object:
+    value = (metadata or {}).get(name)
+    return value.value if value is not None else None
+
+
+def _metadata_figure(metadata: dict | None, name: str) -> int:
+    return int(_metadata_value(metadata, name) or 0)
 
 
 def _fact(asset_key: dg.AssetKey, record: dg.EventLogRecord) -> Fact:
     meta = record.asset_materialization.metadata
     fact = Fact(record.storage_id, record.run_id, record.timestamp)
     if asset_key == PUBLISHED:
-        fact.code_version = str(metadata_value(meta, CODE_VERSION) or "")
-        fact.taken_over = json.dumps(metadata_value(meta, TAKEN_OVER) or {})
+        fact.code_version = str(_metadata_value(meta, keys.CODE_VERSION) or "")
+        fact.taken_over = json.dumps(_metadata_value(meta, keys.TAKEN_OVER) or {})
     for name in FIGURES[asset_key]:
-        setattr(fact, name, metadata_figure(meta, name))
+        setattr(fact, name, _metadata_figure(meta, name))
     return fact
 
 
@@ -149,11 +147,11 @@ def build_ledger(
     )
     attempts = {p: ATTEMPTS[s] for p, s in statuses.items() if s in ATTEMPTS}
     live, dead = held_by_live_or_dead_runs(instance, models, slices, keys.PRECALCULATE_JOB)
-    held = {p: run.run_id for p, run in live.items() if attempts.get(p) == IN_PROGRESS}
+    held = {p: run.run_id for p, run in live.items() if attempts.get(p) == Status.IN_PROGRESS}
     # Dagster reads a run in progress until something marks it failed; its process tags
     # say now that it never will finish.
-    failures = {p: run.reason for p, run in dead.items() if attempts.get(p) == IN_PROGRESS}
-    attempts |= dict.fromkeys(failures, FAILED)
+    failures = {p: run.reason for p, run in dead.items() if attempts.get(p) == Status.IN_PROGRESS}
+    attempts |= dict.fromkeys(failures, Status.FAILED)
     starts = {run_id: _run_start(instance, run_id) for run_id in set(held.values())}
     in_flight = {partition: (run_id, starts[run_id]) for partition, run_id in held.items()}
     versions = current_code_versions(store, models, policy)

@@ -1,15 +1,12 @@
-"""The Dagster instance and the deployment's resources, as the CLI opens them."""
+"""The Dagster instance as the CLI opens it, and the models and slices registered in it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable
 
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.resources import resources_for
 from precalc_assets.settings import Settings, ensure_dagster_home
 
 
@@ -21,15 +18,6 @@ def open_instance() -> dg.DagsterInstance:
     """The instance of DAGSTER_HOME (the embedded one under PRECALC_HOME by default)."""
     ensure_dagster_home(Settings.from_env())
     return dg.DagsterInstance.get()
-
-
-@contextmanager
-def opened(*names: str) -> Iterator[tuple[Any, ...]]:
-    """The deployment's resources, built the way Dagster builds them (EnvVar resolved),
-    then opened: e.g. `with opened("storage") as (store,)`."""
-    settings = Settings.from_env()
-    with dg.build_resources(resources_for(settings.deployment)) as resources:
-        yield tuple(getattr(resources, name).open() for name in names)
 
 
 def registered(

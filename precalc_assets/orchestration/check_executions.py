@@ -7,7 +7,6 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.quality.report import CheckResult
 
 PAGE = 500
@@ -15,7 +14,11 @@ PLANNED = "PLANNED"  # an execution whose evaluation has not been recorded (yet)
 
 
 def check_keys() -> list[dg.AssetCheckKey]:
-    return [key for check in CHECKS for key in check.check_keys]
+    return [
+        dg.AssetCheckKey(dg.AssetKey(asset), name)
+        for asset, names in keys.CHECKS_OF.items()
+        for name in names
+    ]
 
 
 def executions_after(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after: int) -> list:

@@ -1,0 +1,116 @@
+"""Everything `precalc run` does, in its order: fail the runs whose process is gone, ask
+each hub model again, plan from the ledger, run what is missing, stale or failed, check
+what is published but unchecked, and materialise the ledger. The CLI gives it a
+terminal to speak to and prints the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import dagster as dg
+
+from precalc_assets import keys
+from precalc_assets.batches import Batch
+from precalc_assets.inputs.manifests import slice_rows
+from precalc_assets.inputs.model_requests import refresh_cards
+from precalc_assets.ledger.summary import plan_of, work_to_do
+from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.check_executions import partitions_needing_checks
+from precalc_assets.orchestration.execution import RunSummary, materialize_ledger, run_missing
+from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.run_processes import fail_dead_runs
+from precalc_assets.stores.object_store import ObjectStore
+
+Echo = Callable[[str], None]
+Ended = Callable[[list[str], list[str]], None]  # partitions done, partitions failed
+
+
+class Progress(Protocol):
+    """Where a run's lines go while a progress bar shows the partitions done."""
+
+    def echo(self, line: str) -> None: ...
+
+    def partitions_ended(self, done: list[str], failed: list[str]) -> None: ...
+
+
+class Terminal(Protocol):
+    """What `precalc run` says, and how it shows progress."""
+
+    def say(self, line: str) -> None: ...
+
+    def warn(self, line: str) -> None: ...
+
+    def progress(
+        self, partitions: int, rows_by_slice: dict[str, int]
+    ) -> AbstractContextManager[Progress]: ...
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one `precalc run` works on, and how."""
+
+    models: list[str]
+    slices: list[str]
+    partitions_per_run: int = keys.PARTITIONS_PER_RUN
+    workers: int = 1
+
+
+def precalc_run(
+    definitions: dg.Definitions,
+    load_definitions: Callable[[], dg.Definitions],
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    policy: ModelPolicy,
+    scope: Scope,
+    terminal: Terminal,
+) -> RunSummary:
+    """Run, then check, everything the ledger says is to do in `scope`."""
+    for run_id in fail_dead_runs(instance):
+        terminal.say(f"run {run_id} was marked failed: its process is gone; redoing its work")
+    # Asks each hub model again (and builds a repository model's environment if it is
+    # not built yet, with its progress on the terminal).
+    for model_id, problem in refresh_cards(store, scope.models, policy, terminal.say).items():
+        terminal.warn(f"model {model_id!r} could not be asked what it is: {problem}")
+    plan = work_to_do(build_ledger(instance, store, policy, scope.models, scope.slices))
+    todo = sum(len(m) for m in plan.values())
+    terminal.say(
+        f"{todo} partition(s) missing, stale or failed of {len(scope.models)} model(s) "
+        f"x {len(scope.slices)} slice(s)"
+    )
+
+    def run(plan: dict[str, list[str]], echo: Echo, job: str, ended: Ended | None = None):
+        return run_missing(
+            definitions,
+            instance,
+            plan,
+            echo=echo,
+            max_partitions_per_run=scope.partitions_per_run,
+            job_name=job,
+            workers=scope.workers,
+            on_batch=_batches_ended(ended),
+            load_definitions=load_definitions,
+        )
+
+    with terminal.progress(todo, slice_rows(store, list(plan))) as progress:
+        summary = run(plan, progress.echo, keys.PRECALCULATE_JOB, progress.partitions_ended)
+    partitions = [keys.partition_id(m, s) for m in scope.models for s in scope.slices]
+    unchecked = partitions_needing_checks(instance, partitions) - set(summary.failures)
+    if unchecked:
+        terminal.say(f"{len(unchecked)} partition(s) published but not (fully) checked")
+        checked = run(plan_of(unchecked), terminal.say, keys.CHECK_PARTITIONS_JOB)
+        summary.failures |= checked.failures
+        summary.left_to_others |= checked.left_to_others
+    for key, why in sorted(summary.left_to_others.items()):
+        terminal.say(f"  {key}: left to another run ({why})")
+    if (summary.partitions_done or unchecked) and not materialize_ledger(definitions, instance):
+        terminal.warn(f"the {keys.LEDGER} asset could not be materialised; see its run")
+    return summary
+
+
+def _batches_ended(ended: Ended | None) -> Callable[[Batch, RunSummary], None] | None:
+    if ended is None:
+        return None
+    return lambda _, part: ended(part.partitions_done, list(part.failures))
