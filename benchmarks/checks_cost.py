@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from precalc_assets.inputs.model_requests import load_model_spec, register_model
     from precalc_assets.models.spec import ModelError
     from precalc_assets.quality import evaluations
-    from precalc_assets.quality.settings import check_settings
+    from precalc_assets.quality.check_settings import check_settings
     from precalc_assets.steps.predict import compute_predictions
     from precalc_assets.steps.prepare import prepare_slice
     from precalc_assets.steps.publish import publish_predictions

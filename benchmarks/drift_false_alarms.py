@@ -78,15 +78,15 @@ from precalc_assets.models.builtin import (  # noqa: E402
     physchem_descriptors,
 )
 from precalc_assets.models.spec import OutputColumn  # noqa: E402
-from precalc_assets.quality.drift import (  # noqa: E402
+from precalc_assets.quality.drift.measure import measure_drift  # noqa: E402
+from precalc_assets.quality.drift.policy import (  # noqa: E402
     NOISE_SCALED_METHODS,
     NUMERIC,
     DriftPolicy,
-    DriftResult,
     fixed_threshold,
-    measure_drift,
     severity_for,
 )
+from precalc_assets.quality.drift.verdicts import DriftResult  # noqa: E402
 
 MODELS = ("eos3b5e", "rdkit-physchem", "morgan-fp2048")
 MOLSETS_FILE = "moses/dataset/data/train.csv.gz"

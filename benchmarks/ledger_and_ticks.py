@@ -37,11 +37,11 @@ def main() -> None:
     import dagster as dg
 
     from precalc_assets import layout
-    from precalc_assets.dagster_defs.history import build_ledger
     from precalc_assets.dagster_defs.sensors import library_files_sensor, missing_partitions_sensor
     from precalc_assets.definitions import build_definitions
     from precalc_assets.inputs.model_requests import load_model_spec
     from precalc_assets.ledger.summary import summarize
+    from precalc_assets.orchestration.ledger_reads import build_ledger
     from precalc_assets.settings import Settings, ensure_dagster_home
 
     ensure_dagster_home(Settings.from_env())

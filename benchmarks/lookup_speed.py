@@ -77,7 +77,7 @@ def register(store: Any) -> None:
     """What `precalc add-model` and a publish leave behind for the lookup to read."""
     from precalc_assets import layout
     from precalc_assets.models.builtin import BUILTIN_SPECS
-    from precalc_assets.serving.lookup import columns_document
+    from precalc_assets.models.published_columns import columns_document
 
     spec = BUILTIN_SPECS[MODEL]
     store.put_bytes(layout.model_request(MODEL), b"{}")

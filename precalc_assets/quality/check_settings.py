@@ -3,53 +3,115 @@
 "reproducibility": {"rtol": 1e-6},
 "readback": {"sample": 100}, "drift": {"warn_share": 0.25, "baseline_slice": "lib-0000",
 "report": "failing"}}`.
-A bad value fails when the model is registered, never later in a check.
+
+Each section is a pydantic dataclass, so an unknown section or key, or a bad value, fails
+by itself when the model is registered, never later in a check; `check_settings` turns
+the failure into a `ModelError` naming the source, the key and what the key allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+import math
+from dataclasses import dataclass, field, fields
+from typing import Annotated, Any, Literal
 
-from precalc_assets.models.spec import ModelError, ModelSpec
-from precalc_assets.quality.drift import DriftPolicy
-from precalc_assets.quality.outcome import ERROR, WARN
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as settings_dataclass
 
-SECTIONS = ("sanity", "reproducibility", "readback", "drift")
-# When the drift check writes its Evidently HTML report (`checks.drift.report`): for
-# every partition, only for a failing one (WARN/ERROR), or never. Building the report is
-# most of what a failing partition's checks cost (benchmarks/README.md).
-DRIFT_REPORTS = ("always", "failing", "never")
-DEFAULT_DRIFT_REPORT = "failing"
+from precalc_assets.models.spec import ModelSpec
+from precalc_assets.quality.drift.policy import DriftPolicy
+from precalc_assets.quality.settings_errors import settings_error
+
+# When the drift check writes its Evidently HTML report (`checks.drift.report`).
+DriftReport = Literal["always", "failing", "never"]
+DEFAULT_DRIFT_REPORT: DriftReport = "failing"
+# Unknown keys are refused, not ignored: a typo must not silently keep a default.
+SETTINGS = ConfigDict(extra="forbid")
+
+NonNegative = Annotated[float, Field(strict=True, ge=0, description="a non-negative number")]
 
 
-@dataclass(frozen=True)
+def _made_whole(value: Any) -> Any:
+    """`readback.sample` may be any number >= 0: a finite one is made an integer."""
+    if isinstance(value, float) and math.isfinite(value) and value >= 0:
+        return int(value)
+    return value
+
+
+def _null_is_default(value: Any) -> Any:
+    """A section given as null keeps its defaults."""
+    return {} if value is None else value
+
+
+@settings_dataclass(frozen=True, config=SETTINGS)
 class SanitySettings:
     """Share of a column's rows that are null/NaN (where not nullable) or out of range;
     share of a nullable column's rows that are null (the model could not compute them)."""
 
-    warn_share: float = 0.0
-    error_share: float = 0.05
-    null_warn_share: float = 0.25
-    null_error_share: float = 0.95
+    warn_share: NonNegative = 0.0
+    error_share: NonNegative = 0.05
+    null_warn_share: NonNegative = 0.25
+    null_error_share: NonNegative = 0.95
 
 
-@dataclass(frozen=True)
+@settings_dataclass(frozen=True, config=SETTINGS)
 class ReproSettings:
-    rtol: float = 1e-6
-    atol: float = 1e-9
-    severity: str = ERROR
+    rtol: NonNegative = 1e-6
+    atol: NonNegative = 1e-9
+    severity: Annotated[Literal["WARN", "ERROR"], Field(description="WARN or ERROR")] = "ERROR"
 
 
-@dataclass(frozen=True)
+@settings_dataclass(frozen=True, config=SETTINGS)
 class ReadbackSettings:
-    sample: int = 100
-    rtol: float = 1e-6
+    sample: Annotated[
+        int,
+        Field(strict=True, ge=0, description="a non-negative number (made an integer)"),
+        BeforeValidator(_made_whole),
+    ] = 100
+    rtol: NonNegative = 1e-6
+
+
+@settings_dataclass(frozen=True, config=SETTINGS)
+class DriftSettings(DriftPolicy):
+    """The `drift` section: the policy, plus the baseline slice and when the Evidently HTML
+    report is written (for every partition, only a failing one, or never: building it is
+    most of what a failing partition's checks cost, benchmarks/README.md)."""
+
+    baseline_slice: Annotated[str | None, Field(strict=True, description="a slice key")] = None
+    report: Annotated[
+        DriftReport,
+        Field(
+            description='one of "always", "failing", "never" '
+            "(when the Evidently HTML report is written)"
+        ),
+    ] = DEFAULT_DRIFT_REPORT
+
+    def policy(self) -> DriftPolicy:
+        return DriftPolicy(**{f.name: getattr(self, f.name) for f in fields(DriftPolicy)})
+
+
+@settings_dataclass(frozen=True, config=SETTINGS)
+class ChecksRequest:
+    """The `"checks"` object as a model request writes it: every section optional."""
+
+    sanity: Annotated[SanitySettings, BeforeValidator(_null_is_default)] = field(
+        default_factory=SanitySettings
+    )
+    reproducibility: Annotated[ReproSettings, BeforeValidator(_null_is_default)] = field(
+        default_factory=ReproSettings
+    )
+    readback: Annotated[ReadbackSettings, BeforeValidator(_null_is_default)] = field(
+        default_factory=ReadbackSettings
+    )
+    drift: Annotated[DriftSettings, BeforeValidator(_null_is_default)] = field(
+        default_factory=DriftSettings
+    )
 
 
 @dataclass(frozen=True)
 class CheckSettings:
+    """The settings each check reads."""
+
     sanity: SanitySettings = SanitySettings()
     reproducibility: ReproSettings = ReproSettings()
     readback: ReadbackSettings = ReadbackSettings()
@@ -58,65 +120,21 @@ class CheckSettings:
     drift_report: str = DEFAULT_DRIFT_REPORT
 
 
-def _section(cls: type, raw: Any, name: str, source: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, Mapping):
-        raise ModelError(f"{source}: checks.{name} must be an object, got {raw!r}")
-    defaults = cls()
-    unknown = set(raw) - set(defaults.__dataclass_fields__)
-    if unknown:
-        raise ModelError(
-            f"{source}: checks.{name} has unknown keys {sorted(unknown)}; "
-            f"known: {sorted(defaults.__dataclass_fields__)}"
-        )
-    values = {}
-    for key, value in raw.items():
-        default = getattr(defaults, key)
-        if isinstance(default, str):
-            if value not in (WARN, ERROR):
-                raise ModelError(f"{source}: checks.{name}.{key} must be WARN or ERROR")
-        elif not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise ModelError(
-                f"{source}: checks.{name}.{key} must be a non-negative number, got {value!r}"
-            )
-        values[key] = type(default)(value)
-    return cls(**values)
+_CHECKS = TypeAdapter(ChecksRequest)
 
 
 def check_settings(spec: ModelSpec, source: str = "") -> CheckSettings:
     """The model's check settings; a bad value is a `ModelError` naming model and key."""
     source = source or f"model {spec.model_id!r}"
-    raw = spec.checks or {}
-    if not isinstance(raw, Mapping):
-        raise ModelError(f"{source}: 'checks' must be an object, got {raw!r}")
-    unknown = set(raw) - set(SECTIONS)
-    if unknown:
-        raise ModelError(
-            f"{source}: 'checks' has unknown sections {sorted(unknown)}; use {list(SECTIONS)}"
-        )
-    drift = dict(raw.get("drift") or {})
-    baseline = drift.pop("baseline_slice", None)
-    if baseline is not None and not isinstance(baseline, str):
-        raise ModelError(f"{source}: checks.drift.baseline_slice must be a slice key")
-    report = drift.pop("report", DEFAULT_DRIFT_REPORT)
-    if not isinstance(report, str) or report not in DRIFT_REPORTS:
-        raise ModelError(
-            f"{source}: checks.drift.report is {report!r}; use one of "
-            + ", ".join(f'"{r}"' for r in DRIFT_REPORTS)
-            + " (when the Evidently HTML report is written)"
-        )
     try:
-        policy = DriftPolicy.from_dict(drift, f"{source}: checks.drift")
-    except ValueError as exc:
-        raise ModelError(str(exc)) from None
+        checks = _CHECKS.validate_python(spec.checks or {})
+    except ValidationError as exc:
+        raise settings_error(exc, ChecksRequest, source, name="checks") from None
     return CheckSettings(
-        sanity=_section(SanitySettings, raw.get("sanity"), "sanity", source),
-        reproducibility=_section(
-            ReproSettings, raw.get("reproducibility"), "reproducibility", source
-        ),
-        readback=_section(ReadbackSettings, raw.get("readback"), "readback", source),
-        drift=policy,
-        baseline_slice=baseline,
-        drift_report=report,
+        sanity=checks.sanity,
+        reproducibility=checks.reproducibility,
+        readback=checks.readback,
+        drift=checks.drift.policy(),
+        baseline_slice=checks.drift.baseline_slice,
+        drift_report=checks.drift.report,
     )

@@ -16,8 +16,8 @@ import pandas as pd
 from precalc_assets.models.schema import unstorable
 from precalc_assets.models.spec import REASON_COLUMN, ModelSpec, OutputColumn
 from precalc_assets.models.tables import outputs_as_lists
+from precalc_assets.quality.check_settings import ReproSettings, SanitySettings
 from precalc_assets.quality.outcome import ERROR, WARN, Outcome, markdown_table
-from precalc_assets.quality.settings import ReproSettings, SanitySettings
 
 
 def completeness(library_rows: int, predicted: int, valid: int, quarantined: int) -> Outcome:

@@ -20,16 +20,16 @@ from precalc_assets import keys, layout
 from precalc_assets.models.partition_files import code_version_of
 from precalc_assets.models.spec import HUB_RUNNERS, REASON_COLUMN, ModelSpec
 from precalc_assets.quality.baselines import drift_baseline
+from precalc_assets.quality.check_settings import check_settings
 from precalc_assets.quality.decisions import (
     completeness,
     output_sanity,
     reproducibility,
     serving_readback,
 )
-from precalc_assets.quality.drift import measure_drift
+from precalc_assets.quality.drift.measure import measure_drift
 from precalc_assets.quality.frames import output_columns, read_table, to_frame
 from precalc_assets.quality.outcome import PASS, WARN, Outcome
-from precalc_assets.quality.settings import check_settings
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable

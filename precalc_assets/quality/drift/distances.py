@@ -1,0 +1,159 @@
+"""Each feature's drift score as Evidently 0.7's `ValueDrift` computes it.
+
+The two default methods, normed Wasserstein and Jensen-Shannon distance, are computed
+here with Evidently 0.7.23's formulas (its binning; scipy 1.17's `wasserstein_distance`
+and `jensenshannon`, written out with numpy because importing `scipy.stats` takes ~1 s)
+on the values Evidently would clean, so a check imports neither Evidently (~3.5 s) nor
+builds its report's widgets (0.07-0.13 s a feature); `test_drift.py` asserts scipy's
+results and Evidently's scores and verdicts on real outputs. Any other method is
+Evidently's own stat test, still without a report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precalc_assets.quality.drift.evidently_report import evidently_stattest, quiet
+from precalc_assets.quality.drift.policy import NUMERIC
+
+
+def wasserstein_distance(u_values: Any, v_values: Any) -> float:
+    """`scipy.stats.wasserstein_distance(u, v)` of two 1-D samples, scipy 1.17's
+    `_cdf_distance(1, u, v)` line by line: the area between the two empirical CDFs.
+    Written out because importing `scipy.stats` takes ~1 s, once per run process."""
+    u = np.asarray(u_values, dtype=float)
+    v = np.asarray(v_values, dtype=float)
+    if len(u) == 0 or len(v) == 0:
+        raise ValueError("Distribution can't be empty.")
+    u_sorter = np.argsort(u)
+    v_sorter = np.argsort(v)
+    all_values = np.concatenate((u, v))
+    all_values.sort(kind="mergesort")
+    deltas = np.diff(all_values)
+    u_cdf = u[u_sorter].searchsorted(all_values[:-1], "right") / u.size
+    v_cdf = v[v_sorter].searchsorted(all_values[:-1], "right") / v.size
+    return float(_vecdot(np.abs(u_cdf - v_cdf), deltas))
+
+
+def _vecdot(x: np.ndarray, y: np.ndarray) -> Any:
+    """scipy's `np_vecdot`: `np.vecdot` on numpy 2, a dot product before."""
+    vecdot = getattr(np, "vecdot", None)
+    return vecdot(x, y, axis=-1) if vecdot is not None else np.dot(x, y)
+
+
+def jensenshannon_distance(p: Any, q: Any) -> float:
+    """`scipy.spatial.distance.jensenshannon(p, q)` (natural log) of two 1-D shares,
+    scipy's code line by line with its `scipy.special.rel_entr` (0.2 s to import, against
+    0.5 s for `scipy.spatial`)."""
+    from scipy.special import rel_entr
+
+    p, q = np.asarray(p), np.asarray(q)
+    p = p / np.sum(p, axis=0, keepdims=True)
+    q = q / np.sum(q, axis=0, keepdims=True)
+    m = (p + q) / 2.0
+    js = np.sum(rel_entr(p, m), axis=0) + np.sum(rel_entr(q, m), axis=0)
+    return float(np.sqrt(js / 2.0))
+
+
+def _wasserstein(
+    reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's "wasserstein" (`_wasserstein_distance_norm`): the Wasserstein distance
+    divided by the reference's standard deviation (at least 0.001); drift from
+    `threshold` on."""
+    norm = max(float(np.std(reference)), 0.001)
+    value = wasserstein_distance(reference, current) / norm
+    return value, value >= threshold
+
+
+def _jensenshannon(
+    reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's "jensenshannon": scipy's Jensen-Shannon distance (natural log) of the
+    two sides' shares, binned as `get_binned_data(..., n=30, feel_zeroes=False)` bins
+    them: a numeric feature with more than 20 distinct reference values in Sturges bins
+    of both sides together, anything else per distinct value; drift from `threshold` on."""
+    if kind == NUMERIC and reference.nunique() > 20:
+        combined = np.asarray(pd.concat([reference, current], axis=0).values)
+        bins = np.histogram_bin_edges(combined, bins="sturges")
+        ref_share = np.histogram(reference, bins)[0] / len(reference)
+        cur_share = np.histogram(current, bins)[0] / len(current)
+    else:
+        keys = list(set(reference.unique()) | set(current.unique()))
+        ref_counts = {**dict.fromkeys(keys, 0), **dict(reference.value_counts())}
+        cur_counts = {**dict.fromkeys(keys, 0), **dict(current.value_counts())}
+        ref_share = np.array([ref_counts[key] / len(reference) for key in keys])
+        cur_share = np.array([cur_counts[key] / len(current) for key in keys])
+    value = jensenshannon_distance(ref_share, cur_share)
+    return value, value >= threshold
+
+
+# Methods computed here, with Evidently 0.7.23's formulas (evidently.legacy.calculations.
+# stattests: wasserstein_distance_norm.py, jensenshannon.py, utils.get_binned_data) and
+# the scipy 1.17 functions they call.
+DIRECT_METHODS: dict[str, Callable[[pd.Series, pd.Series, str, float], tuple[float, bool]]] = {
+    "wasserstein": _wasserstein,
+    "jensenshannon": _jensenshannon,
+}
+
+
+def feature_scores(
+    names: Sequence[str],
+    kinds: Mapping[str, str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+) -> dict[str, tuple[float, bool]]:
+    """{feature: (score, drifted)}, each as Evidently 0.7's `ValueDrift` decides it.
+
+    As in Evidently, infinities and nulls are dropped first and the method gets the rest
+    as pandas Series; `DIRECT_METHODS` are computed here, any other method is Evidently's
+    registered stat test (Evidently is then imported, once per process)."""
+    scores: dict[str, tuple[float, bool]] = {}
+    for name in names:
+        method, threshold = thresholds[name]
+        direct = DIRECT_METHODS.get(method)
+        exact = direct is None  # Evidently's function gets exactly what it would get
+        ref = _cleaned(reference[name], "reference", exact)
+        cur = _cleaned(current[name], "current", exact)
+        if direct is not None:
+            score, drifted = direct(ref, cur, kinds[name], threshold)
+        else:
+            score, drifted = evidently_stattest(method, ref, cur, kinds[name], threshold)
+        scores[name] = (float(score), bool(drifted))
+    return scores
+
+
+def _cleaned(values: pd.Series, side: str, exact: bool = True) -> pd.Series:
+    """Evidently's cleaning of a column before its stat test (`get_one_column_drift`):
+    infinities and nulls dropped. On an object column pandas then converts the rest
+    (ints to int64 or float64); `exact=False` skips that conversion, which only changes
+    the type of the categories, not their counts (what `_jensenshannon` uses), and is
+    most of the cost of a fingerprint bit."""
+    if exact:
+        with quiet():  # pandas' FutureWarning on that conversion, as in Evidently
+            cleaned = values.replace([-np.inf, np.inf], np.nan).dropna()
+    else:
+        with _no_downcasting():
+            cleaned = values.replace([-np.inf, np.inf], np.nan).dropna()
+    if cleaned.empty:  # what Evidently raises (a feature of infinities only)
+        raise ValueError(
+            f"An empty column '{values.name}' was provided for drift calculation in the "
+            f"{side} dataset."
+        )
+    return cleaned
+
+
+def _no_downcasting() -> contextlib.AbstractContextManager:
+    """pandas 2's opt-in to not converting an object column after `replace` (pandas 3
+    never converts, and has no such option)."""
+    try:
+        pd.get_option("future.no_silent_downcasting")
+    except (KeyError, pd.errors.OptionError):
+        return contextlib.nullcontext()
+    return pd.option_context("future.no_silent_downcasting", True)

@@ -1,0 +1,114 @@
+"""Evidently itself, imported on first use: `import evidently` takes ~3.5 s, and most
+checks never need it. Its report (`ValueDrift` per feature, widgets and all) is built
+only to write its HTML; its registered stat tests score the methods `distances` does
+not compute."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+
+from precalc_assets.quality.drift.policy import CATEGORICAL, NUMERIC
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Evidently's internals emit pandas FutureWarnings and its web UI's dependencies
+    DeprecationWarnings on every run; a user cannot act on them, so they stay out of the
+    asset check's logs. Our own warnings are not affected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@functools.cache
+def _evidently() -> SimpleNamespace:
+    """Evidently's classes, imported on first use, once per process: `import evidently`
+    takes ~3.5 s, and Dagster loads definitions often; most checks never need it."""
+    with quiet():
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.legacy.calculations.stattests.registry import get_stattest
+        from evidently.legacy.core import ColumnType
+        from evidently.metrics import ValueDrift
+
+    return SimpleNamespace(
+        DataDefinition=DataDefinition,
+        Dataset=Dataset,
+        Report=Report,
+        ValueDrift=ValueDrift,
+        get_stattest=get_stattest,
+        ColumnType=ColumnType,
+    )
+
+
+def evidently_stattest(
+    method: str, reference: pd.Series, current: pd.Series, kind: str, threshold: float
+) -> tuple[float, bool]:
+    """Evidently's registered stat test `method`, called as `ValueDrift` calls it, without
+    a report (so without its widgets)."""
+    ev = _evidently()
+    column_type = ev.ColumnType.Numerical if kind == NUMERIC else ev.ColumnType.Categorical
+    with quiet():
+        test = ev.get_stattest(reference, current, column_type, method)
+        result = test(reference, current, column_type, threshold)
+    return result.drift_score, result.drifted
+
+
+def evidently_scores(
+    names: Sequence[str],
+    kinds: Mapping[str, str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+    html_path: str | Path | None = None,
+) -> dict[str, tuple[float, bool]]:
+    """One Evidently report over `names` (`ValueDrift` per feature, widgets and all):
+    {feature: (score, drifted)} from its tests; its HTML is saved to `html_path` if given.
+    The check builds it only to write the HTML; its verdicts are `feature_scores`'."""
+    ev = _evidently()
+    names = list(names)
+    with quiet():
+        definition = ev.DataDefinition(
+            numerical_columns=[n for n in names if kinds[n] == NUMERIC],
+            categorical_columns=[n for n in names if kinds[n] == CATEGORICAL],
+        )
+        metrics = []
+        for name in names:
+            method, threshold = thresholds[name]
+            metrics.append(ev.ValueDrift(column=name, method=method, threshold=threshold))
+        snapshot = ev.Report(metrics, include_tests=True).run(
+            ev.Dataset.from_pandas(current[names], data_definition=definition),
+            ev.Dataset.from_pandas(reference[names], data_definition=definition),
+        )
+        if html_path is not None:
+            path = Path(html_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            snapshot.save_html(str(path))
+    return _scores_from_snapshot(snapshot.dict())
+
+
+def _scores_from_snapshot(data: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:
+    """Read {column: (score, drifted)} from `Snapshot.dict()`.
+
+    Every ValueDrift test has the same id ("drift"); a test belongs to its metric through
+    `metric_config.metric_id`. The status is a TestStatus enum in `dict()` and a string
+    in `json()`; FAIL means drifted.
+    """
+    by_id = {m["id"]: m for m in data.get("metrics", [])}
+    scores: dict[str, tuple[float, bool]] = {}
+    for test in data.get("tests", []):
+        metric = by_id.get(test["metric_config"]["metric_id"])
+        if metric is None:
+            continue
+        column = metric["config"]["column"]
+        status = getattr(test["status"], "value", test["status"])
+        scores[column] = (float(metric["value"]), str(status).upper() == "FAIL")
+    return scores
