@@ -95,22 +95,67 @@ def register_library(
             f"characters, got {max_smiles_length:,}"
         )
     sha = file_sha256(path)
-    existing = load_manifest(store, name)
+    existing = _registered_as_asked(store, name, sha, slice_size, max_smiles_length, shown)
     if existing is not None:
-        same = (existing.sha256, existing.slice_size, existing.max_smiles_length)
-        if same == (sha, slice_size, max_smiles_length):
-            return existing, False
-        if existing.sha256 != sha:
-            what = "from a different file"
-        elif existing.slice_size != slice_size:
-            what = f"with slice size {existing.slice_size}"
-        else:
-            what = f"with maximum SMILES length {existing.max_smiles_length}"
-        raise LibraryError(
-            f"{shown}: library {name!r} is already registered {what} "
-            f"({existing.source_key}, {existing.rows} rows); give this file its own name "
-            f"(--name {name}-v2) so the registered slices stay as they are"
-        )
+        return existing, False
+    total, key = _write_raw_slices(store, path, (fmt, gz), name, slice_size, source_key, shown)
+    manifest = LibraryManifest(
+        name=name,
+        source_key=key,
+        sha256=sha,
+        size=path.stat().st_size,
+        format=fmt,
+        slice_size=slice_size,
+        rows=total,
+        slices=plan_slices(name, total, slice_size),
+        registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        max_smiles_length=max_smiles_length,
+    )
+    # Written last: the commit point. Its raw slices are never deleted once it is
+    # attempted, since a write that raised may still have landed.
+    store.put_bytes(layout.library_manifest(name), manifest.to_json())
+    return manifest, True
+
+
+def _registered_as_asked(
+    store: ObjectStore, name: str, sha: str, slice_size: int, max_smiles_length: int, shown: str
+) -> LibraryManifest | None:
+    """The manifest of `name` when it was registered from this content the same way; None
+    when the name is free. Anything else is refused: its slices must stay as they are."""
+    existing = load_manifest(store, name)
+    if existing is None:
+        return None
+    if (existing.sha256, existing.slice_size, existing.max_smiles_length) == (
+        sha,
+        slice_size,
+        max_smiles_length,
+    ):
+        return existing
+    if existing.sha256 != sha:
+        what = "from a different file"
+    elif existing.slice_size != slice_size:
+        what = f"with slice size {existing.slice_size}"
+    else:
+        what = f"with maximum SMILES length {existing.max_smiles_length}"
+    raise LibraryError(
+        f"{shown}: library {name!r} is already registered {what} "
+        f"({existing.source_key}, {existing.rows} rows); give this file its own name "
+        f"(--name {name}-v2) so the registered slices stay as they are"
+    )
+
+
+def _write_raw_slices(
+    store: ObjectStore,
+    path: Path,
+    file_format: tuple[str, bool],
+    name: str,
+    slice_size: int,
+    source_key: str | None,
+    shown: str,
+) -> tuple[int, str]:
+    """Write the raw slices (and the file, unless it is already stored at `source_key`);
+    (rows, the file's key). A failure deletes what this attempt wrote."""
+    fmt, gz = file_format
     written: list[str] = []
     try:
         total = 0
@@ -122,29 +167,13 @@ def register_library(
             total += len(chunk)
         if total == 0:
             raise LibraryError(f"{shown}: the file has no data rows; it needs SMILES, one per row")
-        slices = plan_slices(name, total, slice_size)
         key = source_key or layout.library_input(name, fmt + (".gz" if gz else ""))
         if source_key is None:
             store.put_file(key, path)
     except BaseException:
         _delete_quietly(store, written)  # nothing of a failed attempt stays behind
         raise
-    manifest = LibraryManifest(
-        name=name,
-        source_key=key,
-        sha256=sha,
-        size=path.stat().st_size,
-        format=fmt,
-        slice_size=slice_size,
-        rows=total,
-        slices=slices,
-        registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        max_smiles_length=max_smiles_length,
-    )
-    # Written last: the commit point. Its raw slices are never deleted once it is
-    # attempted, since a write that raised may still have landed.
-    store.put_bytes(layout.library_manifest(name), manifest.to_json())
-    return manifest, True
+    return total, key
 
 
 def register_stored_library(

@@ -1,24 +1,37 @@
 """Model requests in object storage (`inputs/models/<id>.json`): registered, then read
 through the deployment's trust policy, with the card the model last gave of itself
-(`models/cards/<id>.json`: its columns, examples and how it did on them)."""
+(`models/cards/<id>.json`: its columns, examples and how it did on them).
+
+Every spec built from a request here is refused for `checks` quality cannot use, and a
+model whose outputs are `Variable` gets a reproducibility check that warns: what a
+request's checks mean is quality's (`quality.check_settings`), above the models package.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from precalc_assets import layout
 from precalc_assets.models.card import ModelCard
-from precalc_assets.models.catalog import check_request_size, decode_request, resolve_spec
-from precalc_assets.models.examples import ExampleCheck, check_examples
-from precalc_assets.models.runners import RUNNER_CLASSES
+from precalc_assets.models.catalog import (
+    check_item_size,
+    check_request_size,
+    decode_request,
+    spec_for,
+)
+from precalc_assets.models.examples import VARIABLE, ExampleCheck, check_examples
+from precalc_assets.models.options import Reach
+from precalc_assets.models.runners import RUNNER_CLASSES, options_reaching
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import SPEC_KEYS, ModelError, ModelSpec
-from precalc_assets.models.trust import LOCAL_FILE_OPTIONS, ModelPolicy, must_be_declared
+from precalc_assets.models.trust import ModelPolicy, must_be_declared
+from precalc_assets.quality.check_settings import check_settings
+from precalc_assets.quality.outcome import WARN
 from precalc_assets.stores.errors import ObjectNotFound
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -30,6 +43,50 @@ class Probe:
     spec: ModelSpec
     card: ModelCard | None = None
     examples: ExampleCheck | None = None
+
+
+def _with_variable_warning(spec: ModelSpec, card: ModelCard | None) -> ModelSpec:
+    """A model whose outputs may vary run to run (`Output Consistency: Variable`) gets
+    a reproducibility check that warns, unless its `checks` say otherwise."""
+    if card is None or card.consistency.lower() != VARIABLE:
+        return spec
+    repro = {"severity": WARN, **(spec.checks.get("reproducibility") or {})}
+    return replace(spec, checks={**spec.checks, "reproducibility": repro})
+
+
+def _check_checks(spec: ModelSpec, source: str) -> None:
+    """Bad thresholds fail at registration, not in a check."""
+    try:
+        check_settings(spec, source)
+    except ModelError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. int(Infinity)
+        raise ModelError(
+            f"{source}: model {spec.model_id!r} has unusable 'checks' settings "
+            f"({type(exc).__name__}: {exc}); fix them (see the model request format)"
+        ) from None
+
+
+def resolve_spec(
+    model_id: str,
+    request: dict[str, Any] | None = None,
+    source: str = "",
+    card: ModelCard | None = None,
+) -> ModelSpec:
+    """The spec a request defines (`models.catalog.spec_for`: a built-in, or a spec
+    checked against `card`, what the model said of itself), refused for `checks`
+    quality cannot use or serving items too large; a `Variable` model's
+    reproducibility check warns."""
+    source = source or f"model {model_id!r}"
+    spec = _with_variable_warning(spec_for(model_id, request, source, card), card)
+    _check_checks(spec, source)
+    check_item_size(spec, source)
+    return spec
+
+
+def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec:
+    """The spec a request file's bytes define (no trust policy applied: see `trust`)."""
+    return resolve_spec(model_id, decode_request(payload, source), source)
 
 
 def _stored_request(store: ObjectStore, model_id: str) -> tuple[dict[str, Any], str]:
@@ -171,8 +228,9 @@ def refresh_cards(
 def _absolute_paths(request: dict[str, Any], base: Path) -> dict[str, Any]:
     """A declared request's paths (`repo`, `python`, ...), relative to the spec file,
     made absolute; symbolic links are kept (an environment's `bin/python` is one)."""
+    local_files = options_reaching(Reach.LOCAL_FILE)
     return {
-        k: os.path.normpath(base / v) if k in LOCAL_FILE_OPTIONS and isinstance(v, str) else v
+        k: os.path.normpath(base / v) if k in local_files and isinstance(v, str) else v
         for k, v in request.items()
     }
 

@@ -1,5 +1,6 @@
 """Which model an ID means: a built-in, or a spec from a request (checked against the
-model's card, when the model describes itself)."""
+model's card, when the model describes itself). Its `checks` are read by quality, which
+registration (`inputs.model_requests`) asks before it accepts a request."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from precalc_assets.chem import MAX_SMILES_LENGTH_CEILING
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.models.builtin import BUILTIN_SPECS
 from precalc_assets.models.card import ModelCard
-from precalc_assets.models.examples import VARIABLE, fingerprint
-from precalc_assets.models.runners import RUNNER_CLASSES
-from precalc_assets.models.spec import ModelError, ModelSpec, spec_from_request
+from precalc_assets.models.examples import fingerprint
+from precalc_assets.models.runners import RUNNER_CLASSES, option_reach
+from precalc_assets.models.spec import (
+    HUB_RUNNERS,
+    SPEC_KEYS,
+    ModelError,
+    ModelSpec,
+    parse_columns,
+    with_nullability,
+)
 from precalc_assets.models.tables import item_size
-from precalc_assets.quality.outcome import WARN
-from precalc_assets.quality.settings import check_settings
 from precalc_assets.stores.dynamodb import ITEM_SIZE_LIMIT
 
 # A model request is a small JSON object (runner, columns, checks); anything larger,
@@ -30,6 +36,36 @@ def builtin_ids() -> list[str]:
 
 
 NUMERIC = ("float", "int")
+
+
+def _checked_id(model_id: str, source: str) -> None:
+    try:
+        validate_id(model_id, "model ID")
+    except InvalidIdError as exc:
+        raise ModelError(f"{source}: {exc}") from None
+
+
+def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> ModelSpec:
+    """Build a spec from a model request `{"runner": ..., "columns": [...], ...}`."""
+    _checked_id(model_id, source)
+    runner = request.get("runner")
+    if runner not in RUNNER_CLASSES:
+        raise ModelError(
+            f"{source}: model {model_id!r} has runner {runner!r}; use one of "
+            f"{', '.join(RUNNER_CLASSES)} (or omit the spec for a built-in model)"
+        )
+    options = {k: v for k, v in request.items() if k not in SPEC_KEYS}
+    columns = parse_columns(model_id, request.get("columns"), source, runner in HUB_RUNNERS)
+    return ModelSpec(
+        model_id=model_id,
+        runner=runner,
+        columns=with_nullability(model_id, columns, request, source),
+        options=options,
+        description=str(request.get("description", "")),
+        version=str(request.get("version", "1")),
+        checks=request.get("checks") or {},
+        option_reach=option_reach(options),
+    )
 
 
 def _compatible(declared: str, described: str, collapsed: bool) -> bool:
@@ -88,14 +124,10 @@ def _spec_of_runner(
         cls.check_options(model_id, spec.options, source)
     if card is None:
         return spec
-    checks = spec.checks
-    if card.consistency.lower() == VARIABLE:  # outputs may vary run to run: a warning
-        repro = {"severity": WARN, **(checks.get("reproducibility") or {})}
-        checks = {**checks, "reproducibility": repro}
-    return replace(spec, fingerprint=fingerprint(card), checks=checks)
+    return replace(spec, fingerprint=fingerprint(card))
 
 
-def resolve_spec(
+def spec_for(
     model_id: str,
     request: dict[str, Any] | None = None,
     source: str = "",
@@ -105,12 +137,12 @@ def resolve_spec(
 
     `card` is what the model said of itself (a served model, a repository): its
     columns are used when the request declares none, and checked against when it does.
+    Not yet refused for what it would do later: registration
+    (`inputs.model_requests.resolve_spec`) checks its `checks`, says what a `Variable`
+    model's reproducibility check is, then checks its serving items' size.
     """
     source = source or f"model {model_id!r}"
-    try:
-        validate_id(model_id, "model ID")
-    except InvalidIdError as exc:
-        raise ModelError(f"{source}: {exc}") from None
+    _checked_id(model_id, source)
     if request and "runner" in request:
         spec = _spec_of_runner(model_id, request, source, card)
     elif model_id in BUILTIN_SPECS:
@@ -127,20 +159,10 @@ def resolve_spec(
             "python callable is declared in the deployment's models file "
             f"(`precalc add-model {model_id} --spec <file>`)"
         )
-    try:
-        check_settings(spec, source)  # bad thresholds fail at registration, not in a check
-    except ModelError:
-        raise
-    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. int(Infinity)
-        raise ModelError(
-            f"{source}: model {model_id!r} has unusable 'checks' settings "
-            f"({type(exc).__name__}: {exc}); fix them (see the model request format)"
-        ) from None
-    _check_item_size(spec, source)
     return spec
 
 
-def _check_item_size(spec: ModelSpec, source: str) -> None:
+def check_item_size(spec: ModelSpec, source: str) -> None:
     """Refuse a model whose serving items could exceed DynamoDB's item limit: every
     partition of it would fail at publication."""
     size = item_size(spec)
@@ -210,8 +232,3 @@ def decode_request(payload: bytes | str, source: str) -> dict[str, Any]:
             f"{source}: a model request must be a JSON object, got {type(request).__name__}"
         )
     return request
-
-
-def parse_request(model_id: str, payload: bytes | str, source: str) -> ModelSpec:
-    """The spec a request file's bytes define (no trust policy applied: see `trust`)."""
-    return resolve_spec(model_id, decode_request(payload, source), source)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from precalc_assets.models.install_plan import InstallPlan, PipInstall
 from precalc_assets.models.isolation import (
     Finished,
     Timeout,
@@ -33,8 +32,9 @@ from precalc_assets.models.isolation import (
     read_end,
     run_program,
 )
+from precalc_assets.models.pip_installs import InstallPlan, PipInstall
+from precalc_assets.models.shown_text import redact
 from precalc_assets.models.spec import ModelError
-from precalc_assets.models.trust import redact
 
 # Written last, inside the environment: its presence means the environment is complete.
 COMPLETE = "precalc-environment.json"

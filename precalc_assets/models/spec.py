@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from precalc_assets.ids import InvalidIdError, validate_id
+from precalc_assets.models.options import Reach
 
 DTYPES = ("float", "int", "bool", "str")
 # The key columns that lead every predictions and validated file, before the outputs.
@@ -26,8 +27,6 @@ DETAIL_COLUMN = "detail"
 # Names no output column may take: the keys, a library slice's input text and the
 # reasons share the files (and frames) with the outputs.
 RESERVED_COLUMNS = (*KEY_COLUMNS, INPUT_COLUMN, REASON_COLUMN, DETAIL_COLUMN)
-# The runners a model request may name; `models.runners` implements each of them.
-RUNNERS = ("rdkit", "python", "http", "command")
 # Runners of someone else's program (a hub model, any CSV program): they are given
 # the library's SMILES text, and an output they leave empty means "could not compute",
 # so their columns are nullable unless declared otherwise.
@@ -41,12 +40,6 @@ PIPELINE_VERSION = "2"  # 2: float64/int64 vectors; models see the canonical mol
 # The keys of a model request that are not runner options.
 SPEC_KEYS = (
     "runner", "columns", "description", "version", "model_id", "checks", "not_null", "nullable"
-)  # fmt: skip
-# Options that say how a model is reached, not what it predicts: never in the code
-# version (tuning), or left out of it once the model's own examples identify it (where).
-TUNING_OPTIONS = ("batch_size", "concurrency", "timeout_s", "ready_timeout_s", "environments")
-LOCATION_OPTIONS = (
-    "url", "repo", "cwd", "run_columns", "python", "python_version", "env", "pass_env"
 )  # fmt: skip
 
 
@@ -77,12 +70,17 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     version: str = "1"
-    # Per-model check settings (thresholds, drift baseline); see `quality.settings`.
+    # Per-model check settings (thresholds, drift baseline); see `quality.check_settings`.
     # Not part of the code version: changing a threshold does not change a prediction.
     checks: dict[str, Any] = field(default_factory=dict)
     # What a served model or a repository answers on its own examples (a hash, see
     # `models.examples`): a model changed behind the same URL or path changes it.
     fingerprint: str = ""
+    # What each option that says how the model is reached says (`Reach`), as the
+    # runners' options declare it (`models.runners`), filled in where a spec is built
+    # from a request (`models.catalog`). Read by the code version, not part of it; a
+    # spec built by hand names none, so every option of it counts.
+    option_reach: Mapping[str, Reach] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
@@ -104,6 +102,7 @@ class ModelSpec:
         ]
         if not self.fingerprint:
             del data["fingerprint"]
+        del data["option_reach"]
         return data
 
     @property
@@ -114,8 +113,12 @@ class ModelSpec:
         it is served: moving a container to another port keeps its partitions done, and
         a hub model registered from its repository or from its server is one model."""
         spec = {k: v for k, v in self.to_dict().items() if k != "checks"}
-        ignored = TUNING_OPTIONS + (LOCATION_OPTIONS if self.fingerprint else ())
-        spec["options"] = {k: v for k, v in self.options.items() if k not in ignored}
+        ignored = Reach.TUNING | (Reach.LOCATION if self.fingerprint else Reach.NONE)
+        spec["options"] = {
+            k: v
+            for k, v in self.options.items()
+            if not self.option_reach.get(k, Reach.NONE) & ignored
+        }
         if self.runner in HUB_RUNNERS:
             spec["options"].setdefault(INPUT_SMILES, LIBRARY_TEXT)
             if self.fingerprint:  # the same model served or run from its repository
@@ -186,31 +189,6 @@ def parse_columns(
     if len(set(names)) != len(names):
         raise ModelError(f"{source}: model {model_id!r} declares a column name twice: {names}")
     return tuple(columns)
-
-
-def spec_from_request(model_id: str, request: dict[str, Any], source: str) -> ModelSpec:
-    """Build a spec from a model request `{"runner": ..., "columns": [...], ...}`."""
-    try:
-        validate_id(model_id, "model ID")
-    except InvalidIdError as exc:
-        raise ModelError(f"{source}: {exc}") from None
-    runner = request.get("runner")
-    if runner not in RUNNERS:
-        raise ModelError(
-            f"{source}: model {model_id!r} has runner {runner!r}; use one of "
-            f"{', '.join(RUNNERS)} (or omit the spec for a built-in model)"
-        )
-    options = {k: v for k, v in request.items() if k not in SPEC_KEYS}
-    columns = parse_columns(model_id, request.get("columns"), source, runner in HUB_RUNNERS)
-    return ModelSpec(
-        model_id=model_id,
-        runner=runner,
-        columns=with_nullability(model_id, columns, request, source),
-        options=options,
-        description=str(request.get("description", "")),
-        version=str(request.get("version", "1")),
-        checks=request.get("checks") or {},
-    )
 
 
 def _names(model_id: str, request: dict[str, Any], key: str, source: str) -> set[str]:

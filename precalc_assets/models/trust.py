@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from precalc_assets.models.options import Reach
+from precalc_assets.models.shown_text import redact
 from precalc_assets.models.spec import ModelError
 
 # Runners that run code of the deployment's choosing: never named from storage.
 EXECUTING_RUNNERS = ("python", "command")
-# Options that name files of this machine: only the deployment gives them (a request in
-# storage naming one is refused), and `precalc add-model` declares a model that has one.
-LOCAL_FILE_OPTIONS = ("repo", "cwd", "run_columns", "python")
 # Where the environments of repository models are built: the deployment's folder
 # (PRECALC_ENVS_DIR), given to every declared `command` model that does not name one.
 ENVIRONMENTS_OPTION = "environments"
@@ -36,10 +34,21 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 ALLOW_NONE = "none"  # PRECALC_HTTP_ALLOW=none: no http model from storage at all
 
 
+def local_file_options() -> tuple[str, ...]:
+    """The options, of any runner, that name a file of this machine (`Reach.LOCAL_FILE`,
+    declared on the runners' options): only the deployment gives them, whatever runner
+    a request names."""
+    # Imported here: the runners load RDKit and pandas, and the serving faces (the
+    # Lambda) import this module for the policy alone.
+    from precalc_assets.models.runners import options_reaching
+
+    return options_reaching(Reach.LOCAL_FILE)
+
+
 def must_be_declared(request: Mapping[str, Any]) -> bool:
     """Whether a model request runs code here or names files here: the deployment's."""
     return request.get("runner") in EXECUTING_RUNNERS or any(
-        k in request for k in LOCAL_FILE_OPTIONS
+        k in request for k in local_file_options()
     )
 
 
@@ -75,14 +84,6 @@ def _entry_matches(entry: str, host: str, port: int | None) -> bool:
     if entry_host.startswith("*."):
         return host.endswith(entry_host[1:])
     return host == entry_host
-
-
-_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
-
-
-def redact(text: str) -> str:
-    """`text` with the `user:password@` of any URL in it removed, for messages."""
-    return _USERINFO.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ class ModelPolicy:
                 f"{model_id} --spec <file>` writes it on the embedded default), then its "
                 "request in storage may be just {}"
             )
-        local = [k for k in LOCAL_FILE_OPTIONS if k in stored]
+        local = [k for k in local_file_options() if k in stored]
         if local:
             raise ModelError(
                 f"{source}: a model request in object storage may not name files of this "

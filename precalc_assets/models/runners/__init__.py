@@ -1,21 +1,57 @@
-"""Runners, one module each, by the name a model request gives; `run_model` runs one
-and checks that its answer has one row per input and every declared column."""
+"""Runners, one module each, by the name a model request gives (each runner class's
+`name`: the only place a runner is named); what their declared options say of how a
+model is reached, by option name; `run_model` runs one and checks that its answer has
+one row per input and every declared column."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 from rdkit import Chem
 
+from precalc_assets.models.options import Reach
 from precalc_assets.models.runners.base import Log, Runner, no_log
-from precalc_assets.models.runners.builtin import RdkitRunner
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.runners.python import PythonRunner
+from precalc_assets.models.runners.rdkit import RdkitRunner
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError, ModelSpec
 
 RUNNER_CLASSES: dict[str, type[Runner]] = {
     cls.name: cls for cls in (RdkitRunner, PythonRunner, HttpRunner, CommandRunner)
 }
+
+
+def _reach_by_name(runners: Iterable[type[Runner]]) -> dict[str, Reach]:
+    """Each declared option's reach, by name. A name means one thing whichever runner
+    declares it (the code version leaves out `batch_size` of any model): a runner that
+    declares it otherwise is a mistake, refused when the package is imported."""
+    reach: dict[str, Reach] = {}
+    for runner in runners:
+        for name in runner.options_class.declared():
+            declared = runner.options_class.reach(name)
+            if reach.setdefault(name, declared) != declared:
+                raise TypeError(
+                    f"runner {runner.name!r} declares option {name!r} as {declared}, "
+                    f"another runner as {reach[name]}: an option's reach is its name's"
+                )
+    return reach
+
+
+OPTION_REACH = _reach_by_name(RUNNER_CLASSES.values())
+
+
+def options_reaching(reach: Reach) -> tuple[str, ...]:
+    """The options, of any runner, whose reach includes `reach`."""
+    return tuple(name for name, declared in OPTION_REACH.items() if declared & reach)
+
+
+def option_reach(options: Mapping[str, Any]) -> dict[str, Reach]:
+    """What each of `options` says of how the model is reached, for its spec (an
+    option no runner declares, such as a `python` model's own, says nothing)."""
+    return {name: OPTION_REACH[name] for name in options if OPTION_REACH.get(name)}
 
 
 def runner_class(runner: str, model_id: str) -> type[Runner]:

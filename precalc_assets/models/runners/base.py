@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 from rdkit import Chem
 
 from precalc_assets.models.card import ModelCard
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.options import OptionError, RunnerOptions
+from precalc_assets.models.spec import ModelError, ModelSpec
 
 Log = Callable[[str], None]
 
@@ -21,7 +22,8 @@ def no_log(message: str) -> None:
 class Runner(ABC):
     """Turns a list of molecules into a model's outputs, one row per molecule."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # what a model request names it by: the registry's only name for it
+    options_class: ClassVar[type[RunnerOptions]]  # its options, declared beside it
     # Whether `predict` reads the RDKit mols; a runner that only reads SMILES is given
     # a whole slice at once, so it can batch and run concurrently.
     needs_mols: ClassVar[bool] = False
@@ -31,9 +33,32 @@ class Runner(ABC):
         self.log = log
 
     @classmethod
-    def check_options(cls, model_id: str, options: Mapping[str, Any], source: str) -> None:
-        """Refuse, with a `ModelError` naming `source` and the fix, options this runner
-        cannot use (checked at registration, before anything runs). None here."""
+    def parse_options(
+        cls, model_id: str, given: Mapping[str, Any], source: str = ""
+    ) -> RunnerOptions:
+        """The model's options, typed; a `ModelError` naming `source`, the model, the
+        option and the fix for one this runner cannot use."""
+        where = f"{source}: model {model_id!r}" if source else f"model {model_id!r}"
+        unknown = cls.options_class.undeclared(given)
+        if unknown:
+            raise ModelError(
+                f"{where}: unknown option(s) {unknown}; the {cls.name} runner accepts "
+                f"{', '.join(cls.options_class.declared())}"
+            )
+        try:
+            return cls.options_class.parse(given)
+        except OptionError as exc:
+            fix = cls.options_class.fix(exc.option).format(model_id=model_id)
+            raise ModelError(f"{where}: {exc}{f'; {fix}' if fix else ''}") from None
+
+    @classmethod
+    def check_options(
+        cls, model_id: str, options: Mapping[str, Any], source: str
+    ) -> RunnerOptions | None:
+        """The options, typed, once checked at registration (before anything runs); a
+        `ModelError` naming `source` and the fix for one this runner cannot use. None
+        here: a `python` or `rdkit` model's options are read when it runs, as the
+        callable is imported only then."""
         return None
 
     @classmethod

@@ -12,18 +12,18 @@ import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, ClassVar
+from typing import Any, Protocol
 
 import pandas as pd
 from rdkit import Chem
 
 from precalc_assets.models.casting import cast_outputs
+from precalc_assets.models.options import Reach, number_in, option, whole_number_in
 from precalc_assets.models.reasons import MODEL_FAILED
 from precalc_assets.models.runners.base import Log, Runner, no_log
 from precalc_assets.models.spec import (
     CANONICAL,
     DETAIL_COLUMN,
-    INPUT_SMILES,
     LIBRARY_TEXT,
     REASON_COLUMN,
     ModelError,
@@ -33,6 +33,7 @@ from precalc_assets.models.spec import (
 BATCH_SIZE = 1_000  # a served hub model pays ~0.5 s per request: batch in the thousands
 MAX_BATCH_SIZE = 100_000
 MAX_CONCURRENCY = 64
+MAX_TIMEOUT_S = 86_400
 # A model that failed this many single molecules in a row, answering nothing between
 # them, fails on everything: isolating the rest would cost two calls per molecule.
 HOPELESS_AFTER = 8
@@ -53,18 +54,49 @@ class BatchFailed(Exception):
         self.detail = detail or message
 
 
-def _number(options: Mapping[str, Any], name: str, default: float, maximum: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
-        raise ValueError(f"{name!r} must be a number in (0, {maximum:,}], got {value!r}")
-    return value
+def _input_form_problem(name: str, form: Any) -> str:
+    if form not in (LIBRARY_TEXT, CANONICAL):
+        return (
+            f"{name!r} must be {LIBRARY_TEXT!r} (the library file's own text, as the hub's "
+            f"pipelines send it) or {CANONICAL!r} (RDKit's canonical SMILES), got {form!r}"
+        )
+    return ""
 
 
-def _integer(options: Mapping[str, Any], name: str, default: int, maximum: int) -> int:
-    value = _number(options, name, default, maximum)
-    if not isinstance(value, int):
-        raise ValueError(f"{name!r} must be a whole number, got {value!r}")
-    return value
+# The options every batched runner declares, each declared once here.
+
+
+def input_smiles_option() -> Any:
+    """`input_smiles`: which SMILES text the model is given (part of what it computes)."""
+    return option(LIBRARY_TEXT, check=_input_form_problem)
+
+
+def batch_size_option() -> Any:
+    """`batch_size`: molecules per request or run of the program."""
+    return option(BATCH_SIZE, check=whole_number_in(MAX_BATCH_SIZE), reach=Reach.TUNING)
+
+
+def concurrency_option(default: int) -> Any:
+    """`concurrency`: batches in flight at once."""
+    return option(default, check=whole_number_in(MAX_CONCURRENCY), reach=Reach.TUNING)
+
+
+def timeout_option(default: float) -> Any:
+    """`timeout_s`: the longest one batch may take."""
+    return option(default, check=number_in(MAX_TIMEOUT_S), reach=Reach.TUNING)
+
+
+class BatchOptions(Protocol):
+    """What a batched runner's options hold, whatever else they declare."""
+
+    @property
+    def input_smiles(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
 
 
 class _Tally:
@@ -111,40 +143,16 @@ class _Tally:
 
 
 class BatchedRunner(Runner):
-    """A model reached one batch at a time: by HTTP, or by running a command."""
+    """A model reached one batch at a time: by HTTP, or by running a command. A
+    subclass checks its options (`check_options`) before anything else, as at
+    registration, and hands them over."""
 
-    default_concurrency: ClassVar[int] = 1
-
-    def __init__(self, spec: ModelSpec, log: Log = no_log):
+    def __init__(self, spec: ModelSpec, settings: BatchOptions, log: Log = no_log):
         super().__init__(spec, log)
-        self.batch_size, self.concurrency = self.batch_settings(spec.options)
+        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
         self._extra_logged = False
         self._log_lock = threading.Lock()
         self._stop = threading.Event()
-
-    @classmethod
-    def batch_settings(cls, options: Mapping[str, Any]) -> tuple[int, int]:
-        """(batch size, batches in flight); a ValueError names a bad option."""
-        return (
-            _integer(options, "batch_size", BATCH_SIZE, MAX_BATCH_SIZE),
-            _integer(options, "concurrency", cls.default_concurrency, MAX_CONCURRENCY),
-        )
-
-    @classmethod
-    def timeout(cls, options: Mapping[str, Any], default: float) -> float:
-        return _number(options, "timeout_s", default, 86_400)
-
-    @classmethod
-    def input_form(cls, options: Mapping[str, Any]) -> str:
-        """Which SMILES text the model is given: the library file's own, or canonical."""
-        form = options.get(INPUT_SMILES, LIBRARY_TEXT)
-        if form not in (LIBRARY_TEXT, CANONICAL):
-            raise ValueError(
-                f"{INPUT_SMILES!r} must be {LIBRARY_TEXT!r} (the library file's own text, as "
-                f"the hub's pipelines send it) or {CANONICAL!r} (RDKit's canonical SMILES), "
-                f"got {form!r}"
-            )
-        return form
 
     @abstractmethod
     def run_batch(self, smiles: list[str]) -> list[Any]:
