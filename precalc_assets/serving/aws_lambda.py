@@ -2,9 +2,9 @@
 
 Deployed by `deploy/lambda/template.yaml` behind a REST API (payload v1) with an API key;
 HTTP API events (payload v2) are read too. The request and the response body are those of
-every HTTP face (`serving.requests`): Ersilia's `{"modelId", "inputKeyArray"}` as is, plus
-`modelIds` and `smilesArray`. The function only reads (its role can do nothing else), so
-`computeMissing` is refused with a 400.
+every HTTP face (`serving.lookup_json`, parsed by `serving.requests`): Ersilia's
+`{"modelId", "inputKeyArray"}` as is, plus `modelIds` and `smilesArray`. The function only
+reads (its role can do nothing else), so `computeMissing` is refused with a 400.
 
 The stores are opened once per container, on the first request (not at import, so a
 misconfigured deployment answers a logged 500 rather than failing its init phase), and kept
@@ -20,7 +20,8 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from precalc_assets.serving.deployment import Serving, open_serving
+from precalc_assets.deployment import Deployment, open_deployment
+from precalc_assets.serving.lookup_json import ErrorBody
 from precalc_assets.serving.requests import BAD_REQUEST, answer
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,10 @@ METHOD_NOT_ALLOWED, INTERNAL_ERROR = 405, 500
 
 
 @lru_cache(maxsize=1)
-def serving() -> Serving:
+def serving() -> Deployment:
     """This container's stores, from the function's `PRECALC_*` environment. A failure is
     not cached: the next request tries again."""
-    return open_serving()
+    return open_deployment()
 
 
 def response(
@@ -76,9 +77,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except Exception:
         request_id = getattr(context, "aws_request_id", None)
         log.exception("lookup failed (request %s)", request_id)
-        error = "internal error; the lookup service logged the detail"
+        error = ErrorBody("internal error; the lookup service logged the detail").to_json()
         return response(
-            INTERNAL_ERROR, {"error": error, **({"requestId": request_id} if request_id else {})}
+            INTERNAL_ERROR, {**error, **({"requestId": request_id} if request_id else {})}
         )
 
 
@@ -86,18 +87,19 @@ def _handle(event: Any) -> dict[str, Any]:
     verb = method(event) if isinstance(event, dict) else None
     if verb is None:
         return response(
-            BAD_REQUEST, {"error": "not an API Gateway proxy event (no HTTP method in it)"}
+            BAD_REQUEST,
+            ErrorBody("not an API Gateway proxy event (no HTTP method in it)").to_json(),
         )
     if verb != "POST":
         return response(
             METHOD_NOT_ALLOWED,
-            {"error": f"{verb} is not allowed: POST a JSON lookup request"},
+            ErrorBody(f"{verb} is not allowed: POST a JSON lookup request").to_json(),
             {"Allow": "POST"},
         )
     try:
         raw = body(event)
     except ValueError as exc:
-        return response(BAD_REQUEST, {"error": str(exc)})
+        return response(BAD_REQUEST, ErrorBody(str(exc)).to_json())
     stores = serving()
     status, answered = answer(raw, stores.store, stores.table, compute=None)
     return response(status, answered)

@@ -1,9 +1,9 @@
 """An `Answer` as every face shows it: the JSON body, CSV, or a pandas DataFrame.
 
-JSON is a superset of Ersilia's lookup response: per model `model_id` and
-`output: [{"smiles", "value"}]`, with `input`, `key`, `status`, `outputs` (by column
-name) added to each row and a `missing` list. A one-model answer has those fields at
-the top level too, where Ersilia's clients read them.
+JSON is the answer declared in `serving.lookup_json`, a superset of Ersilia's lookup
+response: per model `model_id` and `output: [{"smiles", "value"}]`, with `input`, `key`,
+`status`, `outputs` (by column name) added to each row and a `missing` list. A one-model
+answer has those fields at the top level too, where Ersilia's clients read them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving.lookup import Answer, ModelAnswer, Row
+from precalc_assets.serving.lookup_json import answer_shape
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,19 +23,10 @@ if TYPE_CHECKING:
 FIXED_COLUMNS = ("input", "key", "smiles", "model_id", "status", "reason")
 
 
-def model_body(answer: ModelAnswer) -> dict[str, Any]:
-    return {
-        "model_id": answer.model_id,
-        "output": [row.to_dict() for row in answer.rows],
-        "missing": answer.missing,
-    }
-
-
 def json_body(answer: Answer) -> dict[str, Any]:
     """The response body of a lookup, the same from every face: one model's body, or
     `{"results": [...]}` of one body per model when several were asked for."""
-    results = [model_body(model) for model in answer.models]
-    return results[0] if len(results) == 1 else {"results": results}
+    return answer_shape(answer).to_json()
 
 
 def to_json(answer: Answer, indent: int | None = None) -> str:

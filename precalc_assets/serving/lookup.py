@@ -3,8 +3,8 @@
 Inputs are InChIKeys or SMILES (canonicalised with the project's own rules, then keyed
 by InChIKey), for one or more models. The answer has one row per input and model, in
 input order (keys, then SMILES, when both are given), each with a status: `found`,
-`missing`, `invalid` (with a reason) or `computed` (`serving.computed`, when the
-caller asks for misses to be computed).
+`missing`, `invalid` (with a reason) or `computed` (`serving.compute_missing`, when
+the caller asks for misses to be computed).
 
 Reading by key needs neither Dagster nor RDKit: the serving table (one batched read
 per model: `BatchGetItem` of 100 keys, several in flight, or indexed SQLite queries) and
@@ -92,17 +92,6 @@ class Row:
     values: list[Any] | None = None  # the item's `Precalculation`, flat, as stored
     outputs: dict[str, Any] | None = None  # the same values by column name
     reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "key": self.key,
-            "smiles": self.smiles,
-            "status": self.status,
-            "value": self.values,
-            "outputs": self.outputs,
-            **({"reason": self.reason} if self.reason else {}),
-        }
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""The JSON request of the HTTP faces (`precalc serve`, the Lambda), and their answer.
+"""The JSON request of the HTTP faces (`precalc serve`, the Lambda) parsed, and answered.
 
-The body is a superset of Ersilia's lookup request `{"modelId", "inputKeyArray"}`:
-`modelIds` (several models), `smilesArray` (look up by SMILES) and `computeMissing`
-may be added. Every problem is a 4xx with a message, never a 500: a body too large, not
-JSON, nested too deeply or not text, a wrong field. No message names the storage.
+The request and the answer are declared in `serving.lookup_json`: a superset of Ersilia's
+lookup request `{"modelId", "inputKeyArray"}` (`modelIds`, `smilesArray` and
+`computeMissing` may be added). It is parsed here by hand, not by pydantic, so every face
+says the same of a bad request, and the Lambda needs no pydantic: every problem is a 4xx
+with a message, never a 500 (a body too large, not JSON, nested too deeply or not text, a
+wrong field). No message names the storage.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from precalc_assets.models.spec import ModelError
@@ -22,6 +23,7 @@ from precalc_assets.serving.lookup import (
     UnknownModelError,
     lookup,
 )
+from precalc_assets.serving.lookup_json import FIELDS, ErrorBody, LookupRequest
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingTable
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_INPUTS = 1_000  # per request, keys and SMILES together, over all its models
 MAX_BODY_BYTES = 1 << 20
-FIELDS = ("modelId", "modelIds", "inputKeyArray", "smilesArray", "computeMissing")
 READ_ONLY = (
     "computeMissing is not available here: this endpoint only reads the serving table; "
     "ask again without it"
@@ -41,17 +42,14 @@ OK, BAD_REQUEST, NOT_FOUND, TOO_LARGE, UNAVAILABLE = 200, 400, 404, 413, 503
 
 
 class RequestError(ValueError):
+    """A request that is not one: its HTTP status and a message saying what to do."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
 
-
-@dataclass(frozen=True)
-class LookupRequest:
-    models: list[str]
-    keys: list[str] = field(default_factory=list)
-    smiles: list[str] = field(default_factory=list)
-    compute_missing: bool = False
+    def body(self) -> dict[str, Any]:
+        return ErrorBody(str(self)).to_json()
 
 
 def _text(value: str, name: str) -> str:
@@ -91,8 +89,8 @@ def _decode(raw: str | bytes) -> Any:
         raise RequestError(BAD_REQUEST, f"the body is not JSON: {exc}") from None
 
 
-def parse_request(raw: str | bytes | dict[str, Any] | None) -> LookupRequest:
-    """The request of a body (text, bytes or already decoded); RequestError if it is not one."""
+def _request_object(raw: str | bytes | dict[str, Any] | None) -> dict[str, Any]:
+    """The body as a JSON object of `LookupRequest`'s fields only; RequestError if not."""
     if isinstance(raw, str | bytes):
         raw = _decode(raw)
     if not isinstance(raw, dict):
@@ -105,23 +103,32 @@ def parse_request(raw: str | bytes | dict[str, Any] | None) -> LookupRequest:
         raise RequestError(
             BAD_REQUEST, f"unknown field(s) {unknown}; a request may hold {', '.join(FIELDS)}"
         )
-    models = [raw["modelId"]] if "modelId" in raw else []
-    if not all(isinstance(m, str) for m in models):
+    return raw
+
+
+def parse_request(raw: str | bytes | dict[str, Any] | None) -> LookupRequest:
+    """The request of a body (text, bytes or already decoded); RequestError if it is not
+    one. Checked in this order, so every face names the same first problem."""
+    body = _request_object(raw)
+    model_id = body.get("modelId")
+    if "modelId" in body and not isinstance(model_id, str):
         raise RequestError(BAD_REQUEST, "'modelId' must be a string")
-    models = [_text(m, "modelId") for m in models] + _strings(raw, "modelIds")
-    if not models:
+    model_id = None if model_id is None else _text(model_id, "modelId")
+    model_ids = _strings(body, "modelIds")
+    if model_id is None and not model_ids:
         raise RequestError(BAD_REQUEST, "name a model: 'modelId' (or 'modelIds')")
-    keys, smiles = _strings(raw, "inputKeyArray"), _strings(raw, "smilesArray")
-    inputs = (len(keys) + len(smiles)) * len(set(models))
+    keys, smiles = _strings(body, "inputKeyArray"), _strings(body, "smilesArray")
+    models = {*model_ids} | ({model_id} if model_id is not None else set())
+    inputs = (len(keys) + len(smiles)) * len(models)
     if inputs > MAX_INPUTS:
         raise RequestError(
             TOO_LARGE,
             f"{inputs:,} inputs x models in one request; at most {MAX_INPUTS:,}: split it",
         )
-    compute = raw.get("computeMissing", False)
+    compute = body.get("computeMissing", False)
     if not isinstance(compute, bool):
         raise RequestError(BAD_REQUEST, "'computeMissing' must be true or false")
-    return LookupRequest(models, keys, smiles, compute)
+    return LookupRequest(model_id, model_ids, keys, smiles, compute)
 
 
 Compute = Callable[[Answer], None]
@@ -134,24 +141,38 @@ def answer(
     compute: Compute | None = None,
     no_compute: str = READ_ONLY,
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body) of one request; `compute` fills misses when asked to
+    """(HTTP status, JSON body) of one request as it came (`answer_request` says the rest)."""
+    try:
+        request = parse_request(raw)
+    except RequestError as exc:
+        return exc.status, exc.body()
+    return answer_request(request, store, table, compute, no_compute)
+
+
+def answer_request(
+    request: LookupRequest,
+    store: ObjectStore,
+    table: ServingTable,
+    compute: Compute | None = None,
+    no_compute: str = READ_ONLY,
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) of a parsed request; `compute` fills misses when asked to
     (None: this face does not compute, and saying computeMissing is a 400 whose message is
     `no_compute`). No answer names the storage behind it: the HTTP faces have no
     authentication, so a store's failure is logged and answered in general terms."""
     try:
-        request = parse_request(raw)
-        if request.compute_missing and compute is None:
+        if request.computeMissing and compute is None:
             raise RequestError(BAD_REQUEST, no_compute)
-        result = lookup(store, table, request.models, request.keys, request.smiles)
-        if request.compute_missing and compute is not None:
+        result = lookup(store, table, request.models, request.inputKeyArray, request.smilesArray)
+        if request.computeMissing and compute is not None:
             compute(result)
     except RequestError as exc:
-        return exc.status, {"error": str(exc)}
+        return exc.status, exc.body()
     except UnknownModelError as exc:
-        return NOT_FOUND, {"error": exc.public}
+        return NOT_FOUND, ErrorBody(exc.public).to_json()
     except LookupInputError as exc:
-        return BAD_REQUEST, {"error": str(exc)}
+        return BAD_REQUEST, ErrorBody(str(exc)).to_json()
     except (StoreError, ModelError) as exc:
         log.warning("lookup: the serving table or storage failed: %s", exc)
-        return UNAVAILABLE, {"error": STORAGE_FAILED}
+        return UNAVAILABLE, ErrorBody(STORAGE_FAILED).to_json()
     return OK, json_body(result)
