@@ -9,7 +9,7 @@ from precalc_assets.stores.object_store import ObjectStore
 
 
 def computed_counts(store: ObjectStore, model_ids: Iterable[str]) -> dict[str, int]:
-    """Model -> molecules that lookups computed (`serving.computed`), not precalculated."""
+    """Model -> molecules that lookups computed (`serving.compute_missing`), not precalculated."""
     return {
         model_id: sum(
             layout.computed_rows_of(info.key)

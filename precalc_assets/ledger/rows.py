@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from precalc_assets import keys
 from precalc_assets.inputs.model_requests import load_model_spec
@@ -26,16 +27,27 @@ from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.steps.publish import split_taken_over_key
 from precalc_assets.stores.object_store import ObjectStore
 
-DONE, STALE, FAILED, IN_PROGRESS, MISSING = "done", "stale", "failed", "in_progress", "missing"
-BLOCKED = "blocked"
-TO_DO = (MISSING, STALE, FAILED)
+
+class Status(StrEnum):
+    """A partition's status in the ledger (`docs/contracts.md`, section 7)."""
+
+    DONE = "done"
+    STALE = "stale"
+    FAILED = "failed"
+    MISSING = "missing"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+
+
+# What `precalc run` and the sensors run.
+TO_DO = frozenset({Status.MISSING, Status.STALE, Status.FAILED})
 
 
 @dataclass
 class LedgerRow:
     model: str
     slice: str
-    status: str
+    status: Status
     rows_published: int = 0
     rows_rejected: int = 0
     code_version: str = ""
@@ -78,18 +90,20 @@ def current_code_versions(
     return versions
 
 
-def partition_status(attempt: str | None, materialized: bool, version: str, current: str) -> str:
-    """`attempt` is what the latest run did to the partition: FAILED, IN_PROGRESS or None;
+def partition_status(
+    attempt: Status | None, materialized: bool, version: str, current: str
+) -> Status:
+    """`attempt` is what the latest run did to the partition: failed, in progress or None;
     `current` is the model's code version, "" when its request cannot be read."""
-    if attempt == IN_PROGRESS:
+    if attempt == Status.IN_PROGRESS:
         return attempt
     if not current:
-        return BLOCKED
-    if attempt == FAILED:
+        return Status.BLOCKED
+    if attempt == Status.FAILED:
         return attempt
     if not materialized:
-        return MISSING
-    return DONE if version and version == current else STALE
+        return Status.MISSING
+    return Status.DONE if version and version == current else Status.STALE
 
 
 def ledger_rows(
@@ -118,9 +132,9 @@ def ledger_rows(
             row = LedgerRow(
                 model_id, slice_key, status, current_code_version=current_text, spec_error=error
             )
-            if status == IN_PROGRESS and key in in_flight:
+            if status == Status.IN_PROGRESS and key in in_flight:
                 row.in_progress_run_id, row.in_progress_since = in_flight[key]
-            if status == FAILED:
+            if status == Status.FAILED:
                 row.failure = (failures or {}).get(key, "")
             if fact is not None:
                 library_fact = library.get(slice_key)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from precalc_assets import keys
-from precalc_assets.ledger.rows import FAILED, IN_PROGRESS, TO_DO, LedgerRow
+from precalc_assets.ledger.rows import TO_DO, LedgerRow, Status
 
 
 @dataclass
@@ -17,7 +17,7 @@ class ModelSummary:
     complete: bool = False
     rows_published: int = 0
     rows_rejected: int = 0
-    rows_computed: int = 0  # for lookups, on demand (`serving.computed`)
+    rows_computed: int = 0  # for lookups, on demand (`serving.compute_missing`)
     last_run_id: str = ""
     last_materialized_at: str = ""
     error: str = ""
@@ -94,7 +94,7 @@ def in_progress_lines(rows: list[LedgerRow], now: datetime) -> list[str]:
     """One line per partition a run holds: which run, since when, for how long."""
     lines = []
     for row in rows:
-        if row.status != IN_PROGRESS:
+        if row.status != Status.IN_PROGRESS:
             continue
         since = row.in_progress_since
         age = f", {int((now - datetime.fromisoformat(since)).total_seconds())} s" if since else ""
@@ -111,5 +111,5 @@ def failure_lines(rows: list[LedgerRow]) -> list[str]:
     return [
         f"failed: {keys.partition_id(row.model, row.slice)}: {row.failure}"
         for row in rows
-        if row.status == FAILED and row.failure
+        if row.status == Status.FAILED and row.failure
     ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rdkit import Chem
 
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_inputs
@@ -16,7 +17,7 @@ from precalc_assets.models.runners import run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import INPUT_COLUMN, LIBRARY_TEXT, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
-from precalc_assets.steps.prepare import CHUNK_ROWS, prepare_slice
+from precalc_assets.steps.prepare import CHUNK_ROWS, Chunk, SlicePreparation
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -30,94 +31,114 @@ def _is_parquet(data: bytes) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class SlicePredictions:
+    """What predicting one slice did: a result per model, and the slice's own result
+    when it was prepared here too (not prepared yet, or its prepared file unreadable)."""
+
+    results: list[StepResult]
+    prepared: StepResult | None = None
+
+
+@dataclass
+class _Outputs:
+    """The slice's molecules in order, and each model's outputs and seconds so far."""
+
+    molecules: list[Molecule] = field(default_factory=list)
+    frames: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, spec: ModelSpec, frame: pd.DataFrame, started: float) -> None:
+        self.frames.setdefault(spec.model_id, []).append(frame)
+        self.seconds[spec.model_id] = self.seconds.get(spec.model_id, 0.0) + (
+            time.perf_counter() - started
+        )
+
+    def keys(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "row": pd.Series([m.row for m in self.molecules], dtype="int64"),
+                "inchikey": pd.Series([m.inchikey for m in self.molecules], dtype=object),
+                "smiles": pd.Series([m.smiles for m in self.molecules], dtype=object),
+            }
+        )
+
+
+def slice_chunks(
+    store: ObjectStore, slice_key: str, with_mols: bool
+) -> tuple[Iterable[Chunk], SlicePreparation | None]:
+    """The slice's molecules a chunk at a time: from its prepared file (the mols parsed
+    again from each row's own text, if `with_mols`), or prepared now (the preparation
+    returned too: its result once the chunks are consumed)."""
+    library = read_library_slice(store, slice_key)
+    if library is None:
+        preparation = SlicePreparation(store, slice_key)
+        return preparation, preparation
+    columns = [library.column(c).to_pylist() for c in ("row", "smiles", "inchikey", INPUT_COLUMN)]
+    rows = list(zip(*columns, strict=True))
+    chunks = (
+        Chunk(
+            [Molecule(*row) for row in rows[start : start + CHUNK_ROWS]],
+            mols_from_inputs([row[3] for row in rows[start : start + CHUNK_ROWS]])
+            if with_mols
+            else [],
+        )
+        for start in range(0, len(rows), CHUNK_ROWS)
+    )
+    return chunks, None
+
+
 def compute_predictions(
     store: ObjectStore, specs: list[ModelSpec], slice_key: str, log: Log = no_log
-) -> tuple[list[StepResult], StepResult | None]:
+) -> SlicePredictions:
     """Every model of `specs` over one slice, from one parse of each molecule.
 
-    A slice not prepared yet, or whose prepared file cannot be read, is prepared here
-    from its raw slice, the models running on the same parse; returns the model results
-    and, in that case, the slice's own result. Models that read RDKit mols run a chunk
-    at a time (mols are large); models that read SMILES only get the whole slice at
-    once, so they batch and run concurrently as they are configured to; a hub model
-    is given each row's text as the library file wrote it (unless its `input_smiles`
-    is `canonical`), as the hub's own pipelines send it. Nothing is written for any
-    model unless every model succeeded on every molecule it could.
-    """
-    keys: list[pd.DataFrame] = []
-    texts: list[str] = []  # each row's own text, as the library file wrote it
-    outputs: dict[str, list[pd.DataFrame]] = {spec.model_id: [] for spec in specs}
-    seconds = dict.fromkeys(outputs, 0.0)
+    Models that read RDKit mols run a chunk at a time (mols are large); models that read
+    SMILES only get the whole slice at once, so they batch and run concurrently as they
+    are configured to; a hub model is given each row's text as the library file wrote it
+    (unless its `input_smiles` is `canonical`), as the hub's own pipelines send it.
+    Nothing is written for any model unless every model succeeded on every molecule it
+    could."""
     where = f" on slice {slice_key!r}"
     on_mols = [s for s in specs if runner_class(s.runner, s.model_id).needs_mols]
     on_smiles = [s for s in specs if s not in on_mols]
-
-    def run_chunk(molecules: list[Molecule], mols: list[Chem.Mol]) -> None:
-        smiles = [m.smiles for m in molecules]
-        texts.extend(m.input_smiles.strip() for m in molecules)
-        keys.append(
-            pd.DataFrame(
-                {
-                    "row": [m.row for m in molecules],
-                    "inchikey": [m.inchikey for m in molecules],
-                    "smiles": smiles,
-                }
-            )
-        )
+    chunks, preparation = slice_chunks(store, slice_key, with_mols=bool(on_mols))
+    outputs = _Outputs()
+    for chunk in chunks:
+        outputs.molecules += chunk.molecules
+        smiles = [m.smiles for m in chunk.molecules]
         for spec in on_mols:
             started = time.perf_counter()
-            outputs[spec.model_id].append(run_model(spec, smiles, mols, where, log))
-            seconds[spec.model_id] += time.perf_counter() - started
-
-    library = read_library_slice(store, slice_key)
-    prepared = None
-    if library is None:
-        prepared = prepare_slice(store, slice_key, on_chunk=run_chunk)
-    else:
-        rows = library.column("row").to_pylist()
-        inchikeys = library.column("inchikey").to_pylist()
-        smiles = library.column("smiles").to_pylist()
-        inputs = library.column(INPUT_COLUMN).to_pylist()
-        for start in range(0, len(smiles), CHUNK_ROWS):
-            part = slice(start, start + CHUNK_ROWS)
-            chunk = [
-                Molecule(*row)
-                for row in zip(rows[part], smiles[part], inchikeys[part], inputs[part], strict=True)
-            ]
-            run_chunk(chunk, mols_from_inputs(inputs[part]) if on_mols else [])
-
-    key_frame = (
-        pd.concat(keys, ignore_index=True)
-        if keys
-        else pd.DataFrame({"row": [], "inchikey": [], "smiles": []})
-    )
+            outputs.add(spec, run_model(spec, smiles, chunk.mols, where, log), started)
+    keys = outputs.keys()
+    texts = [m.input_smiles.strip() for m in outputs.molecules]
     for spec in on_smiles:
         started = time.perf_counter()
-        given = texts if spec.input_smiles == LIBRARY_TEXT else key_frame["smiles"].tolist()
-        outputs[spec.model_id] = [run_model(spec, given, [], where, log)]
-        seconds[spec.model_id] += time.perf_counter() - started
-    results = []
-    for spec in specs:
-        parts = outputs[spec.model_id]
-        model_frame = (
-            pd.concat(parts, ignore_index=True) if parts else run_model(spec, [], [], where)
-        )
-        frame = pd.concat([key_frame, model_frame], axis=1)
-        key = layout.predictions(spec.model_id, slice_key)
-        if store.exists(key):  # kept for the reproducibility check, unless damaged
-            previous = store.get_bytes(key)
-            if _is_parquet(previous):
-                store.put_bytes(layout.previous_predictions(spec.model_id, slice_key), previous)
-        store.write_parquet(key, with_code_version(predictions_to_arrow(frame, spec), spec))
-        results.append(
-            StepResult(
-                slice_key=slice_key,
-                model_id=spec.model_id,
-                rows_in=len(key_frame),
-                rows_out=len(frame),
-                seconds=seconds[spec.model_id],
-                paths={"predictions": store.uri(key)},
-                code_version=spec.code_version,
-            )
-        )
-    return results, prepared
+        given = texts if spec.input_smiles == LIBRARY_TEXT else keys["smiles"].tolist()
+        outputs.add(spec, run_model(spec, given, [], where, log), started)
+    results = [_write_predictions(store, spec, slice_key, keys, outputs) for spec in specs]
+    return SlicePredictions(results, preparation.result if preparation else None)
+
+
+def _write_predictions(
+    store: ObjectStore, spec: ModelSpec, slice_key: str, keys: pd.DataFrame, outputs: _Outputs
+) -> StepResult:
+    """One model's predictions file (the previous one kept for the reproducibility
+    check, unless damaged), and what it holds."""
+    parts = outputs.frames.get(spec.model_id) or [run_model(spec, [], [])]
+    frame = pd.concat([keys, pd.concat(parts, ignore_index=True)], axis=1)
+    key = layout.predictions(spec.model_id, slice_key)
+    if store.exists(key):
+        previous = store.get_bytes(key)
+        if _is_parquet(previous):
+            store.put_bytes(layout.previous_predictions(spec.model_id, slice_key), previous)
+    store.write_parquet(key, with_code_version(predictions_to_arrow(frame, spec), spec))
+    return StepResult(
+        slice_key=slice_key,
+        model_id=spec.model_id,
+        rows_in=len(keys),
+        rows_out=len(frame),
+        seconds=outputs.seconds.get(spec.model_id, 0.0),
+        paths={"predictions": store.uri(key)},
+        code_version=spec.code_version,
+    )
