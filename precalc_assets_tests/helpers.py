@@ -28,8 +28,6 @@ from moto.s3.models import s3_backends
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
-from precalc_assets.dagster_defs.history import build_ledger
-from precalc_assets.dagster_defs.partitions import partition_key
 from precalc_assets.dagster_defs.resources import resources_for
 from precalc_assets.definitions import build_definitions
 from precalc_assets.inputs.libraries import register_library
@@ -37,6 +35,8 @@ from precalc_assets.inputs.manifests import LibraryManifest
 from precalc_assets.inputs.model_requests import register_model
 from precalc_assets.ledger.rows import LedgerRow
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.settings import Settings, ensure_dagster_home
 from precalc_assets.stores.object_store import ObjectInfo, ObjectStore
 from precalc_assets.stores.s3 import S3ObjectStore

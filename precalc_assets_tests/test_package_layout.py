@@ -13,11 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "precalc_assets"
 REPO = PACKAGE.parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
 # The modules that may import Dagster: the definitions and the glue the CLI uses.
-DAGSTER_PARTS = ("dagster_defs/", "definitions.py")
+DAGSTER_PARTS = ("dagster_defs/", "orchestration/", "definitions.py")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -94,3 +94,65 @@ def test_no_reference_to_documents_outside_the_repository():
         if path.is_file() and path != Path(__file__) and "DESIGN" in path.read_text()
     ]
     assert offenders == []
+
+
+# The package's layers, lowest first (docs/architecture.md): a module imports only from its
+# own layer or the layers below it, so the way of the data never steps back up.
+LAYERS = (
+    ("ids", "keys", "layout", "chem", "batches", "processes"),
+    ("stores",),
+    ("models",),
+    ("settings", "deployment"),
+    ("quality",),
+    ("inputs",),
+    ("steps",),
+    ("ledger",),
+    ("alerts",),
+    ("serving",),
+    ("lake",),
+    ("orchestration",),
+    ("dagster_defs", "definitions"),
+    ("cli", "__init__"),
+)
+LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+
+
+def part_of(module: str) -> str:
+    """The top-level package or module of `precalc_assets.<part>...`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def upward_imports(paths: list[Path], root: Path = REPO) -> list[str]:
+    """Each import of a higher layer, as `<file>:<line> (<part>) imports <module>`."""
+    found = []
+    for path in paths:
+        own = part_of(module_name(path, root))
+        for imported, line in imports_of(path):
+            if not imported.startswith("precalc_assets."):
+                continue
+            target = part_of(imported)
+            if target in LAYER_OF and LAYER_OF[target] > LAYER_OF[own]:
+                where = path.relative_to(root / PACKAGE.name)
+                found.append(f"{where}:{line} ({own}) imports {imported}")
+    return found
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {part_of(module_name(path)) for path in MODULES}
+    assert parts - set(LAYER_OF) == set()
+
+
+def test_each_layer_imports_only_from_itself_and_the_layers_below():
+    assert upward_imports(MODULES) == []
+
+
+def test_an_import_from_a_higher_layer_is_caught(tmp_path):
+    """The check itself: a models module importing quality (the loop of issue 20)."""
+    module = tmp_path / PACKAGE.name / "models" / "catalog.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("from precalc_assets.quality.outcome import WARN\n")
+    assert upward_imports([module], tmp_path) == [
+        "models/catalog.py:1 (models) imports precalc_assets.quality.outcome",
+        "models/catalog.py:1 (models) imports precalc_assets.quality.outcome.WARN",
+    ]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.evaluations import check_keys
-from precalc_assets.dagster_defs.runs import run_missing
+from precalc_assets.orchestration.check_executions import check_keys
+from precalc_assets.orchestration.execution import run_missing
 from precalc_assets_tests.helpers import nci_lines, write_library
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from precalc_assets import layout
 from precalc_assets.chem import fragment_smiles
-from precalc_assets.dagster_defs.evaluations import latest_evaluations
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.orchestration.check_executions import latest_evaluations
 from precalc_assets.quality.evaluations import evaluate_readback
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.helpers import nci_lines, write_library

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from precalc_assets.dagster_defs.partitions import (
+from precalc_assets.ids import InvalidIdError, validate_id
+from precalc_assets.orchestration.partitions import (
     model_slice_partitions,
     partition_key,
     split_partition_key,
 )
-from precalc_assets.ids import InvalidIdError, validate_id
 
 VALID_IDS = [
     "eos3b5e",

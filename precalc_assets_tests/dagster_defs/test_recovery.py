@@ -21,8 +21,8 @@ import dagster as dg
 import pytest
 
 from precalc_assets import keys
-from precalc_assets.dagster_defs.active_runs import partitions_of_run
-from precalc_assets.dagster_defs.evaluations import check_keys, latest_evaluations
+from precalc_assets.orchestration.check_executions import check_keys, latest_evaluations
+from precalc_assets.orchestration.run_processes import partitions_of_run
 from precalc_assets_tests.helpers import nci_lines, write_library
 
 MODELS = ("eos3b5e", "rdkit-physchem")

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from precalc_assets import layout
 from precalc_assets.cli import main
 from precalc_assets.dagster_defs.assets import precalc_ledger, publication
-from precalc_assets.dagster_defs.history import build_ledger
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.helpers import nci_lines, write_library
 

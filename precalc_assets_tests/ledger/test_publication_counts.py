@@ -9,8 +9,8 @@ from collections import Counter
 
 import dagster as dg
 
-from precalc_assets.dagster_defs.partitions import partition_key
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.steps import publish
 from precalc_assets.steps.publish import publish_predictions, split_taken_over_key
 from precalc_assets_tests.helpers import expected_molecules, write_library

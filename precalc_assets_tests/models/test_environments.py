@@ -23,7 +23,8 @@ from precalc_assets.models.environments import (
     find_interpreter,
     ready_environment,
 )
-from precalc_assets.models.install_plan import InstallPlan, PipInstall, read_install_plan
+from precalc_assets.models.install_plan import read_install_plan
+from precalc_assets.models.pip_installs import InstallPlan, PipInstall
 from precalc_assets.models.spec import ModelError
 
 MODEL = "eos3b5e"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from precalc_assets.inputs.model_requests import resolve_spec
 from precalc_assets.models.card import ModelCard
-from precalc_assets.models.catalog import resolve_spec
 from precalc_assets.models.examples import check_examples, fingerprint
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.spec import ModelError, OutputColumn
-from precalc_assets.quality.settings import check_settings
+from precalc_assets.quality.check_settings import check_settings
 from precalc_assets_tests.model_server import ModelServer
 
 SOURCE = "inputs/models/m.json"

@@ -18,9 +18,10 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets.models.reasons import MODEL_FAILED, WRONG_TYPE
-from precalc_assets.models.runners import http
+from precalc_assets.models.runners import http_client
 from precalc_assets.models.runners.batched import HOPELESS_AFTER
-from precalc_assets.models.runners.http import HttpRunner, retry_after_s
+from precalc_assets.models.runners.http import HttpRunner
+from precalc_assets.models.runners.http_client import retry_after_s
 from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
 from precalc_assets_tests.model_server import EXAMPLE_INPUTS, ModelServer
 
@@ -263,8 +264,8 @@ def test_503_and_dropped_connections_are_retried_with_backoff(
 def test_a_server_gone_after_it_was_ready_is_a_model_error(
     monkeypatch: pytest.MonkeyPatch, molecules: list[str]
 ):
-    monkeypatch.setattr(http, "MAX_ATTEMPTS", 2)
-    monkeypatch.setattr(http, "FIRST_BACKOFF_S", 0.01)
+    monkeypatch.setattr(http_client, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(http_client, "FIRST_BACKOFF_S", 0.01)
     logged: list[str] = []
     with ModelServer() as server:
         url = server.url.replace("http://", "http://someone:s3cret@")
@@ -281,8 +282,8 @@ def test_a_server_gone_after_it_was_ready_is_a_model_error(
 def test_a_model_unavailable_for_good_is_a_model_error(
     server: ModelServer, monkeypatch: pytest.MonkeyPatch, molecules: list[str]
 ):
-    monkeypatch.setattr(http, "MAX_ATTEMPTS", 3)
-    monkeypatch.setattr(http, "FIRST_BACKOFF_S", 0.01)
+    monkeypatch.setattr(http_client, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(http_client, "FIRST_BACKOFF_S", 0.01)
     server.unavailable = 100
     with pytest.raises(ModelError) as caught:
         HttpRunner(spec(server.url)).predict(molecules[:5], [])
@@ -468,7 +469,7 @@ def test_retry_after_reads_seconds_and_http_dates_and_is_capped():
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert retry_after_s("2", now) == 2 and retry_after_s(" 0.25 ", now) == 0.25
     assert retry_after_s("0", now) == 0 and retry_after_s("-5", now) == 0
-    assert retry_after_s("86400", now) == http.MAX_WAIT_S
+    assert retry_after_s("86400", now) == http_client.MAX_WAIT_S
     in_ten = email.utils.format_datetime(now + timedelta(seconds=10), usegmt=True)
     assert retry_after_s(in_ten, now) == 10
     past = email.utils.format_datetime(now - timedelta(hours=1), usegmt=True)

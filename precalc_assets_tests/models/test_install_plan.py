@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from precalc_assets.models.install_plan import (
-    DOCKERFILE,
-    INSTALL_YML,
-    InstallPlan,
-    PipInstall,
-    read_install_plan,
-)
+from precalc_assets.models.dockerfile import DOCKERFILE
+from precalc_assets.models.install_plan import read_install_plan
+from precalc_assets.models.install_yml import INSTALL_YML
+from precalc_assets.models.pip_installs import InstallPlan, PipInstall
 from precalc_assets.models.spec import ModelError
 
 MODEL = "eos3b5e"

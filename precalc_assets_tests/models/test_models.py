@@ -17,17 +17,21 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets import layout
 from precalc_assets.chem import canonicalize_rows
-from precalc_assets.inputs.model_requests import load_model_spec, register_model
-from precalc_assets.models.catalog import builtin_ids, parse_request, resolve_spec
-from precalc_assets.models.runners import RUNNER_CLASSES, run_model, runner_for
+from precalc_assets.inputs.model_requests import (
+    load_model_spec,
+    parse_request,
+    register_model,
+    resolve_spec,
+)
+from precalc_assets.models.catalog import builtin_ids, spec_from_request
+from precalc_assets.models.options import Reach
+from precalc_assets.models.runners import RUNNER_CLASSES, options_reaching, run_model, runner_for
 from precalc_assets.models.spec import (
     KEY_COLUMNS,
     RESERVED_COLUMNS,
-    RUNNERS,
     ModelError,
     ModelSpec,
     OutputColumn,
-    spec_from_request,
 )
 from precalc_assets.models.tables import item_size
 from precalc_assets.stores.dynamodb import ITEM_SIZE_LIMIT
@@ -286,6 +290,17 @@ def test_how_a_model_is_reached_is_not_its_code_version(changes: dict) -> None:
     assert code_version(**changes) == code_version()
 
 
+def test_the_options_that_say_how_a_model_is_reached_are_those_documented() -> None:
+    """docs/contracts.md, section 6: declared once, on the runners' options."""
+    assert set(options_reaching(Reach.TUNING)) == {
+        "batch_size", "concurrency", "timeout_s", "ready_timeout_s", "environments"
+    }  # fmt: skip
+    assert set(options_reaching(Reach.LOCATION)) == {
+        "url", "repo", "cwd", "run_columns", "python", "python_version", "env", "pass_env"
+    }  # fmt: skip
+    assert set(options_reaching(Reach.LOCAL_FILE)) == {"repo", "cwd", "run_columns", "python"}
+
+
 HUB = {"runner": "http", "url": "http://127.0.0.1:8080", "columns": ["a", "b", "c"]}
 
 
@@ -467,8 +482,11 @@ def test_rdkit_runner_with_an_unknown_function() -> None:
         run_model(spec, ["C"], [Chem.MolFromSmiles("C")])
 
 
-def test_every_runner_a_request_may_name_is_implemented() -> None:
-    assert tuple(RUNNER_CLASSES) == RUNNERS
+def test_a_request_may_name_every_runner_of_the_registry_and_no_other() -> None:
+    with pytest.raises(ModelError) as info:
+        spec_from_request("my-model", {"runner": "docker", "columns": ["x"]}, SOURCE)
+    assert f"use one of {', '.join(RUNNER_CLASSES)} (or omit" in str(info.value)
+    assert tuple(RUNNER_CLASSES) == ("rdkit", "python", "http", "command")
 
 
 # ------------------------------------------------------------ unreadable requests

@@ -9,7 +9,7 @@ import pytest
 
 from precalc_assets import keys, layout
 from precalc_assets.inputs.libraries import register_library
-from precalc_assets.models.catalog import resolve_spec
+from precalc_assets.inputs.model_requests import resolve_spec
 from precalc_assets.models.partition_files import read_library_slice, read_upstream, rebuild_command
 from precalc_assets.steps.predict import compute_predictions
 from precalc_assets.steps.prepare import prepare_slice
@@ -52,7 +52,8 @@ def test_a_damaged_prepared_slice_is_prepared_again_from_its_raw_slice(store) ->
     truncate(store, layout.library_slice(SLICE))
     assert read_library_slice(store, SLICE) is None  # unreadable counts as missing
 
-    results, prepared = compute_predictions(store, [EOS], SLICE)
+    predicted = compute_predictions(store, [EOS], SLICE)
+    results, prepared = predicted.results, predicted.prepared
     assert prepared is not None and prepared.slice_key == SLICE  # says it prepared it
     expected = expected_molecules(nci_lines(60))
     assert results[0].rows_out == prepared.rows_out == len(expected)
@@ -62,8 +63,9 @@ def test_a_damaged_prepared_slice_is_prepared_again_from_its_raw_slice(store) ->
 
 
 def test_a_missing_prepared_slice_is_prepared_as_before(store) -> None:
-    results, prepared = compute_predictions(store, [EOS], SLICE)
-    assert prepared is not None and results[0].rows_out == prepared.rows_out
+    predicted = compute_predictions(store, [EOS], SLICE)
+    assert predicted.prepared is not None
+    assert predicted.results[0].rows_out == predicted.prepared.rows_out
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated"])

@@ -8,10 +8,11 @@ import pandera.pandas as pa
 import pytest
 
 from precalc_assets.chem import canonicalize_rows
-from precalc_assets.models.catalog import resolve_spec
+from precalc_assets.inputs.model_requests import resolve_spec
+from precalc_assets.models.catalog import spec_from_request
 from precalc_assets.models.runners import run_model
 from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import ModelSpec, spec_from_request
+from precalc_assets.models.spec import ModelSpec
 
 SMILES = [
     "CCO",

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from precalc_assets.chem import canonicalize_rows
-from precalc_assets.models.catalog import resolve_spec
+from precalc_assets.inputs.model_requests import resolve_spec
 from precalc_assets.models.runners import run_model
 from precalc_assets.models.schema import split_valid
 from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn

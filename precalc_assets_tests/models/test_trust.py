@@ -13,8 +13,9 @@ from precalc_assets.cli import main
 from precalc_assets.dagster_defs.sensors.model_requests import model_requests_sensor
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.inputs.rejected import load_rejected_inputs
+from precalc_assets.models.shown_text import redact
 from precalc_assets.models.spec import ModelError
-from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list, redact
+from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list
 from precalc_assets.settings import Settings
 from precalc_assets_tests.dagster_defs.sensors.test_input_sensors import tick
 from precalc_assets_tests.helpers import nci_lines, write_library

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precalc_assets.models.catalog import parse_request
+from precalc_assets.inputs.model_requests import parse_request
 from precalc_assets.models.spec import ModelError, ModelSpec, OutputColumn
+from precalc_assets.quality.check_settings import ReproSettings, SanitySettings, check_settings
 from precalc_assets.quality.decisions import (
     completeness,
     output_sanity,
@@ -18,7 +19,6 @@ from precalc_assets.quality.decisions import (
     serving_readback,
 )
 from precalc_assets.quality.outcome import ERROR, WARN
-from precalc_assets.quality.settings import ReproSettings, SanitySettings, check_settings
 
 SPEC = ModelSpec(
     "m1",
@@ -133,7 +133,7 @@ def test_check_settings_defaults_and_errors_name_the_key():
         check_settings(
             ModelSpec("m1", "python", SPEC.columns, checks={"readback": {"sample": "x"}})
         )
-    with pytest.raises(ModelError, match="unknown sections"):
+    with pytest.raises(ModelError, match=r"checks has unknown keys \['drfit'\]"):
         check_settings(ModelSpec("m1", "python", SPEC.columns, checks={"drfit": {}}))
 
 

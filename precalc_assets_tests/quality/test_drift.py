@@ -1,4 +1,4 @@
-"""Prediction drift scoring (precalc_assets.drift) on real RDKit model outputs.
+"""Prediction drift scoring (precalc_assets.quality.drift) on real RDKit model outputs.
 
 Molecules: RDKit's own NCI first_5K file; the "clearly different chemical space" is the
 BRICS fragments of those molecules (`chem.fragment_smiles`), what `make demo` adds.
@@ -16,24 +16,23 @@ import pytest
 from rdkit import Chem, RDConfig
 
 from precalc_assets.chem import fragment_smiles
+from precalc_assets.inputs.model_requests import parse_request
 from precalc_assets.models.builtin import BUILTIN_FUNCTIONS, BUILTIN_SPECS
-from precalc_assets.models.catalog import parse_request
 from precalc_assets.models.spec import ModelError, OutputColumn
-from precalc_assets.quality.drift import (
+from precalc_assets.quality.check_settings import check_settings
+from precalc_assets.quality.drift.distances import feature_scores
+from precalc_assets.quality.drift.evidently_report import evidently_scores
+from precalc_assets.quality.drift.features import drift_features, select_vector_dims
+from precalc_assets.quality.drift.measure import measure_drift
+from precalc_assets.quality.drift.policy import (
     CATEGORICAL,
     NUMERIC,
     DriftPolicy,
-    DriftResult,
-    drift_features,
-    evidently_scores,
-    feature_scores,
     feature_threshold,
     fixed_threshold,
-    measure_drift,
-    select_vector_dims,
     severity_for,
 )
-from precalc_assets.quality.settings import check_settings
+from precalc_assets.quality.drift.verdicts import DriftResult
 from precalc_assets_tests.helpers import nci_lines
 
 NCI = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
@@ -147,7 +146,7 @@ def test_small_slice_settings_are_validated_in_a_model_request() -> None:
     assert check_settings(tuned).drift.min_rows == 100
     for key, bad in (("min_rows", 0), ("numeric_noise_factor", -0.5)):
         request = json.dumps({"checks": {"drift": {key: bad}}})
-        with pytest.raises(ModelError, match=rf"f.json: checks.drift: drift policy '{key}'"):
+        with pytest.raises(ModelError, match=rf"f.json: checks.drift.{key} must be"):
             parse_request("eos3b5e", request, "f.json")
 
 
@@ -539,7 +538,7 @@ def test_markdown_table_and_json() -> None:
 def test_snapshot_statuses_as_enum_or_string() -> None:
     """`Snapshot.dict()` holds TestStatus enums, `json()` strings; tests share id "drift"
     and point at their metric through metric_config.metric_id."""
-    from precalc_assets.quality.drift import _scores_from_snapshot
+    from precalc_assets.quality.drift.evidently_report import _scores_from_snapshot
 
     data = {
         "metrics": [
@@ -705,7 +704,8 @@ def test_checks_never_import_evidently_unless_a_report_is_written(tmp_path: Path
 import sys
 import numpy as np, pandas as pd
 from precalc_assets.models.builtin import BUILTIN_SPECS
-from precalc_assets.quality.drift import DriftPolicy, measure_drift
+from precalc_assets.quality.drift.measure import measure_drift
+from precalc_assets.quality.drift.policy import DriftPolicy
 columns = BUILTIN_SPECS["eos3b5e"].columns
 rng = np.random.default_rng(0)
 reference = pd.DataFrame({{"mol_weight": rng.normal(300, 50, 1000)}})
@@ -753,7 +753,10 @@ def test_distances_are_scipys_to_the_last_bit() -> None:
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import wasserstein_distance as scipy_wasserstein
 
-    from precalc_assets.quality.drift import jensenshannon_distance, wasserstein_distance
+    from precalc_assets.quality.drift.distances import (
+        jensenshannon_distance,
+        wasserstein_distance,
+    )
 
     rng = np.random.default_rng(9)
     samples = [

@@ -21,10 +21,10 @@ import pytest
 
 from precalc_assets import layout
 from precalc_assets.chem import REJECT_TOO_COMPLEX, identify
+from precalc_assets.deployment import Deployment, open_deployment
 from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving import aws_lambda
-from precalc_assets.serving.deployment import Serving, open_serving
 from precalc_assets.serving.requests import MAX_BODY_BYTES
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.helpers import MODEL
@@ -138,9 +138,9 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, s3_bucket: str, dynamodb_table_n
 
 
 @pytest.fixture
-def served(lambda_env) -> Serving:
+def served(lambda_env) -> Deployment:
     """Two registered, published models; MODEL serves keys 0..299, OTHER keys 0..9."""
-    stores = open_serving()
+    stores = open_deployment()
     columns = (OutputColumn("score"),)
     for model_id in (MODEL, OTHER):
         stores.store.put_bytes(layout.model_request(model_id), b"{}\n")
@@ -355,13 +355,13 @@ def test_an_event_that_is_not_from_api_gateway_is_400(served):
 
 
 def test_the_stores_are_opened_once_per_container(lambda_env, served, monkeypatch):
-    opened: list[Serving] = []
+    opened: list[Deployment] = []
 
-    def counting_open() -> Serving:
-        opened.append(open_serving())
+    def counting_open() -> Deployment:
+        opened.append(open_deployment())
         return opened[-1]
 
-    monkeypatch.setattr(aws_lambda, "open_serving", counting_open)
+    monkeypatch.setattr(aws_lambda, "open_deployment", counting_open)
     aws_lambda.serving.cache_clear()
     for i in range(3):
         assert invoke(rest_event({"modelId": MODEL, "inputKeyArray": [ikey(i)]}))[0] == 200

@@ -10,8 +10,8 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
-from precalc_assets.serving.computed import COMPUTED_SLICE, NO_STRUCTURE, compute_missing
-from precalc_assets.serving.deployment import open_serving
+from precalc_assets.deployment import open_deployment
+from precalc_assets.serving.compute_missing import COMPUTED_SLICE, NO_STRUCTURE, compute_missing
 from precalc_assets.serving.lookup import COMPUTED, FOUND, INVALID, MISSING, lookup
 from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
 
@@ -46,7 +46,7 @@ def test_fifty_stored_and_fifty_new_give_fifty_computed_then_a_hundred_found(pro
     assert [r["status"] for r in again["output"]] == [FOUND] * 100
     assert [r["value"] for r in again["output"]] == [r["value"] for r in first["output"]]
 
-    serving = open_serving()
+    serving = open_deployment()
     items = serving.table.get_many("eos3b5e", list(new)[:50])
     assert {i.slice_key for i in items.values()} == {COMPUTED_SLICE}
     assert all(i.run_id.startswith("lookup-") for i in items.values())
@@ -65,7 +65,7 @@ def test_a_library_holding_computed_molecules_publishes_over_them(local_project,
     expected = expected_molecules(lines)
     precalc("lookup", "--model", "eos3b5e", *[f"--smiles={s}" for s in expected.values()],
             "--compute-missing")  # fmt: skip
-    serving = open_serving()
+    serving = open_deployment()
     assert {i.slice_key for i in serving.table.get_many("eos3b5e", list(expected)).values()} == {
         COMPUTED_SLICE
     }
@@ -80,7 +80,7 @@ def test_a_library_holding_computed_molecules_publishes_over_them(local_project,
 
 def test_misses_looked_up_by_key_stay_missing_with_the_reason(local_project):
     precalc("add-model", "eos3b5e")
-    serving = open_serving()
+    serving = open_deployment()
     key = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
     answer = lookup(serving.store, serving.table, ["eos3b5e"], [key])
     compute_missing(serving.store, serving.table, answer, serving.policy)
@@ -99,7 +99,7 @@ def test_outputs_that_fail_validation_are_invalid_and_never_served(local_project
             "columns": [{"name": "weight", "dtype": "float", "min": 0.0}],
         },
     )
-    serving = open_serving()
+    serving = open_deployment()
     answer = lookup(serving.store, serving.table, ["noisy"], smiles=["CCO", "CCCC"])
     compute_missing(serving.store, serving.table, answer, serving.policy)
     assert [r.status for r in answer.rows] == [INVALID, INVALID]

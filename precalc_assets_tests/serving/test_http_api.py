@@ -32,8 +32,8 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets.cli import main
 from precalc_assets.cli.serve import ledger_reader
-from precalc_assets.dagster_defs.instance import open_instance, opened
-from precalc_assets.serving.deployment import open_serving
+from precalc_assets.deployment import open_deployment
+from precalc_assets.orchestration.instance import open_instance
 from precalc_assets.serving.http_api import create_app
 from precalc_assets.serving.requests import FIELDS, MAX_BODY_BYTES, answer
 from precalc_assets.stores.errors import StoreError
@@ -112,10 +112,10 @@ def served_project(
         precalc("run", "--workers", "1")
         # The app as `precalc serve` builds it, its ledger read on every request.
         instance = open_instance()
-        with opened("storage", "models") as (store, policy):
-            reader = ledger_reader(instance, store, policy)
-            app = create_app(open_serving(), reader, allow_compute=True, models_ttl=0)
-            yield Served(request.param, root / "home", env, expected_molecules(LIBRARY), app)
+        deployment = open_deployment()
+        reader = ledger_reader(instance, deployment.store, deployment.policy)
+        app = create_app(deployment, reader, allow_compute=True, models_ttl=0)
+        yield Served(request.param, root / "home", env, expected_molecules(LIBRARY), app)
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def library_smiles(count: int) -> list[str]:
 
 
 def direct(body: Any) -> tuple[int, dict[str, Any]]:
-    serving = open_serving()
+    serving = open_deployment()
     raw = body if isinstance(body, bytes) else json.dumps(body)
     return answer(raw, serving.store, serving.table)
 
@@ -231,7 +231,7 @@ def test_bad_requests_get_the_lookups_4xx_and_message(served, client, body, stat
 def test_an_unknown_model_is_404_naming_the_registered_models_but_never_the_storage(served, client):
     """The API has no authentication: its answers name no bucket, prefix or path. The CLI
     (a trusted local user) still says where it looked."""
-    storage = open_serving().store.url
+    storage = open_deployment().store.url
     bucket_or_path = storage.split("://", 1)[1].split("/")[0] or storage.split("://", 1)[1]
     answers = [
         client.post("/lookup", json={"modelId": "nope", "inputKeyArray": [KEY]}),
@@ -311,7 +311,7 @@ def test_compute_missing_serves_computed_rows_then_finds_them(served, client):
     assert [(r["key"], r["value"]) for r in again] == [(r["key"], r["value"]) for r in rows]
     assert client.get(f"/models/{MODEL}").json()["molecules_computed"] == before + 5
 
-    read_only = local_client(create_app(open_serving(), lambda: []))  # the default
+    read_only = local_client(create_app(open_deployment(), lambda: []))  # the default
     refused = read_only.post("/lookup", json=body)
     assert refused.status_code == 400
     assert "start the server with `precalc serve --allow-compute`" in refused.json()["error"]
@@ -355,10 +355,10 @@ def test_models_info_is_cached_and_a_failed_read_is_a_503(caplog):
             raise StoreError(detail)
         return []
 
-    cached = local_client(create_app(open_serving(), read, models_ttl=60))
+    cached = local_client(create_app(open_deployment(), read, models_ttl=60))
     assert [cached.get("/models").json() for _ in range(3)] == [[], [], []]
     assert len(calls) == 1
-    uncached = local_client(create_app(open_serving(), read, models_ttl=0))
+    uncached = local_client(create_app(open_deployment(), read, models_ttl=0))
     assert uncached.get("/models").json() == []
     with caplog.at_level(logging.WARNING):
         failed = uncached.get("/models")
@@ -375,7 +375,7 @@ def test_a_failing_store_is_a_503_that_names_no_storage(served, client, monkeypa
     def failing(*args: Any, **kwargs: Any) -> None:
         raise StoreError(detail)
 
-    monkeypatch.setattr(type(open_serving().table), "get_many", failing)
+    monkeypatch.setattr(type(open_deployment().table), "get_many", failing)
     with caplog.at_level(logging.WARNING):
         response = client.post("/lookup", json={"modelId": MODEL, "inputKeyArray": [KEY]})
     assert response.status_code == 503
@@ -383,7 +383,7 @@ def test_a_failing_store_is_a_503_that_names_no_storage(served, client, monkeypa
 
 
 def test_openapi_documents_lookup_and_models():
-    client = local_client(create_app(open_serving(), lambda: []))
+    client = local_client(create_app(open_deployment(), lambda: []))
     schema = client.get("/openapi.json").json()
     post = schema["paths"]["/lookup"]["post"]
     request = post["requestBody"]["content"]["application/json"]["schema"]

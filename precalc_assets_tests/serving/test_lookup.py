@@ -9,7 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
-from precalc_assets.serving.deployment import open_serving
+from precalc_assets.deployment import open_deployment
 from precalc_assets.serving.formats import json_body, to_csv
 from precalc_assets.serving.lookup import (
     FOUND,
@@ -41,7 +41,7 @@ def test_found_missing_and_invalid_rows_in_input_order_with_outputs_by_name(serv
     project, expected = served
     keys = list(expected)[:3]
     smiles = [expected[keys[0]], "C1CC", ""]
-    serving = open_serving()
+    serving = open_deployment()
     answer = lookup(serving.store, serving.table, ["eos3b5e"], [keys[1], ABSENT, keys[2]], smiles)
     (model,) = answer.models
     statuses = [(r.input, r.status) for r in model.rows]
@@ -67,7 +67,7 @@ def test_found_missing_and_invalid_rows_in_input_order_with_outputs_by_name(serv
 def test_a_vector_model_and_several_models_in_one_lookup(served):
     project, expected = served
     key = next(iter(expected))
-    serving = open_serving()
+    serving = open_deployment()
     answer = lookup(serving.store, serving.table, ["eos3b5e", "morgan-fp2048"], [key, key])
     weights, bits = answer.models
     assert [r.status for r in weights.rows + bits.rows] == [FOUND] * 4
@@ -85,14 +85,14 @@ def test_more_keys_than_one_batch_read_all_come_back(served):
     """Ersilia's Lambda answered 500 above 100 keys; reads are chunked to 100 here."""
     project, expected = served
     keys = list(expected) * 4  # duplicates too: each input gets its row
-    serving = open_serving()
+    serving = open_deployment()
     (model,) = lookup(serving.store, serving.table, ["eos3b5e"], keys).models
     assert len(model.rows) == len(keys) > 200
     assert all(r.status == FOUND and r.smiles == expected[r.key] for r in model.rows)
 
 
 def test_an_unknown_model_is_an_error_naming_the_registered_ones(served):
-    serving = open_serving()
+    serving = open_deployment()
     with pytest.raises(UnknownModelError, match="registered models: eos3b5e, morgan-fp2048"):
         lookup(serving.store, serving.table, ["eos3b5e-typo"], [ABSENT])
     with pytest.raises(UnknownModelError, match="invalid model ID 'EOS'"):
@@ -102,7 +102,7 @@ def test_an_unknown_model_is_an_error_naming_the_registered_ones(served):
 def test_the_storage_is_named_by_the_cli_message_only(local_project):
     """`str()` is for a trusted local user (`precalc lookup`); `public` for the HTTP faces."""
     precalc("add-model", "eos3b5e")
-    serving = open_serving()
+    serving = open_deployment()
     with pytest.raises(UnknownModelError) as raised:
         lookup(serving.store, serving.table, ["nope"], [ABSENT])
     assert f"not registered in {serving.store.url} (no inputs/models/nope.json)" in str(
@@ -118,7 +118,7 @@ def test_each_distinct_smiles_of_a_request_is_identified_once(local_project, ide
     """A request repeating a costly SMILES pays for it once (and a too complex one costs
     nothing: it is refused on its parse)."""
     precalc("add-model", "eos3b5e")
-    serving = open_serving()
+    serving = open_deployment()
     smiles = [ADAMANTANES, "OCC", f" {ADAMANTANES}\t", "OCC", ADAMANTANES, "CCO"]
     (model,) = lookup(serving.store, serving.table, ["eos3b5e"], [], smiles).models
     assert sorted(identified) == sorted([ADAMANTANES, "OCC", "CCO"])
@@ -133,7 +133,7 @@ def test_each_distinct_smiles_of_a_request_is_identified_once(local_project, ide
 )
 def test_a_malformed_key_is_an_error_naming_its_position(local_project, key):
     precalc("add-model", "eos3b5e")
-    serving = open_serving()
+    serving = open_deployment()
     with pytest.raises(LookupInputError, match=r"input 1: .* is not an InChIKey"):
         lookup(serving.store, serving.table, ["eos3b5e"], [ABSENT, key])
 
@@ -141,7 +141,7 @@ def test_a_malformed_key_is_an_error_naming_its_position(local_project, key):
 def test_values_published_under_other_columns_keep_their_flat_values(local_project):
     """An item the columns document does not describe is still served, unnamed."""
     precalc("add-model", "eos3b5e")
-    serving = open_serving()
+    serving = open_deployment()
     serving.table.ensure_table()
     item = ServingItem(ABSENT, "eos3b5e", "C", (1.0, 2.0), "lib-0000", "r", "v", "t")
     serving.table.upsert([item])

@@ -11,8 +11,8 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
-from precalc_assets.dagster_defs.runs import run_missing
 from precalc_assets.ledger.summary import summarize, work_to_do
+from precalc_assets.orchestration.execution import run_missing
 from precalc_assets.steps import publish
 from precalc_assets.stores.dynamodb import DynamoServingTable
 from precalc_assets.stores.serving_table import ServingItem

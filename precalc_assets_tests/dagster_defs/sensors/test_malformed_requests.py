@@ -9,9 +9,8 @@ import json
 import pytest
 
 from precalc_assets import layout
-from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.inputs.model_requests import load_model_spec, resolve_spec
 from precalc_assets.inputs.rejected import load_rejected_inputs
-from precalc_assets.models.catalog import resolve_spec
 from precalc_assets.models.spec import ModelError
 from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy
 from precalc_assets_tests.dagster_defs.sensors.ticks import tick
