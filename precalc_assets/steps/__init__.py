@@ -2,6 +2,7 @@
 
 Each step reads its input from object storage and writes its output there, so any step
 can run in any process, and re-running a step overwrites its own output (idempotent):
-`prepare` (a slice), `predict` (models over a slice), `validate`, `publish`; `files`
-reads their Parquet files, `results` is what each reports.
+`prepare` (a slice), `predict` (models over a slice), `validate`, `publish`, and
+`compute` (a model over molecules outside any slice, through the same validation and
+publication); `results` is what each reports.
 """

@@ -88,6 +88,13 @@ def slice_chunks(
     return chunks, None
 
 
+def model_inputs(spec: ModelSpec, texts: list[str], smiles: list[str]) -> list[str]:
+    """What a SMILES-reading model is given: a hub model each row's text as its file
+    wrote it (as the hub's own pipelines send it) unless its `input_smiles` is
+    `canonical`, others the canonical SMILES."""
+    return texts if spec.input_smiles == LIBRARY_TEXT else smiles
+
+
 def compute_predictions(
     store: ObjectStore, specs: list[ModelSpec], slice_key: str, log: Log = no_log
 ) -> SlicePredictions:
@@ -114,7 +121,7 @@ def compute_predictions(
     texts = [m.input_smiles.strip() for m in outputs.molecules]
     for spec in on_smiles:
         started = time.perf_counter()
-        given = texts if spec.input_smiles == LIBRARY_TEXT else keys["smiles"].tolist()
+        given = model_inputs(spec, texts, keys["smiles"].tolist())
         outputs.add(spec, run_model(spec, given, [], where, log), started)
     results = [_write_predictions(store, spec, slice_key, keys, outputs) for spec in specs]
     return SlicePredictions(results, preparation.result if preparation else None)

@@ -46,10 +46,7 @@ def publish_predictions(
     frame = read_partition_file(store, keys.VALIDATED_PREDICTIONS, spec.model_id, slice_key)
     code_version = spec.code_version  # a hash of the spec: compute it once, not per item
     serving.ensure_table()
-    store.put_bytes(
-        layout.served_columns(spec.model_id),
-        columns_document(spec.model_id, code_version, spec.columns),
-    )
+    publish_columns(store, spec)
     held: set[str] = set()
     taken: Counter[str] = Counter()
     published = 0
@@ -77,6 +74,14 @@ def publish_predictions(
         code_version=code_version,
         taken_over=dict(taken),
     )
+
+
+def publish_columns(store: ObjectStore, spec: ModelSpec, replace: bool = True) -> None:
+    """The model's served column names, which a lookup answers with; `replace=False`
+    leaves a document a library publication wrote."""
+    key = layout.served_columns(spec.model_id)
+    if replace or not store.exists(key):
+        store.put_bytes(key, columns_document(spec.model_id, spec.code_version, spec.columns))
 
 
 def _library_publication(

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
 
 from precalc_assets import keys, layout
 from precalc_assets.models.partition_files import read_partition_file, with_code_version
@@ -15,19 +19,51 @@ from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 
 
+@dataclass(frozen=True)
+class Validation:
+    """A model's rows checked against its schema: those that may be served, those
+    quarantined (with `reason` and `detail`), and the values nulled per column."""
+
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+    nulled: dict[str, int]
+
+    def failures(self) -> dict[str, str]:
+        """InChIKey -> "reason: detail" of each quarantined row."""
+        q = self.quarantined
+        return {
+            key: f"{reason}: {detail}"
+            for key, reason, detail in zip(
+                q["inchikey"], q[REASON_COLUMN], q[DETAIL_COLUMN], strict=True
+            )
+        }
+
+
+def validate_frame(frame: pd.DataFrame, spec: ModelSpec) -> Validation:
+    """The model's rows split by its schema, after nulling what serving cannot hold."""
+    frame, nulled = null_unstorable(frame, spec)
+    valid, quarantined = split_valid(frame, spec)
+    return Validation(valid, quarantined, nulled)
+
+
+def validated_table(valid: pd.DataFrame, spec: ModelSpec) -> pa.Table:
+    """The valid rows as stored: typed columns, the code version in the file's metadata."""
+    return with_code_version(predictions_to_arrow(valid, spec), spec)
+
+
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
     frame = read_partition_file(store, keys.PREDICTIONS, spec.model_id, slice_key)
-    frame, nulled = null_unstorable(frame, spec)
-    valid, quarantined = split_valid(frame, spec)
+    validation = validate_frame(frame, spec)
+    valid, quarantined = validation.valid, validation.quarantined
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
         store.write_parquet(q_key, lenient_to_arrow(quarantined))
     else:
         store.delete(q_key)
     v_key = layout.validated(spec.model_id, slice_key)
-    store.write_parquet(v_key, with_code_version(predictions_to_arrow(valid, spec), spec))
+    store.write_parquet(v_key, validated_table(valid, spec))
     reasons = Counter(quarantined[REASON_COLUMN]) if len(quarantined) else Counter()
     examples = (
         quarantined.drop_duplicates(REASON_COLUMN).set_index(REASON_COLUMN)[DETAIL_COLUMN]
@@ -44,6 +80,6 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
         paths={"validated": store.uri(v_key), "quarantine_file": store.uri(q_key)},
         reasons=dict(reasons),
         reason_details={code: str(examples[code]) for code in reasons},
-        nulled=nulled,
+        nulled=validation.nulled,
         code_version=spec.code_version,
     )

@@ -11,9 +11,11 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
 from precalc_assets.deployment import open_deployment
-from precalc_assets.serving.compute_missing import COMPUTED_SLICE, NO_STRUCTURE, compute_missing
+from precalc_assets.serving.compute_missing import NO_STRUCTURE, compute_missing
 from precalc_assets.serving.lookup import COMPUTED, FOUND, INVALID, MISSING, lookup
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
+from precalc_assets.steps.compute import COMPUTED_SLICE
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 
 def smiles_of(expected: dict[str, str]) -> list[str]:
