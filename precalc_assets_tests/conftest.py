@@ -16,14 +16,9 @@ import boto3
 import pytest
 
 from precalc_assets.stores.aws import client_config
-from precalc_assets_tests.helpers import (
-    AWS_SETTINGS,
-    PRECALC_SETTINGS,
-    Project,
-    Receiver,
-    SnsTopic,
-    unique_name,
-)
+from precalc_assets_tests.alert_receivers import Receiver, SnsTopic
+from precalc_assets_tests.project import AWS_SETTINGS, PRECALC_SETTINGS, Project
+from precalc_assets_tests.store_data import unique_name
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from precalc_assets.models.builtin import BUILTIN_SPECS
 from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.stores.factory import open_object_store
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "lake.md"
 DOC_ROOT = "/path/to/storage"

@@ -17,13 +17,13 @@ from precalc_assets.alerts.jsonl import JsonlNotifier
 from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV, SlackNotifier
 from precalc_assets.alerts.sns import SNS_TOPIC_ENV, SnsNotifier
 from precalc_assets.dagster_defs.resources import NotifierResource, notifier_resource_for
-from precalc_assets_tests.helpers import (
+from precalc_assets_tests.alert_receivers import (
     SECRET_PATH,
     alerts_file,
     closed_port_url,
     read_jsonl,
-    unique_name,
 )
+from precalc_assets_tests.store_data import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,13 +15,8 @@ from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
-from precalc_assets_tests.helpers import (
-    Project,
-    expected_molecules,
-    nci_lines,
-    precalc,
-    write_library,
-)
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import Project, precalc
 
 
 def test_add_library_add_model_run_lookup(project, tmp_path):

@@ -16,13 +16,14 @@ import pytest
 from precalc_assets import layout
 from precalc_assets.chem import identify
 from precalc_assets.models.environments import COMPLETE
-from precalc_assets_tests.helpers import nci_lines, precalc, write_library
 from precalc_assets_tests.model_repo import (
     DESCRIPTORS,
     THIS_PYTHON,
     make_descriptor_repo,
     read_environ,
 )
+from precalc_assets_tests.molecules import nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 OLD = [("numpy", "1.26.4"), ("rdkit", "2022.9.5")]  # eos3b5e's pins
 NEW = [("rdkit", "2024.9.5"), ("numpy", "2.2.3")]  # eos5axz's pins

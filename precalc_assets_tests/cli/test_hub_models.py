@@ -19,7 +19,6 @@ from rdkit.Chem import Descriptors
 from precalc_assets import layout
 from precalc_assets.chem import identify
 from precalc_assets.cli import main
-from precalc_assets_tests.helpers import Project, expected_molecules, nci_lines, write_library
 from precalc_assets_tests.model_repo import (
     DESCRIPTORS,
     GASTEIGER,
@@ -29,6 +28,8 @@ from precalc_assets_tests.model_repo import (
     own_python,
 )
 from precalc_assets_tests.model_server import ModelServer
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import Project
 
 LIBRARY_ROWS = 3_000
 

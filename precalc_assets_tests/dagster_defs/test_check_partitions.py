@@ -9,7 +9,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.orchestration.check_executions import check_keys
 from precalc_assets.orchestration.execution import run_missing
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 
 def test_checks_of_one_partition_run_through_the_check_only_job(local_project, tmp_path):

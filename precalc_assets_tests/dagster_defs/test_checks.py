@@ -13,7 +13,7 @@ from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.orchestration.check_executions import latest_evaluations
 from precalc_assets.quality.evaluations import evaluate_readback
 from precalc_assets.stores.serving_table import ServingItem
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 RANDOM_WEIGHT = "precalc_assets_tests.faulty_models:noisy_weight"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from precalc_assets.chem import fragment_smiles
 from precalc_assets.stores.local import LocalObjectStore
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 BIN = Path(sys.executable).parent
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 
 BIN = Path(sys.executable).parent
 

@@ -23,7 +23,7 @@ import pytest
 from precalc_assets import keys
 from precalc_assets.orchestration.check_executions import check_keys, latest_evaluations
 from precalc_assets.orchestration.run_processes import partitions_of_run
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 MODELS = ("eos3b5e", "rdkit-physchem")
 # 2-hydroxypyridine and 2-pyridone share one InChIKey, in different slices: the item

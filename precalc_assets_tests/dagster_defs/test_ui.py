@@ -32,12 +32,8 @@ from precalc_assets_tests.browser import (
     dagster_dev,
     screenshot_dir,
 )
-from precalc_assets_tests.helpers import (
-    AWS_SETTINGS,
-    PRECALC_SETTINGS,
-    expected_molecules,
-    write_library,
-)
+from precalc_assets_tests.molecules import expected_molecules, write_library
+from precalc_assets_tests.project import AWS_SETTINGS, PRECALC_SETTINGS
 
 WEHI = Path(rdkit.__file__).parent / "Data" / "Pains" / "test_data" / "wehi_mols.csv"
 STOPPED = ("model_requests_sensor", "library_registered_sensor", "missing_partitions_sensor")

@@ -58,7 +58,8 @@ from precalc_assets_tests.deploy import (
     free_port,
     load_yaml,
 )
-from precalc_assets_tests.helpers import precalc, unique_name
+from precalc_assets_tests.project import precalc
+from precalc_assets_tests.store_data import unique_name
 
 IMAGE = "registry.example.com/precalc-assets:0.1.0"
 PARTITION = "eos3b5e|lib-0000"

@@ -42,7 +42,7 @@ from precalc_assets_tests.deploy import (
     load_yaml,
     with_option,
 )
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 from precalc_assets_tests.system_packages import apt_install
 
 BIN = Path(sys.executable).parent

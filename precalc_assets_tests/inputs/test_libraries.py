@@ -18,7 +18,8 @@ from precalc_assets.inputs.library_files import LibraryError, iter_smiles, open_
 from precalc_assets.inputs.manifests import LibraryManifest, load_manifest
 from precalc_assets.steps.prepare import prepare_slice
 from precalc_assets.stores.local import LocalObjectStore
-from precalc_assets_tests.helpers import NCI_SAMPLE, keys, nci_lines, write_library
+from precalc_assets_tests.molecules import NCI_SAMPLE, nci_lines, write_library
+from precalc_assets_tests.store_data import keys
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 WEIGHT = "precalc_assets_tests.faulty_models:weight_or_crash"
 

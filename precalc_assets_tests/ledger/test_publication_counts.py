@@ -13,7 +13,7 @@ from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.steps import publish
 from precalc_assets.steps.publish import publish_predictions, split_taken_over_key
-from precalc_assets_tests.helpers import expected_molecules, write_library
+from precalc_assets_tests.molecules import expected_molecules, write_library
 
 # 2-hydroxypyridine (slice 0) and 2-pyridone (slice 1) share one InChIKey.
 LINES = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN"]

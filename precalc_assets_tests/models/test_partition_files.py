@@ -18,7 +18,7 @@ from precalc_assets.steps.validate import validate_predictions
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.local import LocalObjectStore
 from precalc_assets.stores.sqlite import SqliteServingTable
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 
 SLICE = "lib-0000"
 EOS = resolve_spec("eos3b5e")

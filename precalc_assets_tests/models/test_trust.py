@@ -18,8 +18,8 @@ from precalc_assets.models.spec import ModelError
 from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy, parse_allow_list
 from precalc_assets.settings import Settings
 from precalc_assets_tests.dagster_defs.sensors.test_input_sensors import tick
-from precalc_assets_tests.helpers import nci_lines, write_library
 from precalc_assets_tests.import_marker import MARKER_ENV
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 SOURCE = "s3://bucket/inputs/models/m.json"
 

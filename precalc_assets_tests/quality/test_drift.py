@@ -33,7 +33,7 @@ from precalc_assets.quality.drift.policy import (
     severity_for,
 )
 from precalc_assets.quality.drift.verdicts import DriftResult
-from precalc_assets_tests.helpers import nci_lines
+from precalc_assets_tests.molecules import nci_lines
 
 NCI = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
 MW = BUILTIN_SPECS["eos3b5e"].columns

@@ -27,7 +27,7 @@ from precalc_assets.steps.predict import compute_predictions
 from precalc_assets.steps.publish import publish_predictions
 from precalc_assets.steps.validate import validate_predictions
 from precalc_assets.stores.local import LocalObjectStore
-from precalc_assets_tests.helpers import nci_lines, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 SLICES = ["nci-0000", "nci-0001", "frag-0000"]
 

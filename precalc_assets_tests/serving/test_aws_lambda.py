@@ -27,7 +27,7 @@ from precalc_assets.models.spec import OutputColumn
 from precalc_assets.serving import aws_lambda
 from precalc_assets.serving.requests import MAX_BODY_BYTES
 from precalc_assets.stores.serving_table import ServingItem
-from precalc_assets_tests.helpers import MODEL
+from precalc_assets_tests.store_data import MODEL
 
 OTHER = "eos4e40"
 UNKNOWN_KEY = "ZZZZZZZZZZZZZZ-UHFFFAOYSA-N"

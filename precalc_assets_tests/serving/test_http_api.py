@@ -37,15 +37,9 @@ from precalc_assets.orchestration.instance import open_instance
 from precalc_assets.serving.http_api import create_app
 from precalc_assets.serving.requests import FIELDS, MAX_BODY_BYTES, answer
 from precalc_assets.stores.errors import StoreError
-from precalc_assets_tests.helpers import (
-    AWS_SETTINGS,
-    PRECALC_SETTINGS,
-    Project,
-    expected_molecules,
-    nci_lines,
-    unique_name,
-    write_library,
-)
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import AWS_SETTINGS, PRECALC_SETTINGS, Project
+from precalc_assets_tests.store_data import unique_name
 
 MODEL = "eos3b5e"
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"

@@ -20,7 +20,8 @@ from precalc_assets.serving.lookup import (
     lookup,
 )
 from precalc_assets.stores.serving_table import ServingItem
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, precalc, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 ABSENT = "AAAAAAAAAAAAAA-AAAAAAAAAA-N"
 ADAMANTANES = "C1C2CC3CC1CC(C2)C3" * 100  # 300 ring closures: seconds of InChI

@@ -15,11 +15,7 @@ from botocore.awsrequest import AWSResponse
 from precalc_assets.stores.aws import client_config, client_location
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.factory import open_object_store, open_serving_table
-from precalc_assets_tests.helpers import (
-    MODEL,
-    dynamodb_error_response,
-    s3_error_response,
-)
+from precalc_assets_tests.store_data import MODEL, dynamodb_error_response, s3_error_response
 
 SECRET = "not-a-real-secret-but-it-must-never-be-printed"
 

@@ -13,7 +13,7 @@ import pytest
 
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.local import LocalObjectStore
-from precalc_assets_tests.helpers import keys
+from precalc_assets_tests.store_data import keys
 
 
 def test_local_writes_are_atomic(tmp_path: Path) -> None:

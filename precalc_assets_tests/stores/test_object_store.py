@@ -15,7 +15,7 @@ from precalc_assets.stores.errors import ObjectNotFound, StoreError
 from precalc_assets.stores.factory import open_object_store
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.s3 import S3ObjectStore
-from precalc_assets_tests.helpers import keys, seed_objects
+from precalc_assets_tests.store_data import keys, seed_objects
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -15,7 +15,7 @@ from botocore.retries.standard import ExponentialBackoff
 from precalc_assets.stores.aws import client_config
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.factory import open_object_store
-from precalc_assets_tests.helpers import s3_error_response
+from precalc_assets_tests.store_data import s3_error_response
 
 
 def test_missing_bucket_is_named(s3_client: Any, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.factory import open_serving_table
 from precalc_assets.stores.serving_table import ServingItem, ServingTable, utc_timestamp
-from precalc_assets_tests.helpers import MODEL, ikey, make_items
+from precalc_assets_tests.store_data import MODEL, ikey, make_items
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

@@ -13,7 +13,7 @@ import pytest
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets.stores.sqlite import SqliteServingTable
-from precalc_assets_tests.helpers import MODEL, ikey, make_items
+from precalc_assets_tests.store_data import MODEL, ikey, make_items
 
 
 def test_sqlite_rows_match_the_dynamodb_layout(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ never served as a silent null (or a silent 0)."""
 from __future__ import annotations
 
 from precalc_assets import layout
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 
 
 def test_floats_beyond_the_serving_range_are_quarantined_or_counted_nulls(project, tmp_path):

@@ -17,7 +17,7 @@ from precalc_assets.steps import publish
 from precalc_assets.stores.dynamodb import DynamoServingTable
 from precalc_assets.stores.serving_table import ServingItem
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 
 BAD_ROWS = ["", "   ", "not-a-smiles", "C1CC", "[H+]"]  # empty, blank, garbage, unclosed ring
 

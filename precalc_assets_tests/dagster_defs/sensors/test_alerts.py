@@ -16,7 +16,7 @@ from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV
 from precalc_assets.alerts.sns import SNS_TOPIC_ENV
 from precalc_assets.dagster_defs.sensors.alerts import check_alerts_sensor
 from precalc_assets.definitions import build_definitions
-from precalc_assets_tests.helpers import alerts_file, read_jsonl
+from precalc_assets_tests.alert_receivers import alerts_file, read_jsonl
 
 
 def evaluation(

@@ -16,8 +16,9 @@ from precalc_assets.dagster_defs.sensors.library_files import (
 )
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets_tests.dagster_defs.sensors.ticks import tick
-from precalc_assets_tests.helpers import expected_molecules, nci_lines, seed_objects, write_library
 from precalc_assets_tests.model_server import ModelServer
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.store_data import seed_objects
 
 
 def test_model_request_registers_and_runs_missing_slices(project, tmp_path):

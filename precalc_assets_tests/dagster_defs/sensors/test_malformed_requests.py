@@ -14,7 +14,8 @@ from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.models.spec import ModelError
 from precalc_assets.models.trust import LOOPBACK_HOSTS, ModelPolicy
 from precalc_assets_tests.dagster_defs.sensors.ticks import tick
-from precalc_assets_tests.helpers import nci_lines, precalc, write_library
+from precalc_assets_tests.molecules import nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 # Every malformed field a request file can carry, by the file that carries it.
 SERVED = {"runner": "http", "url": "http://127.0.0.1:1/"}

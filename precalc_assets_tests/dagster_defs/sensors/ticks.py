@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from precalc_assets.dagster_defs.sensors.model_requests import model_requests_sensor
-from precalc_assets_tests.helpers import Project
+from precalc_assets_tests.project import Project
 
 
 def tick(
