@@ -50,21 +50,11 @@ def _with_variable_warning(spec: ModelSpec, card: ModelCard | None) -> ModelSpec
     a reproducibility check that warns, unless its `checks` say otherwise."""
     if card is None or card.consistency.lower() != VARIABLE:
         return spec
-    repro = {"severity": WARN, **(spec.checks.get("reproducibility") or {})}
+    given = spec.checks.get("reproducibility")
+    if given is not None and not isinstance(given, dict):
+        return spec  # not an object: `check_settings` refuses it by name
+    repro = {"severity": WARN, **(given or {})}
     return replace(spec, checks={**spec.checks, "reproducibility": repro})
-
-
-def _check_checks(spec: ModelSpec, source: str) -> None:
-    """Bad thresholds fail at registration, not in a check."""
-    try:
-        check_settings(spec, source)
-    except ModelError:
-        raise
-    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. int(Infinity)
-        raise ModelError(
-            f"{source}: model {spec.model_id!r} has unusable 'checks' settings "
-            f"({type(exc).__name__}: {exc}); fix them (see the model request format)"
-        ) from None
 
 
 def resolve_spec(
@@ -79,7 +69,7 @@ def resolve_spec(
     reproducibility check warns."""
     source = source or f"model {model_id!r}"
     spec = _with_variable_warning(spec_for(model_id, request, source, card), card)
-    _check_checks(spec, source)
+    check_settings(spec, source)  # bad thresholds fail at registration, not in a check
     check_item_size(spec, source)
     return spec
 
@@ -177,8 +167,10 @@ def sensor_request(request: dict[str, Any]) -> dict[str, Any]:
     """`request` with the short wait a sensor can afford for a served model."""
     if request.get("runner") != "http":
         return request
-    wait = min(request.get("ready_timeout_s", SENSOR_READY_TIMEOUT_S), SENSOR_READY_TIMEOUT_S)
-    return {**request, "ready_timeout_s": wait}
+    given = request.get("ready_timeout_s", SENSOR_READY_TIMEOUT_S)
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        return request  # not a number: the runner's option check refuses it by name
+    return {**request, "ready_timeout_s": min(given, SENSOR_READY_TIMEOUT_S)}
 
 
 def record_card(store: ObjectStore, probe: Probe) -> None:

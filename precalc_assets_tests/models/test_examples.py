@@ -90,3 +90,13 @@ def test_a_variable_model_gets_its_reproducibility_check_as_warn() -> None:
     spec = resolve_spec("m", HTTP, SOURCE, variable)
     assert check_settings(spec).reproducibility.severity == "WARN"
     assert spec.code_version == fixed.code_version  # checks are not the code version
+
+
+@pytest.mark.parametrize("repro", [["rtol"], 0.5, "WARN"])
+def test_a_variable_model_with_a_reproducibility_section_not_an_object_is_refused_by_name(
+    repro,
+) -> None:
+    variable = ModelCard(**{**CARD.__dict__, "consistency": "Variable"})
+    request = {**HTTP, "checks": {"reproducibility": repro}}
+    with pytest.raises(ModelError, match=r"m.json: checks.reproducibility must be an object"):
+        resolve_spec("m", request, SOURCE, variable)

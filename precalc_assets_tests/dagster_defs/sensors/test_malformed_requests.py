@@ -32,6 +32,7 @@ MALFORMED = {
     "column-dtype": {**SERVED, "columns": [{"name": "a", "dtype": 3}]},
     "not-null-text": {**SERVED, "columns": ["a"], "not_null": "a"},
     "batch-huge": {**SERVED, "columns": ["a"], "batch_size": 1e300},
+    "ready-timeout-text": {**SERVED, "ready_timeout_s": "30"},
     "checks-list": {"checks": [1, 2]},
     "checks-inf": {"checks": {"sanity": {"warn_share": float("inf")}}},
     "repo-named": {**SERVED, "run_columns": "/etc/passwd"},
@@ -68,6 +69,7 @@ def test_one_tick_over_every_malformed_request_registers_the_valid_ones(local_pr
         in rejected[layout.model_request("port-text")]
     )
     assert "Invalid IPv6 URL" in rejected[layout.model_request("ipv6-unclosed")]
+    assert "'ready_timeout_s' must" in rejected[layout.model_request("ready-timeout-text")]
     assert (
         "may not name files of this machine (run_columns)"
         in rejected[layout.model_request("repo-named")]
