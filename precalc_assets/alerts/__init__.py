@@ -1,3 +1,3 @@
-"""Alerts, free of Dagster: `alert` (what one says), `decisions` (when to alert),
+"""Alerts, free of Dagster: `alert` (what one says), `transitions` (when to alert),
 `delivery` (every sink tried, failures raised), and one module per sink: `jsonl`
 (always on), `slack`, `sns`."""

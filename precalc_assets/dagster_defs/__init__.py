@@ -1,3 +1,3 @@
-"""Everything Dagster: partitions, resources, assets, checks, sensors, jobs, the
-metadata they emit, and the glue the CLI uses to reach an instance (`instance`, `runs`,
-`history`, `evaluations`). The rest of the package imports no Dagster."""
+"""The code location's Dagster definitions: resources, assets, checks, sensors, jobs, the
+metadata they emit and the console logger. Besides these, only `orchestration` (runs,
+partitions and reads of the instance) imports Dagster."""

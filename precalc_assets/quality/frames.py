@@ -31,9 +31,9 @@ def read_table(
     """Some columns of a partition's `predictions` or `validated_predictions` file.
 
     A missing or unreadable file raises the same `StoreError` as reading it whole
-    (`steps.files.read_partition_file`: it names the command that rebuilds it). A
-    column the file lacks is left out, as a whole read would, so the check that needs
-    it reports it as it always did.
+    (`models.partition_files.read_partition_file`: it names the command that rebuilds
+    it). A column the file lacks is left out, as a whole read would, so the check that
+    needs it reports it as it always did.
     """
     key = PARTITION_FILES[asset](model_id, slice_key)
     try:

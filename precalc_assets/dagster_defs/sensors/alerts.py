@@ -1,6 +1,6 @@
 """`check_alerts_sensor`: failed check evaluations and failed runs become notifications,
 with a cursor over each check's executions and the run-failure events (when to alert:
-`alerts.decisions`). Works on every Dagster storage, the default SQLite one included."""
+`alerts.transitions`). Works on every Dagster storage, the default SQLite one included."""
 
 from __future__ import annotations
 
