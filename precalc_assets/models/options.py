@@ -17,6 +17,7 @@ import enum
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 # What is wrong with an option's value (given its name), or "": its constraint.
@@ -125,6 +126,18 @@ class RunnerOptions:
 def is_absolute_path(value: Any) -> bool:
     """Whether an option names a path as only the deployment can: absolute."""
     return isinstance(value, str) and os.path.isabs(value)
+
+
+def existing_path(is_kind: Callable[[Path], bool], what: str) -> Check:
+    """An absolute path (only the deployment names paths) to `what`, which exists as
+    `is_kind` (`Path.is_dir`, `Path.is_file`) says."""
+
+    def check(name: str, value: Any) -> str:
+        if not is_absolute_path(value) or not is_kind(Path(value)):
+            return f"{name!r} must be the absolute path of {what}, got {value!r}"
+        return ""
+
+    return check
 
 
 def _is_number(value: Any) -> bool:

@@ -31,7 +31,7 @@ from precalc_assets.models.card import ModelCard
 from precalc_assets.models.environments import Environment
 from precalc_assets.models.install_plan import read_install_plan
 from precalc_assets.models.isolation import Finished, Timeout, run_program
-from precalc_assets.models.options import Reach, RunnerOptions, is_absolute_path, option
+from precalc_assets.models.options import Reach, RunnerOptions, existing_path, option
 from precalc_assets.models.repository import FRAMEWORK, RUN_SH, check_layout, describe_repository
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.runners.batched import (
@@ -62,15 +62,6 @@ OUTPUT_PLACEHOLDER = "{output}"
 LOCAL_PATH = Reach.LOCATION | Reach.LOCAL_FILE
 
 
-def _repo_problem(name: str, repo: Any) -> str:
-    if not is_absolute_path(repo) or not Path(repo).is_dir():
-        return (
-            f"{name!r} must be the absolute path of an existing model repository "
-            f"directory, got {repo!r}"
-        )
-    return ""
-
-
 def _command_problem(name: str, command: Any) -> str:
     if (
         not isinstance(command, list)
@@ -93,19 +84,19 @@ def _command_problem(name: str, command: Any) -> str:
     return ""
 
 
-def _cwd_problem(name: str, cwd: Any) -> str:
-    if not is_absolute_path(cwd) or not Path(cwd).is_dir():
-        return f"{name!r} must be the absolute path of an existing directory, got {cwd!r}"
-    return ""
-
-
 @dataclass(frozen=True, kw_only=True)
 class CommandOptions(RunnerOptions):
     """Which program a `command` model is, how it runs and what it is given."""
 
-    repo: str | None = option(None, check=_repo_problem, reach=LOCAL_PATH)
+    repo: str | None = option(
+        None,
+        check=existing_path(Path.is_dir, "an existing model repository directory"),
+        reach=LOCAL_PATH,
+    )
     command: list[str] | None = option(None, check=_command_problem)
-    cwd: str | None = option(None, check=_cwd_problem, reach=LOCAL_PATH)
+    cwd: str | None = option(
+        None, check=existing_path(Path.is_dir, "an existing directory"), reach=LOCAL_PATH
+    )
     python: str | None = option(None, check=python_problem, reach=LOCAL_PATH)
     python_version: str | None = option(None, check=python_version_problem, reach=Reach.LOCATION)
     env: dict[str, str] = option(default_factory=dict, check=env_problem, reach=Reach.LOCATION)

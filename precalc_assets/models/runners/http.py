@@ -28,7 +28,7 @@ from precalc_assets.models.isolation import error_line
 from precalc_assets.models.options import (
     Reach,
     RunnerOptions,
-    is_absolute_path,
+    existing_path,
     number_in,
     option,
 )
@@ -80,15 +80,6 @@ def _url_problem(name: str, url: Any) -> str:
     return ""
 
 
-def _run_columns_problem(name: str, path: Any) -> str:
-    if not is_absolute_path(path) or not Path(path).is_file():
-        return (
-            f"{name!r} must be the absolute path of the model's run_columns.csv "
-            f"(name,type,... per column, from its repository), got {path!r}"
-        )
-    return ""
-
-
 @dataclass(frozen=True, kw_only=True)
 class HttpOptions(RunnerOptions):
     """How a served hub model is reached, and which text it is given."""
@@ -102,7 +93,12 @@ class HttpOptions(RunnerOptions):
     # The model repository's run_columns.csv: each column's own type (the server
     # collapses them to one).
     run_columns: str | None = option(
-        None, check=_run_columns_problem, reach=Reach.LOCATION | Reach.LOCAL_FILE
+        None,
+        check=existing_path(
+            Path.is_file,
+            "the model's run_columns.csv (name,type,... per column, from its repository)",
+        ),
+        reach=Reach.LOCATION | Reach.LOCAL_FILE,
     )
     input_smiles: str = input_smiles_option()
     batch_size: int = batch_size_option()
