@@ -8,10 +8,12 @@ runner's tests, shaped like the real ones (eos3b5e, eos8a4x, eos-template):
   older repositories, only in the Dockerfile's `RUN pip install` lines;
 - an output the model cannot compute is an empty cell.
 
-Two models:
+Three models:
 - `make_model_repo`: molecular weight (RDKit `Descriptors.MolWt`), with switchable faults;
 - `make_descriptor_repo`: 50 RDKit descriptors (22 float, 28 integer), two of them
-  Gasteiger charges that are NaN (an empty cell) for metal complexes.
+  Gasteiger charges that are NaN (an empty cell) for metal complexes;
+- `make_fingerprint_repo`: Morgan counts, 2,048 integer columns, as eos5axz answers them
+  (the wide model of `benchmarks/wide_model.py`).
 
 Each run of a model appends `{"event": "start" | "end", "pid", "time", "molecules"}` lines
 to `<repo>/calls.log` (read them with `read_calls`) and writes the process environment
@@ -403,6 +405,62 @@ def make_descriptor_repo(
         framework / "examples" / "run_input.csv", [["smiles"], *([s] for s in DESCRIPTOR_EXAMPLES)]
     )
     _write_csv(framework / "examples" / "run_output.csv", outputs)
+    return path
+
+
+_FINGERPRINT_PY = '''"""Morgan count fingerprints (radius 2) of each input SMILES, BITS integer
+columns; a SMILES RDKit cannot read is a row of empty cells."""
+
+import csv
+import sys
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import rdFingerprintGenerator
+
+RDLogger.DisableLog("rdApp.*")
+GENERATOR = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=BITS)
+
+with open(sys.argv[1], newline="") as handle:
+    smiles = [row[0] for row in list(csv.reader(handle))[1:] if row]
+with open(sys.argv[2], "w", newline="") as handle:
+    writer = csv.writer(handle)
+    writer.writerow([f"dim_{i:04d}" for i in range(BITS)])
+    for text in smiles:
+        mol = Chem.MolFromSmiles(text)
+        counts = GENERATOR.GetCountFingerprintAsNumPy(mol) if mol is not None else None
+        writer.writerow([""] * BITS if counts is None else counts.astype(np.int64).tolist())
+'''
+
+
+def make_fingerprint_repo(path: Path, bits: int = 2048) -> Path:
+    """Write a wide model (Morgan counts, `bits` integer columns) at `path`, run with
+    whichever `python` has RDKit (no pins); return `path`."""
+    path = Path(path).resolve()
+    framework = path / "model" / "framework"
+    (framework / "code").mkdir(parents=True, exist_ok=True)
+    (framework / "code" / "main.py").write_text(_FINGERPRINT_PY.replace("BITS", str(bits)))
+    (framework / "run.sh").write_text(RUN_SH)
+    names = [f"dim_{i:04d}" for i in range(bits)]
+    _write_csv(
+        framework / "columns" / "run_columns.csv",
+        [["name", "type", "direction", "description"]]
+        + [[name, "integer", "", "Morgan count"] for name in names],
+    )
+    write_card(
+        path,
+        "yml",
+        {
+            "Identifier": path.name,
+            "Slug": "morgan-counts",
+            "Title": "Morgan count fingerprints (test model)",
+            "Output Dimension": bits,
+            "Output Consistency": "Fixed",
+        },
+    )
+    _write_csv(
+        framework / "examples" / "run_input.csv", [["smiles"], *([s] for s in EXAMPLE_SMILES)]
+    )
     return path
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from precalc_assets.models.reasons import WRONG_TYPE
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec, OutputColumn
@@ -28,6 +30,13 @@ EXACT_INT = 2**53  # above it a float64 no longer holds every integer
 SHOWN_VALUE_CHARS = 40
 _TYPE_WORDS = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "text"}
 _WRONG = object()  # a value that is not of its column's type
+# Text that Arrow's parser reads exactly as `float()` and `int()` do (correctly rounded;
+# 18 digits always fit an int64); any other text is cast value by value.
+PLAIN_NUMBER_TEXT = {
+    "float": r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$",
+    "int": r"^-?[0-9]{1,18}$",
+}
+_ARROW_TYPES = {"float": pa.float64(), "int": pa.int64()}
 
 
 def _is_null(value: Any) -> bool:
@@ -129,10 +138,41 @@ def _numbers(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.nda
     return pd.Series(numbers.where(whole), index=values.index).astype("Int64"), wrong
 
 
+def _number_texts(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray] | None:
+    """The fast way for a numeric column answered as text (CSV): plain numbers parsed by
+    Arrow in one pass, any other cell (empty, `nan`, `3.0` in an integer column, a word)
+    by `cast_value`; None when some value is not text."""
+    try:
+        text = pa.array(values.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pa.types.is_null(text.type):
+        text = text.cast(pa.string())
+    if not pa.types.is_string(text.type):  # bytes are not text
+        return None
+    text = pc.utf8_trim_whitespace(text)
+    plain = pc.match_substring_regex(text, PLAIN_NUMBER_TEXT[column.dtype])
+    plain = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
+    numbers = pc.cast(pc.if_else(plain, text, None), _ARROW_TYPES[column.dtype])
+    nullable_int = {pa.int64(): pd.Int64Dtype()}.get if column.dtype == "int" else None
+    typed = pd.Series(numbers.to_pandas(types_mapper=nullable_int), index=values.index)
+    wrong = np.zeros(len(values), dtype=bool)
+    others = np.flatnonzero(~plain & ~values.isna().to_numpy())
+    for i in others:
+        value = cast_value(values.iloc[i], column)
+        wrong[i] = value is _WRONG
+        if value is not None and value is not _WRONG:
+            typed.iloc[i] = value
+    return typed, wrong
+
+
 def cast_column(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray]:
     """(the values as the column's type, a mask of the rows whose value was wrong)."""
     if column.dtype in ("float", "int") and not column.length:
-        fast = _numbers(values, column)
+        # Text (CSV) first: Arrow refuses a column with a number in it at that value.
+        fast = _number_texts(values, column)
+        if fast is None:
+            fast = _numbers(values, column)
         if fast is not None:
             return fast
     cast = [cast_value(v, column) for v in values]

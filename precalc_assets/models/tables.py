@@ -109,14 +109,26 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
 
 def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:
     """Per row, the outputs flattened in declared column order (`Precalculation`)."""
-    columns = []
-    for column in spec.columns:
-        values = frame[column.name]
-        if column.length:
-            columns.append([np.asarray(v).tolist() for v in values])
-        else:
-            columns.append([[v] for v in values.tolist()])
-    return [sum(parts, []) for parts in zip(*columns, strict=True)] if columns else []
+    columns = [
+        [np.asarray(v).tolist() for v in frame[c.name]] if c.length else frame[c.name].tolist()
+        for c in spec.columns
+    ]
+    if not columns:
+        return []
+    rows = zip(*columns, strict=True)
+    vectors = [bool(c.length) for c in spec.columns]
+    if not any(vectors):
+        return [list(row) for row in rows]
+    flat = []
+    for row in rows:
+        values: list = []
+        for is_vector, value in zip(vectors, row, strict=True):
+            if is_vector:
+                values.extend(value)
+            else:
+                values.append(value)
+        flat.append(values)
+    return flat
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,9 @@ def _write_and_read_back(
 ) -> set[str]:
     """Write, then read every key back; returns the keys an earlier slice's item kept."""
     written = serving.upsert(items)
-    landed = serving.get_many(spec.model_id, [i.inchikey for i in items], consistent_read=True)
+    landed = serving.get_many(
+        spec.model_id, [i.inchikey for i in items], consistent_read=True, outputs=False
+    )
     earlier = earlier_slices(slice_key)
     kept = {
         key
@@ -168,7 +170,8 @@ def served_by_other_slices(
     held: set[str] = set()
     taken: Counter[str] = Counter()
     # A consistent read: an item written a moment ago by another slice must be seen.
-    for key, item in serving.get_many(model_id, inchikeys, consistent_read=True).items():
+    found = serving.get_many(model_id, inchikeys, consistent_read=True, outputs=False)
+    for key, item in found.items():
         if earlier is not None and earlier.holds(item.slice_key):
             held.add(key)
         elif (before := earlier_slices(item.slice_key)) is not None and before.holds(slice_key):

@@ -49,7 +49,7 @@ from precalc_assets.stores.serving_table import (
     read_item,
     sort_key,
 )
-from precalc_assets.stores.values import from_attr, to_attr
+from precalc_assets.stores.values import attr_list, from_attr, to_attr
 
 __all__ = [
     "BATCH_GET_MAX",
@@ -74,6 +74,13 @@ _NOT_OVER_AN_EARLIER_SLICE = (
 )
 # BatchGetItem requests at once: a 1,000-key lookup (the API's limit) in one round trip.
 READS_IN_FLIGHT = 10
+# Every attribute of an item but its values (`get_many(outputs=False)`), by placeholder:
+# `Timestamp` is a reserved word of DynamoDB's expressions.
+_WITHOUT_OUTPUTS = ("PK", "SK", "Smiles", "Timestamp", "Slice", "RunId", "CodeVersion")
+WITHOUT_OUTPUTS = {
+    "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_WITHOUT_OUTPUTS))),
+    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(_WITHOUT_OUTPUTS)},
+}
 # DynamoDB's maximum item size (400 KB), attribute names included. Every backend is held
 # to it, so a model served locally also serves on AWS: a model whose items cannot fit is
 # refused when it is registered (`models.catalog`).
@@ -102,7 +109,7 @@ def attribute_item(item: ServingItem, pk: str, sk: str) -> dict[str, Any]:
         "PK": {"S": pk},
         "SK": {"S": sk},
         "Smiles": {"S": item.smiles},
-        "Precalculation": {"L": encode_outputs(item, to_attr)},
+        "Precalculation": {"L": encode_outputs(item, attr_list)},
         "Timestamp": {"S": item.timestamp},
         "Slice": {"S": item.slice_key},
         "RunId": {"S": item.run_id},
@@ -393,9 +400,13 @@ class DynamoServingTable(ServingTable):
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _get_chunk(self, keys: list[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
+    def _get_chunk(
+        self, keys: list[dict[str, Any]], consistent: bool, outputs: bool
+    ) -> list[dict[str, Any]]:
         """One BatchGetItem, then re-reads of its UnprocessedKeys; the rows found."""
-        request = {"Keys": keys, "ConsistentRead": consistent}
+        request: dict[str, Any] = {"Keys": keys, "ConsistentRead": consistent}
+        if not outputs:
+            request.update(WITHOUT_OUTPUTS)
         responses, left = self._send("read from", "batch_get_item", request, "UnprocessedKeys")
         if _pending(left):
             raise StoreError(
@@ -408,19 +419,26 @@ class DynamoServingTable(ServingTable):
         ]
 
     def get_many(
-        self, model_id: str, inchikeys: Sequence[str], *, consistent_read: bool = False
+        self,
+        model_id: str,
+        inchikeys: Sequence[str],
+        *,
+        consistent_read: bool = False,
+        outputs: bool = True,
     ) -> dict[str, ServingItem]:
         """Batched lookup: 100 keys per request, several requests in parallel."""
         sk = sort_key(model_id)
         keys = [{"PK": {"S": partition_key(k)}, "SK": {"S": sk}} for k in dict.fromkeys(inchikeys)]
         chunks = [keys[i : i + BATCH_GET_MAX] for i in range(0, len(keys), BATCH_GET_MAX)]
         if len(chunks) <= 1:
-            results = [self._get_chunk(c, consistent_read) for c in chunks]
+            results = [self._get_chunk(c, consistent_read, outputs) for c in chunks]
         else:
             with ThreadPoolExecutor(
                 min(READS_IN_FLIGHT, len(chunks)), thread_name_prefix="ddb-read"
             ) as pool:
-                results = list(pool.map(lambda c: self._get_chunk(c, consistent_read), chunks))
+                results = list(
+                    pool.map(lambda c: self._get_chunk(c, consistent_read, outputs), chunks)
+                )
         out: dict[str, ServingItem] = {}
         for rows in results:
             for row in rows:

@@ -118,10 +118,11 @@ def item_keys(item: ServingItem, url: str) -> tuple[str, str]:
     return partition_key(item.inchikey), sort_key(item.model_id)
 
 
-def encode_outputs(item: ServingItem, encode: Callable[[Any], _T]) -> list[_T]:
-    """An item's outputs encoded one by one; the error of a bad value names the item."""
+def encode_outputs(item: ServingItem, encode: Callable[[Sequence[Any]], _T]) -> _T:
+    """An item's outputs encoded as a backend stores them; the error of a bad value
+    names the item."""
     try:
-        return [encode(v) for v in item.outputs]
+        return encode(item.outputs)
     except StoreError as exc:
         raise StoreError(f"Item {item.model_id}/{item.inchikey}: {exc}") from exc
 
@@ -167,12 +168,19 @@ class ServingTable(ABC):
 
     @abstractmethod
     def get_many(
-        self, model_id: str, inchikeys: Sequence[str], *, consistent_read: bool = False
+        self,
+        model_id: str,
+        inchikeys: Sequence[str],
+        *,
+        consistent_read: bool = False,
+        outputs: bool = True,
     ) -> dict[str, ServingItem]:
         """InChIKey -> item for the keys present; missing keys are absent from the result.
 
         ``consistent_read=True`` for read-back checks right after a write (DynamoDB reads
         are eventually consistent by default; SQLite is always consistent).
+        ``outputs=False`` leaves the values out (empty ``outputs``): what publication
+        reads back is who wrote each item, not thousands of values it just wrote.
         """
 
     @abstractmethod

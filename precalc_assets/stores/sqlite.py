@@ -25,7 +25,7 @@ from precalc_assets.stores.serving_table import (
     read_item,
     sort_key,
 )
-from precalc_assets.stores.values import to_json
+from precalc_assets.stores.values import json_text
 
 __all__ = ["SqliteServingTable"]
 
@@ -113,9 +113,7 @@ class SqliteServingTable(ServingTable):
             for item in items:
                 pk, sk = item_keys(item, self.url)
                 seen.add((pk, sk))
-                outputs = json.dumps(
-                    encode_outputs(item, to_json), allow_nan=False, separators=(",", ":")
-                )
+                outputs = encode_outputs(item, json_text)
                 earlier = earlier_slices(item.slice_key)
                 yield {
                     "pk": pk,
@@ -143,17 +141,23 @@ class SqliteServingTable(ServingTable):
         return len(seen)
 
     def get_many(
-        self, model_id: str, inchikeys: Sequence[str], *, consistent_read: bool = False
+        self,
+        model_id: str,
+        inchikeys: Sequence[str],
+        *,
+        consistent_read: bool = False,
+        outputs: bool = True,
     ) -> dict[str, ServingItem]:
         pks = list(dict.fromkeys(partition_key(k) for k in inchikeys))
         out: dict[str, ServingItem] = {}
         if not pks:
             return out
+        columns = _COLUMNS if outputs else _COLUMNS.replace("precalculation", "NULL")
         with self._connect() as con:
             for i in range(0, len(pks), _IN_CHUNK):
                 chunk = pks[i : i + _IN_CHUNK]
                 sql = (
-                    f"SELECT {_COLUMNS} FROM serving "
+                    f"SELECT {columns} FROM serving "
                     f"WHERE sk = ? AND pk IN ({','.join('?' * len(chunk))})"
                 )
                 for pk, sk, smiles, pre, ts, sl, run, code in con.execute(

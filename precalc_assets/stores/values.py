@@ -13,8 +13,10 @@ Numbers read back from DynamoDB come back as ``int`` when their text has no ``.`
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +24,16 @@ import numpy as np
 
 from precalc_assets.stores.errors import StoreError
 
-__all__ = ["MAX_STORABLE", "MIN_STORABLE", "from_attr", "storable_float", "to_attr", "to_json"]
+__all__ = [
+    "MAX_STORABLE",
+    "MIN_STORABLE",
+    "attr_list",
+    "from_attr",
+    "json_text",
+    "storable_float",
+    "to_attr",
+    "to_json",
+]
 
 # The magnitudes a number of the serving table can have (DynamoDB's range; SQLite keeps
 # the same values): validation quarantines, or nulls, a float outside it.
@@ -76,6 +87,33 @@ def to_json(v: Any) -> Any:
     return to_json(_builtin_scalar(v))
 
 
+def _stored_as_given(numbers: np.ndarray) -> bool:
+    """Whether `storable_float` leaves every one of `numbers` as it is: finite, under
+    1e126 in magnitude, and 0 (not -0) or at least 1e-130."""
+    magnitude = np.abs(numbers)
+    zero = magnitude == 0
+    return bool(
+        np.isfinite(numbers).all()
+        and (magnitude < MAX_STORABLE).all()
+        and ((magnitude >= MIN_STORABLE) | (zero & ~np.signbit(numbers))).all()
+    )
+
+
+def json_text(values: Sequence[Any]) -> str:
+    """The JSON text of `values`, each as `to_json` makes it. A row of plain numbers
+    that every rule leaves as they are (the usual one) is checked in one numpy pass and
+    written by `json` directly; any other row goes value by value."""
+    try:
+        numbers = np.asarray(values, dtype=np.float64)
+        if numbers.ndim == 1 and _stored_as_given(numbers):
+            # Numbers, bools and numeric text pass as they are; a numpy integer or a
+            # Decimal is a TypeError here, and goes value by value.
+            return json.dumps(values, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return json.dumps([to_json(v) for v in values], allow_nan=False, separators=(",", ":"))
+
+
 def to_attr(v: Any) -> dict[str, Any]:
     """AttributeValue straight from Python (no TypeSerializer/Decimal: this is the hot loop)."""
     t = type(v)
@@ -95,6 +133,11 @@ def to_attr(v: Any) -> dict[str, Any]:
     if isinstance(v, list | tuple | np.ndarray):
         return {"L": [to_attr(x) for x in v]}
     return to_attr(_builtin_scalar(v))
+
+
+def attr_list(values: Sequence[Any]) -> list[dict[str, Any]]:
+    """An item's outputs as the elements of its `Precalculation` list."""
+    return [to_attr(v) for v in values]
 
 
 def from_attr(a: dict[str, Any]) -> Any:

@@ -103,3 +103,38 @@ def test_example_records_are_cast_by_column_and_keep_a_wrong_value_as_answered()
         {"weight": 46.07, "atoms": 3},
         {"weight": None, "atoms": "x"},
     )
+
+
+# CSV cells as a `command` model writes them: plain numbers (read by Arrow in one pass)
+# and every other form (read value by value), side by side in one column.
+TEXT_CELLS = [
+    "3", "-0", "007", " 42 ", "+3", "3.0", "1e3", "2.5", "-1.5E-7", ".5", "5.", "+1.25",
+    "1e400", "-1e-320", "4.9e-324", "0.1", "1.7976931348623159e308", "123456789012345678",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775809", "1_000", "inf",
+    "-Infinity", "nan", "NaN", "", "  ", "null", "None", "N/A", "abc", "0x1A", "1,5", None,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float", "int"])
+def test_a_text_column_is_cast_as_each_value_is(dtype):
+    """The one-pass reading of a text column gives exactly what `cast_value` gives each
+    cell: the same numbers (bit for bit), nulls and wrong-type rows."""
+    column = Col("x", dtype)
+    rng = np.random.default_rng(7)
+    cells = (
+        TEXT_CELLS
+        + [repr(v) for v in rng.normal(0, 1e6, 300)]
+        + [str(v) for v in rng.integers(-(2**62), 2**62, 300)]
+    )
+    frame = pd.DataFrame({"x": pd.Series(cells, dtype=object)})
+    cast = cast_outputs(frame, ModelSpec("m", "command", (column,)))
+    for cell, got, reason in zip(cells, cast["x"], cast[REASON_COLUMN], strict=True):
+        expected = cast_value(cell, column)
+        wrong = expected is not None and not isinstance(expected, int | float)
+        assert (reason == WRONG_TYPE) == wrong, cell
+        if wrong or expected is None:
+            assert pd.isna(got), cell
+        else:
+            assert type(got) in (int, float, np.int64, np.float64), cell
+            assert got == expected or (math.isnan(got) and math.isnan(expected)), cell
+            assert math.copysign(1, got) == math.copysign(1, expected), cell

@@ -163,6 +163,19 @@ def test_get_many_over_100_keys_with_missing_and_duplicates(table: ServingTable)
     assert table.get_many("other-model", wanted) == {}
 
 
+def test_reading_without_outputs_gives_every_other_attribute(table: ServingTable) -> None:
+    """Publication's read-back: who wrote each item, without its values."""
+    items = make_items(150)
+    table.upsert(items)
+    wanted = [ikey(i) for i in range(160)]
+    whole = table.get_many(MODEL, wanted, consistent_read=True)
+    bare = table.get_many(MODEL, wanted, consistent_read=True, outputs=False)
+    assert set(bare) == set(whole) == {item.inchikey for item in items}
+    for key, item in whole.items():
+        assert bare[key] == dataclasses.replace(item, outputs=())
+        assert item.outputs != ()
+
+
 def test_generator_input_and_empty_upsert(table: ServingTable) -> None:
     assert table.upsert([]) == 0
     assert table.upsert(item for item in make_items(40)) == 40

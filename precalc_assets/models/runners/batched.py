@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
 from rdkit import Chem
 
 from precalc_assets.models.casting import cast_outputs
@@ -38,6 +39,8 @@ MAX_TIMEOUT_S = 86_400
 # them, fails on everything: isolating the rest would cost two calls per molecule.
 HOPELESS_AFTER = 8
 PROGRESS_EVERY_S = 10.0
+# A batch's answer by column (declared columns, then reason and detail), in input order.
+Columns = dict[str, list[Any]]
 
 
 class _Stopped(ModelError):
@@ -155,9 +158,11 @@ class BatchedRunner(Runner):
         self._stop = threading.Event()
 
     @abstractmethod
-    def run_batch(self, smiles: list[str]) -> list[Any]:
-        """One record (`{column: value}`) per input, in input order. Raise `BatchFailed`
-        for a failure to halve, `ModelError` for one that stops the partition."""
+    def run_batch(self, smiles: list[str]) -> list[Any] | pa.Table:
+        """The answer for each input, in input order: one record (`{column: value}`)
+        per input, or a table with a column per output (read from a file). Raise
+        `BatchFailed` for a failure to halve, `ModelError` for one that stops the
+        partition."""
 
     def predict(self, smiles: list[str], mols: list[Chem.Mol]) -> pd.DataFrame:
         unique = list(dict.fromkeys(smiles))
@@ -173,16 +178,20 @@ class BatchedRunner(Runner):
                 wait(futures)  # the batches in flight stop at their next request
                 errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
                 raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
-        answers: dict[str, dict[str, Any]] = {}
-        for batch, future in zip(batches, futures, strict=True):
-            answers.update(zip(batch, future.result(), strict=True))
+        names = [*self.spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
+        answered: Columns = {name: [] for name in names}
+        for future in futures:
+            for name, values in future.result().items():
+                answered[name].extend(values)
+        if len(unique) != len(smiles):  # a repeated SMILES gets its one answer again
+            at = {s: i for i, s in enumerate(unique)}
+            order = [at[s] for s in smiles]
+            answered = {name: [values[i] for i in order] for name, values in answered.items()}
         # Object columns: a null beside large ints must not turn them into floats.
-        rows = [answers[s] for s in smiles]
-        columns = [*self.spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
-        frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in columns})
+        frame = pd.DataFrame({c: pd.Series(answered[c], dtype=object) for c in names})
         return cast_outputs(frame, self.spec)
 
-    def _batch(self, batch: list[str], tally: _Tally) -> list[dict[str, Any]]:
+    def _batch(self, batch: list[str], tally: _Tally) -> Columns:
         try:
             rows = self._isolate(batch, tally)
         except ModelError:
@@ -193,50 +202,64 @@ class BatchedRunner(Runner):
 
     def _isolate(
         self, batch: list[str], tally: _Tally, failing: BatchFailed | None = None
-    ) -> list[dict[str, Any]]:
-        """The batch's rows; a failed batch halved, down to the molecules it fails on.
+    ) -> Columns:
+        """The batch's answer; a failed batch halved, down to the molecules it fails on.
         `failing`: how this batch is already known to fail as a whole."""
         if self._stop.is_set():
             raise _Stopped(f"model {self.spec.model_id!r}: stopped, another batch failed")
         try:
             if failing is not None and len(batch) > 1:
                 raise failing  # known to fail whole: no need to ask again
-            records = self.run_batch(batch)
-            if len(records) != len(batch):
-                raise BatchFailed(f"{len(records)} rows answered for {len(batch)} molecules")
-            rows = [self._row(record) for record in records]
+            answer = self.run_batch(batch)
+            if len(answer) != len(batch):
+                raise BatchFailed(f"{len(answer)} rows answered for {len(batch)} molecules")
+            columns = self._columns(answer)
         except BatchFailed as exc:
             if len(batch) > 1:
                 middle = len(batch) // 2
                 first = self._isolate(batch[:middle], tally)
                 # If the first half was answered whole, the failure is in the second.
-                answered = all(row[REASON_COLUMN] is None for row in first)
-                return first + self._isolate(batch[middle:], tally, exc if answered else None)
+                whole = all(reason is None for reason in first[REASON_COLUMN])
+                second = self._isolate(batch[middle:], tally, exc if whole else None)
+                return {name: first[name] + second[name] for name in first}
             tally.single_failed(exc)
-            failed = dict.fromkeys(self.spec.column_names)
-            return [{**failed, REASON_COLUMN: MODEL_FAILED, DETAIL_COLUMN: exc.detail}]
+            failed: Columns = {name: [None] for name in self.spec.column_names}
+            return {**failed, REASON_COLUMN: [MODEL_FAILED], DETAIL_COLUMN: [exc.detail]}
         tally.answered_some()
-        return rows
+        return columns
 
-    def _row(self, record: Any) -> dict[str, Any]:
-        """A record's declared values, by name; a declared column it lacks is an error."""
-        if not isinstance(record, Mapping):
-            raise ModelError(
-                f"model {self.spec.model_id!r} answered a row that is not an object of "
-                f"column values: {str(record)[:200]!r}"
-            )
+    def _columns(self, answer: list[Any] | pa.Table) -> Columns:
+        """The declared columns of an answer, by name; a declared column it lacks is an
+        error, one it adds is ignored (said once)."""
         names = self.spec.column_names
-        missing = [name for name in names if name not in record]
+        if isinstance(answer, pa.Table):
+            self._check_given(names, set(answer.column_names))
+            columns = {name: answer.column(name).to_pylist() for name in names}
+        else:
+            for record in answer:
+                if not isinstance(record, Mapping):
+                    raise ModelError(
+                        f"model {self.spec.model_id!r} answered a row that is not an object "
+                        f"of column values: {str(record)[:200]!r}"
+                    )
+                self._check_given(names, record)
+            columns = {name: [record[name] for record in answer] for name in names}
+        none: list[Any] = [None] * len(answer)
+        return {**columns, REASON_COLUMN: none, DETAIL_COLUMN: list(none)}
+
+    def _check_given(self, names: list[str], given: Collection[str]) -> None:
+        """A `ModelError` for a declared column not `given`; a log line, once, for the
+        columns given that were not declared."""
+        missing = [name for name in names if name not in given]
         if missing:
             raise ModelError(
                 f"model {self.spec.model_id!r} did not answer its declared column(s) "
-                f"{missing} (it answered {sorted(record)[:20]}); fix the 'columns' of its "
+                f"{missing} (it answered {sorted(given)[:20]}); fix the 'columns' of its "
                 "request, or the model"
             )
-        if len(record) > len(names):
+        if len(given) > len(names):
             with self._log_lock:
                 first, self._extra_logged = not self._extra_logged, True
             if first:
-                extra = sorted(set(record) - set(names))
+                extra = sorted(set(given) - set(names))
                 self.log(f"model {self.spec.model_id!r}: ignored undeclared column(s) {extra[:20]}")
-        return {**{name: record[name] for name in names}, REASON_COLUMN: None, DETAIL_COLUMN: None}

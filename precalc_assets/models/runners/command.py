@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
+import pyarrow as pa
+
 from precalc_assets.models.card import ModelCard
 from precalc_assets.models.environments import Environment
 from precalc_assets.models.install_plan import read_install_plan
@@ -209,7 +211,7 @@ class CommandRunner(BatchedRunner):
         """Which interpreter the model runs with, for the UI ("" for none)."""
         return shown_interpreter(model_id, cls._declared(model_id, request))
 
-    def run_batch(self, smiles: list[str]) -> list[dict[str, Any]]:
+    def run_batch(self, smiles: list[str]) -> pa.Table:
         with tempfile.TemporaryDirectory(prefix="precalc-command-") as tmp:
             folder = Path(tmp)
             input_path, output_path = folder / "input.csv", folder / "output.csv"

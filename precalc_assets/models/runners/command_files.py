@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 from pyarrow import csv as pacsv
@@ -27,7 +26,7 @@ def write_input(path: Path, smiles: Sequence[str]) -> None:
         writer.writerows([s] for s in smiles)
 
 
-def read_output(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
+def read_output(path: Path, columns: Sequence[str]) -> pa.Table:
     """The output CSV's `columns` by name, as text (cast later by column type); a
     `BatchFailed` for a file that cannot be read. Its other columns are parsed past,
     never kept: a cell of any size in a column nobody asked for costs nothing (the csv
@@ -58,4 +57,4 @@ def read_output(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise BatchFailed(f"the output CSV cannot be read ({exc})") from exc
-    return table.to_pylist()
+    return table
