@@ -150,8 +150,8 @@ def _categories(values: np.ndarray) -> np.ndarray:
 
 def _scalar_feature(column: OutputColumn, values: pd.Series) -> np.ndarray:
     if _scalar_kind(column) == NUMERIC:
-        numbers = pd.to_numeric(values, errors="coerce").astype(float)
-        return numbers.replace([np.inf, -np.inf], np.nan).to_numpy()
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return np.where(np.isinf(numbers), np.nan, numbers)
     if column.dtype in ("int", "float"):
         return _categories(pd.to_numeric(values, errors="coerce").astype(float).to_numpy())
     out = values.astype(object).to_numpy(copy=True)
