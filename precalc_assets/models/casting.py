@@ -138,43 +138,73 @@ def _numbers(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.nda
     return pd.Series(numbers.where(whole), index=values.index).astype("Int64"), wrong
 
 
-def _number_texts(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray] | None:
+def _at(values: Any, i: int) -> Any:
+    """The `i`th answered value of a column (a Series, a list or an Arrow array)."""
+    if isinstance(values, pd.Series):
+        return values.iloc[i]
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values[i].as_py()
+    return values[i]
+
+
+def _as_series(values: Any, index: pd.Index) -> pd.Series:
+    """An answered column as an object Series."""
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        values = values.to_pylist()
+    return pd.Series(values, index=index, dtype=object)
+
+
+def _number_texts(
+    values: Any, column: OutputColumn, index: pd.Index
+) -> tuple[pd.Series, np.ndarray] | None:
     """The fast way for a numeric column answered as text (CSV): plain numbers parsed by
     Arrow in one pass, any other cell (empty, `nan`, `3.0` in an integer column, a word)
     by `cast_value`; None when some value is not text."""
-    try:
-        text = pa.array(values.to_numpy(dtype=object), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        text = values
+    else:
+        try:
+            text = pa.array(_as_series(values, index).to_numpy(dtype=object), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
     if pa.types.is_null(text.type):
         text = text.cast(pa.string())
     if not pa.types.is_string(text.type):  # bytes are not text
         return None
+    missing = text.is_null().to_numpy(zero_copy_only=False)
     text = pc.utf8_trim_whitespace(text)
     plain = pc.match_substring_regex(text, PLAIN_NUMBER_TEXT[column.dtype])
     plain = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
     numbers = pc.cast(pc.if_else(plain, text, None), _ARROW_TYPES[column.dtype])
     nullable_int = {pa.int64(): pd.Int64Dtype()}.get if column.dtype == "int" else None
-    typed = pd.Series(numbers.to_pandas(types_mapper=nullable_int), index=values.index)
-    wrong = np.zeros(len(values), dtype=bool)
-    others = np.flatnonzero(~plain & ~values.isna().to_numpy())
-    for i in others:
-        value = cast_value(values.iloc[i], column)
+    typed = pd.Series(numbers.to_pandas(types_mapper=nullable_int), index=index)
+    wrong = np.zeros(len(typed), dtype=bool)
+    for i in np.flatnonzero(~plain & ~missing):
+        value = cast_value(_at(values, i), column)
         wrong[i] = value is _WRONG
         if value is not None and value is not _WRONG:
             typed.iloc[i] = value
     return typed, wrong
 
 
-def cast_column(values: pd.Series, column: OutputColumn) -> tuple[pd.Series, np.ndarray]:
-    """(the values as the column's type, a mask of the rows whose value was wrong)."""
+def cast_column(
+    values: Any, column: OutputColumn, index: pd.Index | None = None
+) -> tuple[pd.Series, np.ndarray]:
+    """(the values as the column's type, a mask of the rows whose value was wrong).
+    `values`: a Series, or a list or Arrow array with `index`."""
+    index = values.index if isinstance(values, pd.Series) else index
+    if index is None:
+        index = pd.RangeIndex(len(values))
     if column.dtype in ("float", "int") and not column.length:
         # Text (CSV) first: Arrow refuses a column with a number in it at that value.
-        fast = _number_texts(values, column)
+        fast = _number_texts(values, column, index)
         if fast is None:
-            fast = _numbers(values, column)
+            fast = _numbers(_as_series(values, index), column)
         if fast is not None:
             return fast
+    values = _as_series(values, index)
     cast = [cast_value(v, column) for v in values]
     wrong = np.array([v is _WRONG for v in cast], dtype=bool)
     clean = [None if v is _WRONG else v for v in cast]
@@ -189,22 +219,28 @@ def _shown(value: Any) -> str:
     return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 3] + "..."
 
 
-def cast_outputs(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    """The model's answer (`frame`: its declared columns, and `reason`/`detail` where
-    it failed on a molecule) with every value as its declared type; a row holding a
-    value of another type gets `wrong_type`, naming the column and the value."""
-    reasons = frame.get(REASON_COLUMN, pd.Series(None, index=frame.index, dtype=object))
-    details = frame.get(DETAIL_COLUMN, pd.Series(None, index=frame.index, dtype=object))
-    reasons, details = reasons.astype(object).copy(), details.astype(object).copy()
+def cast_outputs(answer: pd.DataFrame | Mapping[str, Any], spec: ModelSpec) -> pd.DataFrame:
+    """The model's answer (its declared columns, and `reason`/`detail` where it failed
+    on a molecule: a DataFrame, or columns as lists or Arrow arrays) with every value as
+    its declared type; a row holding a value of another type gets `wrong_type`, naming
+    the column and the value."""
+    if isinstance(answer, pd.DataFrame):
+        index = answer.index
+    else:
+        index = pd.RangeIndex(len(next(iter(answer.values()))) if answer else 0)
+    none = pd.Series(None, index=index, dtype=object)
+    reasons = _as_series(answer.get(REASON_COLUMN, none), index).astype(object).copy()
+    details = _as_series(answer.get(DETAIL_COLUMN, none), index).astype(object).copy()
     data: dict[str, pd.Series] = {}
     for column in spec.columns:
-        data[column.name], wrong = cast_column(frame[column.name], column)
+        values = answer[column.name]
+        data[column.name], wrong = cast_column(values, column, index)
         for i in np.flatnonzero(wrong & reasons.isna().to_numpy()):
-            value = frame[column.name].iloc[i]
+            shown = _shown(_at(values, i))
             reasons.iloc[i] = WRONG_TYPE
-            details.iloc[i] = f"{column.name}: {_shown(value)} is not {_TYPE_WORDS[column.dtype]}"
+            details.iloc[i] = f"{column.name}: {shown} is not {_TYPE_WORDS[column.dtype]}"
     data[REASON_COLUMN], data[DETAIL_COLUMN] = reasons, details
-    return pd.DataFrame(data, index=frame.index)
+    return pd.DataFrame(data, index=index)
 
 
 def cast_records(

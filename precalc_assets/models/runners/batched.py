@@ -39,8 +39,22 @@ MAX_TIMEOUT_S = 86_400
 # them, fails on everything: isolating the rest would cost two calls per molecule.
 HOPELESS_AFTER = 8
 PROGRESS_EVERY_S = 10.0
-# A batch's answer by column (declared columns, then reason and detail), in input order.
-Columns = dict[str, list[Any]]
+# A batch's answer by column (declared columns, then reason and detail), in input order:
+# lists, or Arrow text arrays as a model's output file gave them.
+Columns = dict[str, list[Any] | pa.ChunkedArray]
+
+
+def _joined(parts: list[list[Any] | pa.ChunkedArray]) -> list[Any] | pa.ChunkedArray:
+    """One column from its parts in order: a list, or an Arrow array if any part is one
+    (a part that is a list is a failed molecule's nulls, or text)."""
+    if all(isinstance(part, list) for part in parts):
+        return [value for part in parts for value in part]
+    chunks = [
+        chunk
+        for part in parts
+        for chunk in (part.chunks if isinstance(part, pa.ChunkedArray) else [pa.array(part)])
+    ]
+    return pa.chunked_array([chunk.cast(pa.string()) for chunk in chunks], type=pa.string())
 
 
 class _Stopped(ModelError):
@@ -87,6 +101,12 @@ def concurrency_option(default: int) -> Any:
 def timeout_option(default: float) -> Any:
     """`timeout_s`: the longest one batch may take."""
     return option(default, check=number_in(MAX_TIMEOUT_S), reach=Reach.TUNING)
+
+
+def _reordered(values: list[Any] | pa.ChunkedArray, order: list[int]) -> Any:
+    if isinstance(values, pa.ChunkedArray):
+        return values.take(pa.array(order))
+    return [values[i] for i in order]
 
 
 class BatchOptions(Protocol):
@@ -179,17 +199,13 @@ class BatchedRunner(Runner):
                 errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
                 raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
         names = [*self.spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
-        answered: Columns = {name: [] for name in names}
-        for future in futures:
-            for name, values in future.result().items():
-                answered[name].extend(values)
+        results = [future.result() for future in futures]
+        answered = {name: _joined([result[name] for result in results]) for name in names}
         if len(unique) != len(smiles):  # a repeated SMILES gets its one answer again
             at = {s: i for i, s in enumerate(unique)}
             order = [at[s] for s in smiles]
-            answered = {name: [values[i] for i in order] for name, values in answered.items()}
-        # Object columns: a null beside large ints must not turn them into floats.
-        frame = pd.DataFrame({c: pd.Series(answered[c], dtype=object) for c in names})
-        return cast_outputs(frame, self.spec)
+            answered = {name: _reordered(values, order) for name, values in answered.items()}
+        return cast_outputs(answered, self.spec)
 
     def _batch(self, batch: list[str], tally: _Tally) -> Columns:
         try:
@@ -221,7 +237,7 @@ class BatchedRunner(Runner):
                 # If the first half was answered whole, the failure is in the second.
                 whole = all(reason is None for reason in first[REASON_COLUMN])
                 second = self._isolate(batch[middle:], tally, exc if whole else None)
-                return {name: first[name] + second[name] for name in first}
+                return {name: _joined([first[name], second[name]]) for name in first}
             tally.single_failed(exc)
             failed: Columns = {name: [None] for name in self.spec.column_names}
             return {**failed, REASON_COLUMN: [MODEL_FAILED], DETAIL_COLUMN: [exc.detail]}
@@ -234,7 +250,7 @@ class BatchedRunner(Runner):
         names = self.spec.column_names
         if isinstance(answer, pa.Table):
             self._check_given(names, set(answer.column_names))
-            columns = {name: answer.column(name).to_pylist() for name in names}
+            columns: Columns = {name: answer.column(name) for name in names}
         else:
             for record in answer:
                 if not isinstance(record, Mapping):
