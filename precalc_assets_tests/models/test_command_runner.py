@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from rdkit import Chem
-from rdkit.Chem import Descriptors
+from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets.models.reasons import MODEL_FAILED
 from precalc_assets.models.runners.command import CommandRunner
@@ -22,6 +23,7 @@ from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError,
 from precalc_assets.models.spec import OutputColumn as Col
 from precalc_assets_tests.model_repo import (
     EXAMPLE_SMILES,
+    make_fingerprint_repo,
     make_model_repo,
     make_score_script,
     read_calls,
@@ -98,6 +100,28 @@ def test_repo_values_equal_rdkit_mol_weight_and_each_unique_smiles_runs_once(tmp
     assert frame[REASON_COLUMN].isna().all()
     assert [c["molecules"] for c in starts(repo)] == [3, 3, 1]  # 7 unique SMILES
     assert any("3/3 batches" in line for line in logged)
+
+
+def test_a_wide_integer_model_s_values_are_its_own_counts(tmp_path):
+    """A 256-column fingerprint, batches of 4 and a repeated SMILES: every value is the
+    count RDKit gives, as an integer; an unreadable SMILES is a row of nulls."""
+    bits = 256
+    repo = make_fingerprint_repo(tmp_path / "counts", bits)
+    columns = tuple(Col(f"dim_{i:04d}", "int", nullable=True) for i in range(bits))
+    smiles = [*SMILES, "not a smiles", "CCO"]
+    frame = CommandRunner(
+        ModelSpec("counts", "command", columns, options={**own(repo), "batch_size": 4})
+    ).predict(smiles, [])
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=bits)
+    for row, text in enumerate(smiles):
+        mol = Chem.MolFromSmiles(text)
+        got = [frame[c.name].iloc[row] for c in columns]
+        if mol is None:
+            assert all(pd.isna(v) for v in got)
+            continue
+        assert got == generator.GetCountFingerprintAsNumPy(mol).tolist(), text
+        assert {type(v) for v in got} <= {int, np.int64}
+    assert frame[REASON_COLUMN].isna().all()
 
 
 def test_describe_reads_metadata_columns_and_examples(tmp_path):
