@@ -7,6 +7,7 @@ partition.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -126,6 +127,11 @@ def output_column_schema(column: OutputColumn) -> pa.Column:
 
 def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
     """Keys + declared outputs; InChIKeys well-formed and unique, SMILES non-empty."""
+    return _predictions_schema(spec.model_id, spec.columns)
+
+
+@functools.lru_cache(maxsize=32)  # building a wide model's schema costs ~0.6 s a time
+def _predictions_schema(model_id: str, outputs: tuple[OutputColumn, ...]) -> pa.DataFrameSchema:
     columns = {
         "row": pa.Column("int64", checks=pa.Check.ge(0), coerce=True),
         # A repeated InChIKey quarantines the repeats only: the first row stays valid.
@@ -137,9 +143,9 @@ def predictions_schema(spec: ModelSpec) -> pa.DataFrameSchema:
         ),
         "smiles": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
     }
-    for column in spec.columns:
+    for column in outputs:
         columns[column.name] = output_column_schema(column)
-    return pa.DataFrameSchema(columns, strict="filter", name=f"predictions_{spec.model_id}")
+    return pa.DataFrameSchema(columns, strict="filter", name=f"predictions_{model_id}")
 
 
 def _code(column: str, check: str, vectors: set[str]) -> str:
