@@ -18,7 +18,6 @@ both sides pay it. What differs is the client: encoding, requests in flight, ret
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from http_runner import molecules  # noqa: E402
 from lookup_speed import free_port, wait_for  # noqa: E402
 from rdkit import Chem  # noqa: E402
 from rdkit.Chem import rdFingerprintGenerator  # noqa: E402
+from results import write_result  # noqa: E402
 
 from precalc_assets.stores.aws import client_config  # noqa: E402
 from precalc_assets.stores.dynamodb import DynamoServingTable  # noqa: E402
@@ -144,12 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "plain_items_per_s": round(len(items) / statistics.median(theirs), 1),
         "ours_over_plain_speed": round(statistics.median(theirs) / statistics.median(ours), 2),
     }
-    print(json.dumps(result, indent=2))
-    out = REPO / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"dynamodb-publish-{datetime.now(UTC):%Y%m%d-%H%M%S}.json").write_text(
-        json.dumps(result, indent=2)
-    )
+    write_result("dynamodb-publish", result)
     return 0
 
 

@@ -34,6 +34,7 @@ sys.path.append(str(REPO))  # the repository fixture lives in the tests package
 sys.path.append(str(REPO / "benchmarks"))
 
 from http_runner import molecules  # noqa: E402
+from results import write_result  # noqa: E402
 
 from precalc_assets_tests.model_repo import make_fingerprint_repo  # noqa: E402
 
@@ -121,12 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps_s": steps,
         "outside_steps_s": round(project - sum(steps.values()), 2),
     }
-    print(json.dumps(result, indent=2))
-    out = REPO / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"wide-model-{datetime.now(UTC):%Y%m%d-%H%M%S}.json").write_text(
-        json.dumps(result, indent=2)
-    )
+    write_result("wide-model", result)
     return 0
 
 
