@@ -62,6 +62,10 @@ NULLED_VALUES = "nulled_values"  # nullable column -> floats beyond the serving 
 # and a slice is parsed once for every model of the run.
 PARTITIONS_PER_RUN = 8
 SLICES_PER_RUN = 4
+# Runs a worker process of `precalc run --workers N` executes before a fresh one takes its
+# place: what a long-lived process keeps (caches, fragmented heap) is let go, so a
+# worker's memory does not grow with the library.
+RUNS_PER_WORKER = 8
 # Partitions named in one query to Dagster's storage (SQL parameter limits).
 PARTITIONS_PER_QUERY = 5_000
 

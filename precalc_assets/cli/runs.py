@@ -41,11 +41,19 @@ def available_cores() -> int:
     show_default="this machine's cores",
     help="Runs at once, each worker in its own process (1: in this process).",
 )
+@click.option(
+    "--runs-per-worker",
+    type=click.IntRange(min=1),
+    default=keys.RUNS_PER_WORKER,
+    show_default=True,
+    help="Runs a worker process executes before a fresh one takes its place (flat memory).",
+)
 def run(
     models: tuple[str, ...],
     slices: tuple[str, ...],
     partitions_per_run: int = keys.PARTITIONS_PER_RUN,
     workers: int = 1,
+    runs_per_worker: int = keys.RUNS_PER_WORKER,
 ) -> None:
     """Materialise every missing, stale or failed model x slice partition, `--workers`
     runs at a time (the ledger says which)."""
@@ -56,6 +64,7 @@ def run(
             registered(instance, keys.SLICE, slices),
             partitions_per_run,
             workers,
+            runs_per_worker,
         )
         store, policy = open_storage(), open_policy()
     summary = precalc_run(

@@ -13,6 +13,9 @@ published since this process planned, is left out. Runs record their process in 
 tags, so a run whose process was killed is found and marked failed
 (`active_runs.fail_dead_runs`) and its partitions are redone.
 
+A worker process executes `runs_per_worker` runs, then a fresh one takes its place for
+the batches still queued, so a worker's memory does not grow with the library.
+
 A worker process lost mid-batch (killed, out of memory) costs only its own batch: its
 partitions are reported failed in one line and redone by the next `precalc run`, while
 the other workers go on (a fresh worker takes its place for the batches still queued).
@@ -86,6 +89,7 @@ def run_missing(
     workers: int = 1,
     on_batch: Callable[[Batch, RunSummary], None] | None = None,
     load_definitions: Callable[[], dg.Definitions] | None = None,
+    runs_per_worker: int = keys.RUNS_PER_WORKER,
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
     `job_name`, `workers` runs at a time; a run that fails is retried one partition per
@@ -115,7 +119,7 @@ def run_missing(
         for batch in batches:
             done(batch, claim_and_run(job, instance, work, batch))
         return summary
-    pool = _Pool(multiprocessing.get_context("spawn"), load_definitions)
+    pool = _Pool(multiprocessing.get_context("spawn"), load_definitions, runs_per_worker)
     _run_in_workers(instance, work, batches, min(workers, len(batches)), pool, done)
     return summary
 
@@ -147,7 +151,11 @@ def _run_in_workers(
                 part = worker.result()
                 if part is not None:
                     done(batch, part)
-                    idle.append(worker)
+                    if worker.batches < pool.runs_per_worker or not queue:
+                        idle.append(worker)
+                    else:  # retired: a fresh process for the batches still queued
+                        worker.stop()
+                        idle.append(pool.worker())
                     continue
                 done(batch, _lost_batch(instance, work, batch, worker.lost()))
                 if queue:  # the batches still queued get a fresh worker
@@ -165,6 +173,7 @@ class _Pool:
 
     context: SpawnContext
     load_definitions: Callable[[], dg.Definitions]
+    runs_per_worker: int = keys.RUNS_PER_WORKER
 
     def worker(self) -> _Worker:
         return _Worker(self.context, self.load_definitions)
@@ -180,11 +189,13 @@ class _Worker:
         )
         self.process.start()  # from the main thread: the parent-death signal is tied to it
         theirs.close()
+        self.batches = 0  # given so far
 
     def give(self, work: Work, batch: Batch) -> None:
         """Send a batch, with the publication ids of its own partitions only."""
         plan = work.published_at_plan
         ids = {k: plan[k] for k in batch.partition_keys() if k in plan}
+        self.batches += 1
         with suppress(OSError):  # it died: its sentinel says so, the batch is reported lost
             self.conn.send((replace(work, published_at_plan=ids), batch))
 

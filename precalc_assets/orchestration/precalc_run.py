@@ -56,6 +56,7 @@ class Scope:
     slices: list[str]
     partitions_per_run: int = keys.PARTITIONS_PER_RUN
     workers: int = 1
+    runs_per_worker: int = keys.RUNS_PER_WORKER
 
 
 def precalc_run(
@@ -92,6 +93,7 @@ def precalc_run(
             workers=scope.workers,
             on_batch=_batches_ended(ended),
             load_definitions=load_definitions,
+            runs_per_worker=scope.runs_per_worker,
         )
 
     with terminal.progress(todo, slice_rows(store, list(plan))) as progress:

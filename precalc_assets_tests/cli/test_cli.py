@@ -335,6 +335,24 @@ def test_run_with_two_workers_equals_one_worker(tmp_path, monkeypatch):
     assert served["1"] == served["2"] and len(served["1"]) == 2 * len(expected_molecules(lines))
 
 
+def test_a_worker_is_replaced_after_its_runs_per_worker(local_project, tmp_path):
+    """`--runs-per-worker 1`: each run in a fresh worker process (what keeps a worker's
+    memory flat over a long library), and every partition published."""
+    lines = nci_lines(200)
+    library = write_library(tmp_path / "library.smi", lines)
+    precalc("add-library", str(library), "--slice-size", "50")
+    precalc("add-model", "eos3b5e")
+    out = precalc(
+        "run", "--workers", "2", "--partitions-per-run", "1", "--runs-per-worker", "1"
+    ).output
+    assert "4 partition(s) missing" in out
+    runs = local_project.instance.get_runs(dg.RunsFilter(job_name="precalculate"))
+    assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert len({r.tags["precalc/pid"] for r in runs}) == 4
+    served = local_project.serving().get_many("eos3b5e", list(expected_molecules(lines)))
+    assert len(served) == len(expected_molecules(lines))
+
+
 @pytest.mark.parametrize(
     "args", [["--help"], ["lookup", "--model", "eos3b5e", "--key", "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"]]
 )
