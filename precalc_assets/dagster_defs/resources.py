@@ -14,7 +14,6 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from precalc_assets.alerts.alert import Alert
@@ -40,14 +39,17 @@ class ObjectStorageResource(dg.ConfigurableResource):
     """Object storage by URL: `file://...` (default under PRECALC_HOME) or `s3://bucket/prefix`."""
 
     url: str | None = None
-    s3: S3Resource
+    max_attempts: int = 10
 
     def resolved_url(self) -> str:
         return self.url or Settings.from_env().storage_url
 
     def open(self) -> ObjectStore:
         url = self.resolved_url()
-        client = self.s3.get_client() if url.startswith("s3://") else None
+        client = None
+        if url.startswith("s3://"):
+            # Region, endpoint and credentials come from boto3's own chain.
+            client = boto3.client("s3", config=client_config(self.max_attempts))
         return open_object_store(url, s3_client=client)
 
 
@@ -165,16 +167,15 @@ def _env_var_if_set(name: str) -> dg.EnvVar | None:
 
 
 def resources_for(deployment: str) -> dict[str, object]:
-    s3 = S3Resource(max_attempts=10)
     check_deployment(deployment)
     table = {
         "local": {
-            "storage": ObjectStorageResource(s3=s3),
+            "storage": ObjectStorageResource(),
             "serving": ServingTableResource(),
             "models": ModelPolicyResource(),
         },
         "aws": {
-            "storage": ObjectStorageResource(url=dg.EnvVar("PRECALC_STORAGE_URL"), s3=s3),
+            "storage": ObjectStorageResource(url=dg.EnvVar("PRECALC_STORAGE_URL")),
             "serving": ServingTableResource(url=dg.EnvVar("PRECALC_SERVING_URL")),
             "models": ModelPolicyResource(
                 models_file=_env_var_if_set(MODELS_FILE_ENV),

@@ -3,7 +3,7 @@
 - storage: ``file:///abs/path`` (or ``file://./rel``), a plain local path, ``s3://bucket[/prefix]``;
 - serving: ``sqlite:///abs/path.db`` (or ``sqlite:///./rel.db``), ``dynamodb://table-name``.
 
-Nothing here calls AWS: clients are only built. A caller (Dagster's ``S3Resource``, a
+Nothing here calls AWS: clients are only built. A caller (a resource, a
 test) may pass its own client; otherwise one comes from boto3's default chain (region,
 endpoint and credentials from the environment) with ``aws.client_config()``.
 """
