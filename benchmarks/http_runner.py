@@ -38,7 +38,7 @@ from rdkit import Chem, RDLogger  # noqa: E402
 from rdkit.Chem import Descriptors  # noqa: E402
 
 from precalc_assets.models.runners.batched import BATCH_SIZE  # noqa: E402
-from precalc_assets.models.runners.http import HttpRunner  # noqa: E402
+from precalc_assets.models.runners.http import HttpOptions, HttpRunner  # noqa: E402
 from precalc_assets.models.spec import ModelSpec, OutputColumn  # noqa: E402
 from precalc_assets_tests.model_server import ModelServer  # noqa: E402
 
@@ -110,9 +110,7 @@ def table(cells: list[dict]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
-        default = (
-            c["batch_size"] == BATCH_SIZE and c["concurrency"] == HttpRunner.default_concurrency
-        )
+        default = c["batch_size"] == BATCH_SIZE and c["concurrency"] == HttpOptions.concurrency
         mark = "**" if default else ""
         lines.append(
             f"| {mark}{c['batch_size']:,}{mark} | {mark}{c['concurrency']}{mark} | "
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     default = [
         c
         for c in cells
-        if c["batch_size"] == BATCH_SIZE and c["concurrency"] == HttpRunner.default_concurrency
+        if c["batch_size"] == BATCH_SIZE and c["concurrency"] == HttpOptions.concurrency
     ]
     if default and not args.fail_on and default[0]["ratio"] < args.target:
         print(f"defaults reach {default[0]['ratio']:.1%} < {args.target:.0%}", file=sys.stderr)

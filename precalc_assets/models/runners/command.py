@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -137,7 +137,6 @@ class CommandRunner(BatchedRunner):
 
     name = "command"
     options_class = CommandOptions
-    default_concurrency: ClassVar[int] = CommandOptions.concurrency
 
     @classmethod
     def describes_itself(cls, options: Mapping[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from precalc_assets.models.card import ModelCard
@@ -116,7 +116,6 @@ class HttpRunner(BatchedRunner):
 
     name = "http"
     options_class = HttpOptions
-    default_concurrency: ClassVar[int] = HttpOptions.concurrency
 
     @classmethod
     def describes_itself(cls, options: Mapping[str, Any]) -> bool:
