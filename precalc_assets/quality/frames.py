@@ -45,13 +45,18 @@ def read_table(
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """`table.to_pandas()`, but a fixed-size list column becomes a column of row views of
-    one numpy matrix (None for a null row), as fast as a scalar column."""
-    data = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        data[name] = _vector_cells(column) if pa.types.is_fixed_size_list(column.type) else None
-        if data[name] is None:
-            data[name] = column.to_pandas()
-    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+    one numpy matrix (None for a null row), as fast as a scalar column. The other
+    columns are converted in one call (one block of each type, not 2,048 columns)."""
+    vectors = {
+        name: cells
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_fixed_size_list(column.type) and (cells := _vector_cells(column)) is not None
+    }
+    frame = table.drop_columns(list(vectors)).to_pandas(ignore_metadata=True)
+    frame.index = pd.RangeIndex(table.num_rows)
+    for name, cells in vectors.items():
+        frame[name] = cells
+    return frame[table.column_names]
 
 
 def _vector_cells(column: pa.ChunkedArray) -> pd.Series | None:

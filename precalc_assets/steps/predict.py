@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_inputs
 from precalc_assets.models.partition_files import read_library_slice, with_code_version
-from precalc_assets.models.runners import run_model, runner_class
+from precalc_assets.models.runners import model_stream, run_model, runner_class
 from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import INPUT_COLUMN, LIBRARY_TEXT, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
@@ -50,6 +51,11 @@ class _Outputs:
 
     def add(self, spec: ModelSpec, frame: pd.DataFrame, started: float) -> None:
         self.frames.setdefault(spec.model_id, []).append(frame)
+        self.waited(spec, started)
+
+    def waited(self, spec: ModelSpec, started: float) -> None:
+        """The step's time spent on the model since `started` (a model that runs while
+        the slice is prepared costs only the time the step waits for it)."""
         self.seconds[spec.model_id] = self.seconds.get(spec.model_id, 0.0) + (
             time.perf_counter() - started
         )
@@ -100,9 +106,11 @@ def compute_predictions(
 ) -> SlicePredictions:
     """Every model of `specs` over one slice, from one parse of each molecule.
 
-    Models that read RDKit mols run a chunk at a time (mols are large); models that read
-    SMILES only get the whole slice at once, so they batch and run concurrently as they
-    are configured to; a hub model is given each row's text as the library file wrote it
+    The slice comes a chunk at a time. Models that read RDKit mols run on each chunk
+    (mols are large). Models that read SMILES only are given each chunk too, and a
+    batched one starts on each batch as soon as it is full, so the model runs while the
+    rest of the slice is prepared (its batches, and how many run at once, are those of
+    the whole slice). A hub model is given each row's text as the library file wrote it
     (unless its `input_smiles` is `canonical`), as the hub's own pipelines send it.
     Nothing is written for any model unless every model succeeded on every molecule it
     could."""
@@ -111,18 +119,23 @@ def compute_predictions(
     on_smiles = [s for s in specs if s not in on_mols]
     chunks, preparation = slice_chunks(store, slice_key, with_mols=bool(on_mols))
     outputs = _Outputs()
-    for chunk in chunks:
-        outputs.molecules += chunk.molecules
-        smiles = [m.smiles for m in chunk.molecules]
-        for spec in on_mols:
+    with ExitStack() as running:
+        streams = [running.enter_context(model_stream(s, where, log)) for s in on_smiles]
+        for chunk in chunks:
+            outputs.molecules += chunk.molecules
+            smiles = [m.smiles for m in chunk.molecules]
+            for spec in on_mols:
+                started = time.perf_counter()
+                outputs.add(spec, run_model(spec, smiles, chunk.mols, where, log), started)
+            texts = [m.input_smiles.strip() for m in chunk.molecules]
+            for stream in streams:
+                started = time.perf_counter()
+                stream.add(model_inputs(stream.spec, texts, smiles))
+                outputs.waited(stream.spec, started)
+        for stream in streams:
             started = time.perf_counter()
-            outputs.add(spec, run_model(spec, smiles, chunk.mols, where, log), started)
+            outputs.add(stream.spec, stream.result(), started)
     keys = outputs.keys()
-    texts = [m.input_smiles.strip() for m in outputs.molecules]
-    for spec in on_smiles:
-        started = time.perf_counter()
-        given = model_inputs(spec, texts, keys["smiles"].tolist())
-        outputs.add(spec, run_model(spec, given, [], where, log), started)
     results = [_write_predictions(store, spec, slice_key, keys, outputs) for spec in specs]
     return SlicePredictions(results, preparation.result if preparation else None)
 

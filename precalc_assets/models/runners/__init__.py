@@ -5,14 +5,15 @@ one row per input and every declared column."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 from rdkit import Chem
 
 from precalc_assets.models.options import Reach
-from precalc_assets.models.runners.base import Log, Runner, no_log
+from precalc_assets.models.runners.base import Log, Runner, Stream, no_log
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.runners.python import PythonRunner
@@ -77,9 +78,53 @@ def run_model(
     model failed on (`model_failed`) or answered wrongly (`wrong_type`); they are kept
     beside the outputs."""
     if not smiles:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names})
-    try:
+        return _no_rows(spec)
+    with _failure_said(spec, where):
         raw = runner_for(spec, log).predict(smiles, mols)
+    return _checked(spec, raw, len(smiles), where)
+
+
+class ModelStream:
+    """A SMILES model over a slice given a part at a time (`model_stream`); its result
+    is checked as `run_model`'s."""
+
+    def __init__(self, spec: ModelSpec, stream: Stream, where: str) -> None:
+        self.spec, self.stream, self.where = spec, stream, where
+        self.given = 0
+
+    def add(self, smiles: list[str]) -> None:
+        if smiles:
+            with _failure_said(self.spec, self.where):
+                self.stream.add(smiles)
+            self.given += len(smiles)
+
+    def result(self) -> pd.DataFrame:
+        if not self.given:
+            return _no_rows(self.spec)
+        with _failure_said(self.spec, self.where):
+            raw = self.stream.result()
+        return _checked(self.spec, raw, self.given, self.where)
+
+
+@contextmanager
+def model_stream(spec: ModelSpec, where: str = "", log: Log = no_log) -> Iterator[ModelStream]:
+    """A SMILES model that starts on the first molecules given while the rest are still
+    being prepared (a batched runner's batches run as soon as they are full)."""
+    with _failure_said(spec, where):
+        runner = runner_for(spec, log)
+    with runner.stream() as stream:
+        yield ModelStream(spec, stream, where)
+
+
+def _no_rows(spec: ModelSpec) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in spec.column_names})
+
+
+@contextmanager
+def _failure_said(spec: ModelSpec, where: str) -> Iterator[None]:
+    """A model's own exception as a `ModelError` saying that nothing was published."""
+    try:
+        yield
     except ModelError:
         raise
     except Exception as exc:
@@ -87,6 +132,11 @@ def run_model(
             f"model {spec.model_id!r} failed{where}: {type(exc).__name__}: {exc}. Nothing of "
             "this partition was published; fix the model and re-run it."
         ) from exc
+
+
+def _checked(spec: ModelSpec, raw: Any, rows: int, where: str) -> pd.DataFrame:
+    """The model's answer as a table of its declared columns (and reasons), or a
+    `ModelError` saying what is wrong with it."""
     try:
         frame = raw if isinstance(raw, pd.DataFrame) else pd.DataFrame(raw)
     except (TypeError, ValueError) as exc:
@@ -95,9 +145,9 @@ def run_model(
             f"{where} ({exc}); a model must return a DataFrame, a dict of equal-length "
             "columns or a list of records"
         ) from exc
-    if len(frame) != len(smiles):
+    if len(frame) != rows:
         raise ModelError(
-            f"model {spec.model_id!r} returned {len(frame)} rows for {len(smiles)} "
+            f"model {spec.model_id!r} returned {len(frame)} rows for {rows} "
             f"molecules{where}; a model must return exactly one row per input"
         )
     missing = [c for c in spec.column_names if c not in frame.columns]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, Protocol
 
 from rdkit import Chem
 
@@ -17,6 +18,29 @@ Log = Callable[[str], None]
 
 def no_log(message: str) -> None:
     """The default log of a runner used outside a Dagster run."""
+
+
+class Stream(Protocol):
+    """A SMILES model given a slice a part at a time, as its molecules are prepared, and
+    asked for all of their outputs at the end (in the order given)."""
+
+    def add(self, smiles: list[str]) -> None: ...
+
+    def result(self) -> Any: ...
+
+
+class _Gathered:
+    """The stream of a runner that needs the whole slice: gathered, then predicted."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.smiles: list[str] = []
+
+    def add(self, smiles: list[str]) -> None:
+        self.smiles += smiles
+
+    def result(self) -> Any:
+        return self.runner.predict(self.smiles, [])
 
 
 class Runner(ABC):
@@ -74,3 +98,9 @@ class Runner(ABC):
     @abstractmethod
     def predict(self, smiles: list[str], mols: list[Chem.Mol]) -> Any:
         """Outputs for each molecule, same order: a DataFrame, dict of columns or records."""
+
+    @contextmanager
+    def stream(self) -> Iterator[Stream]:
+        """The model over molecules given a part at a time (SMILES only). A batched
+        runner starts on each batch as soon as it is full, while the rest is prepared."""
+        yield _Gathered(self)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from abc import abstractmethod
-from collections.abc import Collection, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pandas as pd
@@ -123,13 +124,19 @@ class BatchOptions(Protocol):
 
 
 class _Tally:
-    """Batches and molecules done, isolated failures, and the progress lines."""
+    """Batches and molecules given and done, isolated failures, and the progress lines."""
 
-    def __init__(self, model_id: str, batches: int, molecules: int, log: Log):
-        self.model_id, self.batches, self.molecules, self.log = model_id, batches, molecules, log
+    def __init__(self, model_id: str, log: Log):
+        self.model_id, self.log = model_id, log
+        self.batches = self.molecules = 0
         self.done_batches = self.done_molecules = self.failed = self.failed_in_a_row = 0
         self.started = self.logged = time.perf_counter()
         self.lock = threading.Lock()
+
+    def given(self, molecules: int) -> None:
+        with self.lock:
+            self.batches += 1
+            self.molecules += molecules
 
     def answered_some(self) -> None:
         with self.lock:
@@ -140,9 +147,12 @@ class _Tally:
             self.done_batches += 1
             self.done_molecules += molecules
             now = time.perf_counter()
-            if now - self.logged >= PROGRESS_EVERY_S or self.done_batches == self.batches:
+            if now - self.logged >= PROGRESS_EVERY_S:
                 self.logged = now
                 self.log(self.line(now))
+
+    def ended(self) -> None:
+        self.log(self.line(time.perf_counter()))
 
     def line(self, now: float) -> str:
         seconds = max(now - self.started, 1e-9)
@@ -165,6 +175,75 @@ class _Tally:
                 )
 
 
+class _BatchStream:
+    """A slice given a part at a time: each batch of unique SMILES goes to the model as
+    soon as it is full, so the model runs while the rest of the slice is prepared. The
+    batches are the ones the whole slice would give: its unique SMILES in order of
+    first appearance, cut every `batch_size`."""
+
+    def __init__(self, runner: BatchedRunner, pool: ThreadPoolExecutor) -> None:
+        self.runner, self.pool = runner, pool
+        self.tally = _Tally(runner.spec.model_id, runner.log)
+        self.smiles: list[str] = []
+        self.unique: dict[str, int] = {}  # SMILES -> its place among the unique ones
+        self.pending: list[str] = []  # unique SMILES not in a batch yet
+        self.futures: list[Future[Columns]] = []
+
+    def add(self, smiles: list[str]) -> None:
+        self._raise_if_stopped()
+        self.smiles += smiles
+        for text in smiles:
+            if text not in self.unique:
+                self.unique[text] = len(self.unique)
+                self.pending.append(text)
+        size = self.runner.batch_size
+        while len(self.pending) >= size:
+            self._submit(self.pending[:size])
+            self.pending = self.pending[size:]
+
+    def _submit(self, batch: list[str]) -> None:
+        self.tally.given(len(batch))
+        self.futures.append(self.pool.submit(self.runner._batch, batch, self.tally))
+
+    def _raise_if_stopped(self) -> None:
+        """A failed batch stops the partition now, not once the slice is prepared."""
+        if self.runner._stop.is_set():
+            wait(self.futures, return_when=FIRST_EXCEPTION)
+            self._raise_first()
+
+    def _raise_first(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        wait(self.futures)  # the batches in flight stop at their next request
+        errors = [f.exception() for f in self.futures if not f.cancelled() and f.exception()]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
+
+    def result(self) -> pd.DataFrame:
+        if self.pending:
+            self._submit(self.pending)
+            self.pending = []
+        finished, _ = wait(self.futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in finished):
+            self._raise_first()
+        if self.futures:
+            self.tally.ended()
+        spec = self.runner.spec
+        names = [*spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
+        results = [future.result() for future in self.futures]
+        answered = {name: _joined([result[name] for result in results]) for name in names}
+        if len(self.unique) != len(self.smiles):  # a repeated SMILES gets its answer again
+            order = [self.unique[s] for s in self.smiles]
+            answered = {name: _reordered(values, order) for name, values in answered.items()}
+        return cast_outputs(answered, spec)
+
+    def stop(self) -> None:
+        """Left before its result (the slice failed): the batches not started never start."""
+        self.runner._stop.set()
+        for future in self.futures:
+            future.cancel()
+
+
 class BatchedRunner(Runner):
     """A model reached one batch at a time: by HTTP, or by running a command. A
     subclass checks its options (`check_options`) before anything else, as at
@@ -185,27 +264,20 @@ class BatchedRunner(Runner):
         partition."""
 
     def predict(self, smiles: list[str], mols: list[Chem.Mol]) -> pd.DataFrame:
-        unique = list(dict.fromkeys(smiles))
-        batches = [unique[i : i + self.batch_size] for i in range(0, len(unique), self.batch_size)]
-        tally = _Tally(self.spec.model_id, len(batches), len(unique), self.log)
+        with self.stream() as stream:
+            stream.add(smiles)
+            return stream.result()
+
+    @contextmanager
+    def stream(self) -> Iterator[_BatchStream]:
         self._stop.clear()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="model") as pool:
-            futures = [pool.submit(self._batch, batch, tally) for batch in batches]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            if any(f.exception() is not None for f in finished):
-                for future in futures:
-                    future.cancel()
-                wait(futures)  # the batches in flight stop at their next request
-                errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
-                raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
-        names = [*self.spec.column_names, REASON_COLUMN, DETAIL_COLUMN]
-        results = [future.result() for future in futures]
-        answered = {name: _joined([result[name] for result in results]) for name in names}
-        if len(unique) != len(smiles):  # a repeated SMILES gets its one answer again
-            at = {s: i for i, s in enumerate(unique)}
-            order = [at[s] for s in smiles]
-            answered = {name: _reordered(values, order) for name, values in answered.items()}
-        return cast_outputs(answered, self.spec)
+            stream = _BatchStream(self, pool)
+            try:
+                yield stream
+            except BaseException:
+                stream.stop()
+                raise
 
     def _batch(self, batch: list[str], tally: _Tally) -> Columns:
         try:

@@ -17,7 +17,8 @@ What an answer to a batch means:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +34,7 @@ from precalc_assets.models.options import (
     option,
 )
 from precalc_assets.models.repository import read_run_columns
-from precalc_assets.models.runners.base import Log, no_log
+from precalc_assets.models.runners.base import Log, Stream, no_log
 from precalc_assets.models.runners.batched import (
     BatchedRunner,
     BatchFailed,
@@ -166,9 +167,11 @@ class HttpRunner(BatchedRunner):
             raise BatchFailed(f"HTTP {status}: {excerpt(response.text)}", _model_error(response))
         raise self.client.refused(response, what)
 
-    def predict(self, smiles: list[str], mols: list[Any]) -> Any:
+    @contextmanager
+    def stream(self) -> Iterator[Stream]:
         try:
-            return super().predict(smiles, mols)
+            with super().stream() as stream:
+                yield stream
         finally:
             self.client.close()  # its connections; a later call opens new ones
 

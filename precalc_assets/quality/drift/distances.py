@@ -21,6 +21,10 @@ import pandas as pd
 from precalc_assets.quality.drift.evidently_report import evidently_stattest, quiet
 from precalc_assets.quality.drift.policy import NUMERIC
 
+# Features measured together by `wasserstein_distances`: 128 features of two 10,000-row
+# sides sort in ~40 MB.
+WASSERSTEIN_AT_ONCE = 128
+
 
 def wasserstein_distance(u_values: Any, v_values: Any) -> float:
     """`scipy.stats.wasserstein_distance(u, v)` of two 1-D samples, scipy 1.17's
@@ -39,6 +43,24 @@ def wasserstein_distance(u_values: Any, v_values: Any) -> float:
     u_cdf = np.sort(u).searchsorted(all_values[:-1], "right") / u.size
     v_cdf = np.sort(v).searchsorted(all_values[:-1], "right") / v.size
     return float(_vecdot(np.abs(u_cdf - v_cdf), deltas))
+
+
+def wasserstein_distances(u: np.ndarray, v: np.ndarray) -> list[float]:
+    """`wasserstein_distance(u[i], v[i])` of each row of two 2-D arrays of finite
+    samples (a feature a row), with one sort for all of them.
+
+    The two CDFs are counted by position in the sorted union rather than by
+    `searchsorted`: they differ only inside a run of equal values, where the step to the
+    next value (the weight) is 0. So every term of the dot product is the same, and so
+    is the distance, to the last bit."""
+    both = np.concatenate((u, v), axis=1)
+    order = np.argsort(both, axis=1, kind="stable")
+    all_values = np.take_along_axis(both, order, axis=1)
+    from_u = order < u.shape[1]
+    u_cdf = np.cumsum(from_u[:, :-1], axis=1) / u.shape[1]
+    v_cdf = np.cumsum(~from_u[:, :-1], axis=1) / v.shape[1]
+    deltas = np.diff(all_values, axis=1)
+    return [float(_vecdot(np.abs(u_cdf[i] - v_cdf[i]), deltas[i])) for i in range(len(u))]
 
 
 def _vecdot(x: np.ndarray, y: np.ndarray) -> Any:
@@ -114,9 +136,14 @@ def feature_scores(
 
     As in Evidently, infinities and nulls are dropped first and the method gets the rest
     as pandas Series; `DIRECT_METHODS` are computed here, any other method is Evidently's
-    registered stat test (Evidently is then imported, once per process)."""
-    scores: dict[str, tuple[float, bool]] = {}
+    registered stat test (Evidently is then imported, once per process). Wasserstein
+    features with every value finite on both sides (a wide model's usual case) are
+    measured together, `WASSERSTEIN_AT_ONCE` at a time."""
+    together = _finite_wasserstein(names, reference, current, thresholds)
+    scores = _wasserstein_together(together, reference, current, thresholds)
     for name in names:
+        if name in scores:
+            continue
         method, threshold = thresholds[name]
         direct = DIRECT_METHODS.get(method)
         exact = direct is None  # Evidently's function gets exactly what it would get
@@ -127,6 +154,50 @@ def feature_scores(
         else:
             score, drifted = evidently_stattest(method, ref, cur, kinds[name], threshold)
         scores[name] = (float(score), bool(drifted))
+    return scores
+
+
+def _finite_wasserstein(
+    names: Sequence[str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+) -> list[str]:
+    """The features scored by Wasserstein whose values are all finite numbers on both
+    sides (so cleaning drops nothing)."""
+    numeric = [
+        name
+        for name in names
+        if thresholds[name][0] == "wasserstein"
+        and reference[name].dtype.kind == "f"
+        and current[name].dtype.kind == "f"
+    ]
+    if not numeric:
+        return []
+    finite = np.isfinite(reference[numeric].to_numpy()).all(axis=0) & np.isfinite(
+        current[numeric].to_numpy()
+    ).all(axis=0)
+    return [name for name, ok in zip(numeric, finite, strict=True) if ok]
+
+
+def _wasserstein_together(
+    names: list[str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+) -> dict[str, tuple[float, bool]]:
+    """`_wasserstein` of each of `names`, the distances of a block of features at once."""
+    scores: dict[str, tuple[float, bool]] = {}
+    for start in range(0, len(names), WASSERSTEIN_AT_ONCE):
+        block = names[start : start + WASSERSTEIN_AT_ONCE]
+        distances = wasserstein_distances(
+            np.ascontiguousarray(reference[block].to_numpy(dtype=float).T),
+            np.ascontiguousarray(current[block].to_numpy(dtype=float).T),
+        )
+        for name, distance in zip(block, distances, strict=True):
+            norm = max(float(np.std(reference[name])), 0.001)
+            value = distance / norm
+            scores[name] = (float(value), bool(value >= thresholds[name][1]))
     return scores
 
 

@@ -111,6 +111,7 @@ def drift_features(
         dims = select_vector_dims(columns, frame, policy)
     data: dict[str, Any] = {}
     kinds: dict[str, str] = {}
+    numbers = _number_features(columns, frame)
     for column in columns:
         if column.name not in frame.columns:
             raise ValueError(
@@ -119,7 +120,9 @@ def drift_features(
             )
         values = frame[column.name]
         if column.length is None:
-            data[column.name] = _scalar_feature(column, values)
+            data[column.name] = numbers.get(column.name)
+            if data[column.name] is None:
+                data[column.name] = _scalar_feature(column, values)
             kinds[column.name] = _scalar_kind(column)
             continue
         indices = list(dims[column.name])
@@ -138,6 +141,24 @@ def drift_features(
             data[name] = _categories(picked[:, j]) if kind == CATEGORICAL else picked[:, j]
             kinds[name] = kind
     return pd.DataFrame(data, index=range(len(frame))), kinds
+
+
+def _number_features(columns: Sequence[OutputColumn], frame: pd.DataFrame) -> dict[str, Any]:
+    """The numeric scalar features of columns already held as numbers, converted in one
+    pass (a wide model's 2,048 columns): as `_scalar_feature` converts each."""
+    names = [
+        c.name
+        for c in columns
+        if c.length is None
+        and _scalar_kind(c) == NUMERIC
+        and c.name in frame.columns
+        and frame[c.name].dtype.kind in "iuf"
+    ]
+    if not names:
+        return {}
+    matrix = frame[names].to_numpy(dtype=float)
+    matrix[np.isinf(matrix)] = np.nan
+    return {name: matrix[:, j] for j, name in enumerate(names)}
 
 
 def _categories(values: np.ndarray) -> np.ndarray:

@@ -102,13 +102,9 @@ def _thresholds(
 ) -> dict[str, tuple[str, float]]:
     """{feature: (method, threshold)}, each from the feature's own row counts (nulls are
     dropped per feature, so one sparse output does not widen the others' thresholds)."""
+    in_current, in_reference = current.notna().sum(), reference.notna().sum()
     return {
-        name: feature_threshold(
-            policy,
-            kind,
-            int(current[name].notna().sum()),
-            int(reference[name].notna().sum()),
-        )
+        name: feature_threshold(policy, kind, int(in_current[name]), int(in_reference[name]))
         for name, kind in kinds.items()
     }
 
@@ -120,9 +116,9 @@ def _unscored(
     Evidently cannot score: null on both sides is no evidence of drift; values appearing
     or disappearing entirely is the largest drift there is."""
     unscored: dict[str, tuple[str, bool]] = {}
+    any_in_reference, any_in_current = reference.notna().any(), current.notna().any()
     for name in kinds:
-        in_ref = bool(reference[name].notna().any())
-        in_cur = bool(current[name].notna().any())
+        in_ref, in_cur = bool(any_in_reference[name]), bool(any_in_current[name])
         if not (in_ref and in_cur):
             unscored[name] = (
                 "no values on either side"
