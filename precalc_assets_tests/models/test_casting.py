@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from precalc_assets.models.casting import cast_outputs, cast_records, cast_value
@@ -138,3 +139,26 @@ def test_a_text_column_is_cast_as_each_value_is(dtype):
             assert type(got) in (int, float, np.int64, np.float64), cell
             assert got == expected or (math.isnan(got) and math.isnan(expected)), cell
             assert math.copysign(1, got) == math.copysign(1, expected), cell
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["0", "7", "007", "123456789012345678", "18"],  # digits only: read by Arrow at once
+        ["0", "7", "-3", "12"],  # a sign: the cell-by-cell reading
+        ["0", "7", "1234567890123456789", "12"],  # 19 digits
+        ["0", " 7", "12"],
+        ["0", "7", ""],
+    ],
+)
+def test_a_count_column_is_cast_as_each_value_is(cells):
+    """A column of plain digits (a fingerprint's counts), as Arrow text from a file, gives
+    the integers `int()` gives, whichever way it is read."""
+    column = Col("x", "int", nullable=True)
+    text = pa.chunked_array([pa.array(cells[:2]), pa.array(cells[2:])])
+    cast = cast_outputs(
+        {"x": text, REASON_COLUMN: [None] * len(cells)}, ModelSpec("m", "command", (column,))
+    )
+    assert str(cast["x"].dtype) == "Int64"
+    assert [None if pd.isna(v) else v for v in cast["x"]] == [cast_value(c, column) for c in cells]
+    assert cast[REASON_COLUMN].isna().all()

@@ -18,6 +18,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets.models.reasons import MODEL_FAILED
+from precalc_assets.models.runners.batched import HOPELESS_AFTER
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError, ModelSpec
 from precalc_assets.models.spec import OutputColumn as Col
@@ -100,6 +101,39 @@ def test_repo_values_equal_rdkit_mol_weight_and_each_unique_smiles_runs_once(tmp
     assert frame[REASON_COLUMN].isna().all()
     assert [c["molecules"] for c in starts(repo)] == [3, 3, 1]  # 7 unique SMILES
     assert any("3/3 batches" in line for line in logged)
+
+
+def test_a_slice_given_in_parts_runs_each_batch_as_soon_as_it_is_full(tmp_path):
+    """The model starts on the first batch while the rest of the slice is still being
+    prepared, and its batches, and values, are those of the slice given whole."""
+    repo = make_model_repo(tmp_path / "eos3b5e")
+    smiles = [*SMILES, "CCO", "c1ccccc1"]
+    parts = [smiles[:4], smiles[4:5], smiles[5:]]
+    with CommandRunner(repo_spec(repo, batch_size=3)).stream() as stream:
+        stream.add(parts[0])
+        deadline = time.monotonic() + 60
+        while not starts(repo) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [c["molecules"] for c in starts(repo)] == [3]  # before the rest is given
+        for part in parts[1:]:
+            stream.add(part)
+        frame = stream.result()
+    assert [c["molecules"] for c in starts(repo)] == [3, 3, 1]  # 7 unique SMILES
+    assert_weights(frame["mol_weight"].tolist(), smiles)
+    whole = CommandRunner(repo_spec(repo, batch_size=3)).predict(smiles, [])
+    pd.testing.assert_frame_equal(frame, whole)
+
+
+def test_a_failed_batch_stops_the_slice_before_it_is_all_given(tmp_path):
+    repo = make_model_repo(tmp_path / "eos3b5e", exit_code=3)
+    with CommandRunner(repo_spec(repo, batch_size=1)).stream() as stream:
+        deadline, carbons = time.monotonic() + 60, 0
+        with pytest.raises(ModelError, match="failed on every molecule"):
+            while time.monotonic() < deadline:  # a new molecule until the model is hopeless
+                carbons += 1
+                stream.add(["C" * carbons])
+                time.sleep(0.05)
+    assert len(starts(repo)) <= HOPELESS_AFTER + 2  # not one run per molecule given
 
 
 def test_a_wide_integer_model_s_values_are_its_own_counts(tmp_path):

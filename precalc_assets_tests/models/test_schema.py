@@ -11,8 +11,9 @@ from precalc_assets.chem import canonicalize_rows
 from precalc_assets.inputs.model_requests import resolve_spec
 from precalc_assets.models.catalog import spec_from_request
 from precalc_assets.models.runners import run_model
-from precalc_assets.models.schema import split_valid
-from precalc_assets.models.spec import ModelSpec
+from precalc_assets.models.schema import passes_whole, predictions_schema, split_valid
+from precalc_assets.models.spec import ModelSpec, OutputColumn
+from precalc_assets.steps.validate import validated_table
 
 SMILES = [
     "CCO",
@@ -269,3 +270,58 @@ def test_a_missing_vector_column_fails_the_whole_frame() -> None:
     frame = predictions("eos3b5e")
     with pytest.raises(pa.errors.SchemaErrors):
         split_valid(frame, spec)
+
+
+# --- a wide frame of numbers, screened whole ----------------------------------------------
+
+
+def wide_spec(n: int = 300) -> ModelSpec:
+    """Counts (nullable ints, one with bounds), a non-nullable int and nullable floats."""
+    columns = [OutputColumn(f"dim_{i:04d}", "int", nullable=True) for i in range(n)]
+    columns[0] = OutputColumn("dim_0000", "int", nullable=True, min=0, max=50)
+    columns += [OutputColumn("heavy", "int"), OutputColumn("logp", "float", nullable=True)]
+    return ModelSpec("wide", "command", tuple(columns))
+
+
+def wide_frame(spec: ModelSpec, rows: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    data = {c.name: rng.integers(0, 20, rows) for c in spec.columns if c.dtype == "int"}
+    data["dim_0007"] = pd.array([None, *range(1, rows)], dtype="Int64")  # an empty cell
+    data["logp"] = np.append(rng.normal(0, 2, rows - 1), np.nan)
+    return pd.concat([keys_frame(rows), pd.DataFrame(data)], axis=1)
+
+
+def test_a_wide_frame_that_passes_is_returned_as_pandera_returns_it() -> None:
+    spec = wide_spec()
+    frame = wide_frame(spec)
+    assert passes_whole(frame, spec)  # decided without pandera
+    valid, quarantined = split_valid(frame, spec)
+    assert len(quarantined) == 0
+    by_pandera = predictions_schema(spec).validate(frame, lazy=True)
+    pd.testing.assert_frame_equal(valid, by_pandera, check_dtype=False)
+    assert validated_table(valid, spec).equals(validated_table(by_pandera, spec))  # as stored
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "code"),
+    [
+        ("dim_0000", 51, "out_of_range"),  # above its max
+        ("dim_0000", -1, "out_of_range"),
+        ("heavy", None, "wrong_type"),  # a non-nullable column: pandera cannot coerce it
+        ("logp", np.inf, "not_finite"),
+        ("logp", 1e130, "out_of_range"),
+        ("row", -1, "out_of_range"),
+        ("inchikey", "not-a-key", "bad_inchikey"),
+        ("smiles", "", "empty_smiles"),
+    ],
+)
+def test_a_wide_frame_with_a_bad_cell_is_left_to_pandera(column, value, code) -> None:
+    spec = wide_spec()
+    frame = wide_frame(spec)
+    if value is None:
+        frame[column] = frame[column].astype("Int64")
+    frame.loc[2, column] = value
+    assert not passes_whole(frame, spec)
+    valid, quarantined = split_valid(frame, spec)
+    assert quarantined.index.tolist() == [2] and len(valid) == len(frame) - 1
+    assert quarantined["reason"].tolist() == [code]
