@@ -109,6 +109,13 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
 
 def outputs_as_lists(frame: pd.DataFrame, spec: ModelSpec) -> list[list]:
     """Per row, the outputs flattened in declared column order (`Precalculation`)."""
+    names = spec.column_names
+    if names and not any(c.length for c in spec.columns):
+        dtypes = set(frame[names].dtypes)
+        if len(dtypes) == 1 and next(iter(dtypes)).kind in "biuf":
+            # One numpy type (a wide model's 2,048 counts): its rows as Python values
+            # at once, the values `Series.tolist` gives column by column.
+            return frame[names].to_numpy().tolist()
     columns = [
         [np.asarray(v).tolist() for v in frame[c.name]] if c.length else frame[c.name].tolist()
         for c in spec.columns

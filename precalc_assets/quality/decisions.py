@@ -81,6 +81,26 @@ def _bad_vector_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]
     return nulls, out
 
 
+def _bad_number_rows(
+    frame: pd.DataFrame, columns: Sequence[OutputColumn]
+) -> dict[str, tuple[int, int]]:
+    """`_bad_rows` of every scalar number column already held as numbers, counted in one
+    pass over them all (a wide model's 2,048 columns)."""
+    held = [
+        c
+        for c in columns
+        if not c.length and c.dtype in ("int", "float") and frame[c.name].dtype.kind in "iuf"
+    ]
+    if not held:
+        return {}
+    numbers = frame[[c.name for c in held]].to_numpy(dtype=float, na_value=np.nan)
+    low = np.array([-np.inf if c.min is None else c.min for c in held], dtype=float)
+    high = np.array([np.inf if c.max is None else c.max for c in held], dtype=float)
+    nulls = np.isnan(numbers).sum(axis=0)
+    out = (unstorable(numbers) | (numbers < low) | (numbers > high)).sum(axis=0)
+    return {c.name: (int(n), int(o)) for c, n, o in zip(held, nulls, out, strict=True)}
+
+
 def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:
     """(null or NaN, out of the declared range) row counts."""
     if column.length:
@@ -107,8 +127,9 @@ def output_sanity(frame: pd.DataFrame, spec: ModelSpec, settings: SanitySettings
     failed = int(marked.sum()) if marked is not None else 0
     answered = frame[~marked] if marked is not None else frame
     table_rows, worst_bad, worst_null = [], failed / rows if rows else 0.0, 0.0
+    counted = _bad_number_rows(answered, spec.columns)
     for column in spec.columns:
-        nulls, out = _bad_rows(answered[column.name], column)
+        nulls, out = counted.get(column.name) or _bad_rows(answered[column.name], column)
         bad = (0 if column.nullable else nulls) + out
         bad_share = bad / rows if rows else 0.0
         null_share = nulls / len(answered) if len(answered) and column.nullable else 0.0

@@ -208,6 +208,27 @@ def test_outputs_as_lists_morgan_is_2048_ints() -> None:
     json.dumps(lists)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "declared"),
+    [("int64", "int"), ("float64", "float"), ("bool", "bool"), ("Int64", "int")],
+)
+def test_outputs_as_lists_of_many_columns_of_one_type_are_each_column_s_values(dtype, declared):
+    """2,048 columns of one type are turned into rows at once: the same Python values, of
+    the same types, as column by column (a nullable integer column's null stays pd.NA)."""
+    spec = ModelSpec("wide", "command", tuple(OutputColumn(f"d{i}", declared) for i in range(40)))
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({c: rng.integers(0, 3, 6) for c in spec.column_names}).astype(dtype)
+    if dtype == "Int64":
+        frame.iloc[2, 3] = pd.NA
+
+    def shown(rows: list[list]) -> list[list]:
+        return [[(type(v), None if v is pd.NA else v) for v in row] for row in rows]
+
+    columns = [frame[c].tolist() for c in spec.column_names]
+    by_column = [list(row) for row in zip(*columns, strict=True)]
+    assert shown(outputs_as_lists(frame, spec)) == shown(by_column)
+
+
 def test_outputs_as_lists_of_nothing() -> None:
     assert outputs_as_lists(predictions("eos3b5e").iloc[0:0], resolve_spec("eos3b5e")) == []
 

@@ -58,6 +58,31 @@ def test_output_sanity_shares_and_severity():
     assert not output_sanity(frame([11.0], [[0, 0, 0]]), SPEC, SanitySettings()).passed
 
 
+def test_a_wide_frame_s_columns_are_counted_as_each_column_alone():
+    """2,048-column models are counted in one pass: the same table as column by column."""
+    columns = (
+        OutputColumn("n", "int", nullable=True, min=0, max=5),
+        OutputColumn("x", "float", nullable=True),
+        OutputColumn("y", "float", min=-1.0),
+        OutputColumn("fp", "int", length=3, min=0, max=1),
+    )
+    spec = ModelSpec("wide", "command", columns)
+    wide = pd.DataFrame(
+        {
+            "n": pd.array([1, 6, None, 3], dtype="Int64"),  # an extension column
+            "x": [np.nan, np.inf, 1e130, 2.0],
+            "y": [-2.0, 0.0, 1e-140, np.nan],
+            "fp": [np.array(v) for v in ([0, 1, 0], [0, 2, 0], [1, 1, 1], [0, 0, 0])],
+        }
+    )
+    alone = [wide[[c.name]].astype(object) for c in columns]  # no column held as numbers
+    tables = [output_sanity(f, replace(spec, columns=(c,)), SanitySettings()).table
+              for f, c in zip(alone, columns, strict=True)]  # fmt: skip
+    table = output_sanity(wide, spec, SanitySettings()).table
+    assert table.splitlines()[2:] == [t.splitlines()[2] for t in tables]
+    assert "| y | 1 (not nullable) |  | 2 | [-1.0, ] | 0.7500 |" in table
+
+
 HUB = ModelSpec(
     "hub",
     "http",
