@@ -86,19 +86,24 @@ def _bad_number_rows(
 ) -> dict[str, tuple[int, int]]:
     """`_bad_rows` of every scalar number column already held as numbers, counted in one
     pass over them all (a wide model's 2,048 columns)."""
-    held = [
-        c
-        for c in columns
-        if not c.length and c.dtype in ("int", "float") and frame[c.name].dtype.kind in "iuf"
-    ]
-    if not held:
-        return {}
-    numbers = frame[[c.name for c in held]].to_numpy(dtype=float, na_value=np.nan)
-    low = np.array([-np.inf if c.min is None else c.min for c in held], dtype=float)
-    high = np.array([np.inf if c.max is None else c.max for c in held], dtype=float)
-    nulls = np.isnan(numbers).sum(axis=0)
-    out = (unstorable(numbers) | (numbers < low) | (numbers > high)).sum(axis=0)
-    return {c.name: (int(n), int(o)) for c, n, o in zip(held, nulls, out, strict=True)}
+    dtypes = frame.dtypes
+    counts = {}
+    for dtype in ("int", "float"):
+        held = [
+            c for c in columns if not c.length and c.dtype == dtype and dtypes[c.name].kind in "iuf"
+        ]
+        if not held:
+            continue
+        numbers = frame[[c.name for c in held]].to_numpy(dtype=float, na_value=np.nan)
+        low = np.array([-np.inf if c.min is None else c.min for c in held], dtype=float)
+        high = np.array([np.inf if c.max is None else c.max for c in held], dtype=float)
+        nulls = np.isnan(numbers).sum(axis=0)
+        bad = (numbers < low) | (numbers > high)
+        if dtype == "float":  # an integer is always within the serving range
+            bad |= unstorable(numbers)
+        out = bad.sum(axis=0)
+        counts |= {c.name: (int(n), int(o)) for c, n, o in zip(held, nulls, out, strict=True)}
+    return counts
 
 
 def _bad_rows(values: pd.Series, column: OutputColumn) -> tuple[int, int]:

@@ -165,12 +165,13 @@ def _finite_wasserstein(
 ) -> list[str]:
     """The features scored by Wasserstein whose values are all finite numbers on both
     sides (so cleaning drops nothing)."""
+    kinds = {"reference": reference.dtypes, "current": current.dtypes}
     numeric = [
         name
         for name in names
         if thresholds[name][0] == "wasserstein"
-        and reference[name].dtype.kind == "f"
-        and current[name].dtype.kind == "f"
+        and kinds["reference"][name].kind == "f"
+        and kinds["current"][name].kind == "f"
     ]
     if not numeric:
         return []

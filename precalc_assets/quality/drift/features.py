@@ -146,13 +146,14 @@ def drift_features(
 def _number_features(columns: Sequence[OutputColumn], frame: pd.DataFrame) -> dict[str, Any]:
     """The numeric scalar features of columns already held as numbers, converted in one
     pass (a wide model's 2,048 columns): as `_scalar_feature` converts each."""
+    dtypes = frame.dtypes
     names = [
         c.name
         for c in columns
         if c.length is None
         and _scalar_kind(c) == NUMERIC
-        and c.name in frame.columns
-        and frame[c.name].dtype.kind in "iuf"
+        and c.name in dtypes
+        and dtypes[c.name].kind in "iuf"
     ]
     if not names:
         return {}
