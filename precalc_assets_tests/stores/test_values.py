@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precalc_assets.stores.values import json_text, to_attr, to_json
+from precalc_assets.stores.values import FEW_VALUES, json_text, to_attr, to_json
 
 
 def test_attribute_values_are_built_directly() -> None:
@@ -41,9 +41,13 @@ ROWS = [
 ]
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
 @pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
-def test_the_json_of_a_row_is_each_value_s_own(row):
-    """A row's JSON text, however it is written, equals its values one by one."""
+def test_the_json_of_a_row_is_each_value_s_own(row, wide):
+    """A row's JSON text, however it is written (a narrow row value by value, a wide one
+    checked in one numpy pass), equals its values one by one."""
+    if wide:
+        row = row * (FEW_VALUES + 1) + [2.5] * (FEW_VALUES + 1)
     expected = json.dumps([to_json(v) for v in row], allow_nan=False, separators=(",", ":"))
     assert json_text(row) == expected
     assert json_text(tuple(row)) == expected
