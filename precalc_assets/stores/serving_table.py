@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from precalc_assets import keys
 from precalc_assets.stores.errors import StoreError
@@ -155,6 +155,9 @@ class ServingTable(ABC):
     """Idempotent upserts and batched lookups of (molecule, model) predictions."""
 
     url: str
+    # Whether `upsert` counts the items it stored in its own committed transaction
+    # (SQLite): then that count, not a read-back of every key, says they all landed.
+    counts_what_it_stores: ClassVar[bool] = False
 
     @abstractmethod
     def ensure_table(self) -> None:
@@ -164,7 +167,9 @@ class ServingTable(ABC):
     def upsert(self, items: Iterable[ServingItem]) -> int:
         """Write items (same PK/SK overwritten, last one wins), except over an item of an
         earlier slice of the same library (``earlier_slices``), which is left as it is:
-        read back to see which. Returns the distinct items handled."""
+        read back to see which. Returns the distinct items handled; a table that
+        `counts_what_it_stores`, the items it stored (those left as they were not
+        counted)."""
 
     @abstractmethod
     def get_many(

@@ -106,13 +106,12 @@ class SqliteServingTable(ServingTable):
         with self._connect():
             pass
 
-    def upsert(self, items: Iterable[ServingItem]) -> int:
-        seen: set[tuple[str, str]] = set()
+    counts_what_it_stores = True  # the transaction's own count of the rows it changed
 
+    def upsert(self, items: Iterable[ServingItem]) -> int:
         def rows() -> Iterator[dict[str, object]]:
             for item in items:
                 pk, sk = item_keys(item, self.url)
-                seen.add((pk, sk))
                 outputs = encode_outputs(item, json_text)
                 earlier = earlier_slices(item.slice_key)
                 yield {
@@ -132,13 +131,15 @@ class SqliteServingTable(ServingTable):
         with self._connect() as con:
             # All-or-nothing per call; IMMEDIATE takes the write lock up front (busy timeout).
             con.execute("BEGIN IMMEDIATE")
+            before = con.total_changes
             try:
                 con.executemany(_UPSERT, rows())
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            stored = con.total_changes - before  # an earlier slice's item kept: not counted
             con.execute("COMMIT")
-        return len(seen)
+        return stored
 
     def get_many(
         self,

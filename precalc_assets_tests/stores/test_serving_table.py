@@ -128,7 +128,8 @@ def test_upsert_is_idempotent_and_overwrites(table: ServingTable) -> None:
 
 def test_duplicate_keys_in_one_call_last_wins(table: ServingTable) -> None:
     first, second = make_items(1, value=1.0)[0], make_items(1, value=2.0)[0]
-    assert table.upsert([first, *make_items(30, start=1), second]) == 31
+    written = table.upsert([first, *make_items(30, start=1), second])
+    assert written == (32 if table.counts_what_it_stores else 31)  # SQLite: rows it wrote
     assert table.get_many(MODEL, [ikey(0)])[ikey(0)].outputs == (2.0,)
 
 
@@ -141,7 +142,8 @@ def test_a_later_slice_never_replaces_an_earlier_slices_item(table: ServingTable
     before the earlier slice wrote still cannot replace its item."""
     table.upsert(in_slice(make_items(30), "lib-0002"))
     table.upsert(in_slice(make_items(10, value=100.0), "lib-0001"))  # earlier: replaces
-    assert table.upsert(in_slice(make_items(40, value=500.0), "lib-0003")) == 40  # later
+    later = table.upsert(in_slice(make_items(40, value=500.0), "lib-0003"))
+    assert later == (10 if table.counts_what_it_stores else 40)  # SQLite: the 30 left out
     table.upsert(in_slice(make_items(5, value=900.0), "lib-0002"))  # its own slice again
     table.upsert(in_slice(make_items(3, value=700.0), "lib-x-0009"))  # another library
     table.upsert(in_slice(make_items(2, value=800.0), "computed"))  # a lookup's item
