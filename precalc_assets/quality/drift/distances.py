@@ -89,8 +89,13 @@ def _wasserstein(
     """Evidently's "wasserstein" (`_wasserstein_distance_norm`): the Wasserstein distance
     divided by the reference's standard deviation (at least 0.001); drift from
     `threshold` on."""
-    norm = max(float(np.std(reference)), 0.001)
-    value = wasserstein_distance(reference, current) / norm
+    return _normed(wasserstein_distance(reference, current), reference, threshold)
+
+
+def _normed(distance: float, reference: pd.Series, threshold: float) -> tuple[float, bool]:
+    """Evidently's norm of a Wasserstein distance: over the reference's standard
+    deviation, at least 0.001; drift from `threshold` on."""
+    value = distance / max(float(np.std(reference)), 0.001)
     return value, value >= threshold
 
 
@@ -196,9 +201,8 @@ def _wasserstein_together(
             np.ascontiguousarray(current[block].to_numpy(dtype=float).T),
         )
         for name, distance in zip(block, distances, strict=True):
-            norm = max(float(np.std(reference[name])), 0.001)
-            value = distance / norm
-            scores[name] = (float(value), bool(value >= thresholds[name][1]))
+            value, drifted = _normed(distance, reference[name], thresholds[name][1])
+            scores[name] = (float(value), bool(drifted))
     return scores
 
 
