@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -24,29 +26,33 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _count_option(
+    flag: str, default: object, help: str, shown: bool | str = True
+) -> Callable[..., Any]:
+    """An option taking a whole number of at least 1."""
+    return click.option(
+        flag, type=click.IntRange(min=1), default=default, show_default=shown, help=help
+    )
+
+
 @click.command("run")
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
 @click.option("--slice", "slices", multiple=True, help="Only this slice (repeatable).")
-@click.option(
+@_count_option(
     "--partitions-per-run",
-    type=click.IntRange(min=1),
-    default=keys.PARTITIONS_PER_RUN,
-    show_default=True,
-    help="Pack up to this many model x slice partitions into one Dagster run.",
+    keys.PARTITIONS_PER_RUN,
+    "Pack up to this many model x slice partitions into one Dagster run.",
 )
-@click.option(
+@_count_option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=available_cores,
-    show_default="this machine's cores",
-    help="Runs at once, each worker in its own process (1: in this process).",
+    available_cores,
+    "Runs at once, each worker in its own process (1: in this process).",
+    shown="this machine's cores",
 )
-@click.option(
+@_count_option(
     "--runs-per-worker",
-    type=click.IntRange(min=1),
-    default=keys.RUNS_PER_WORKER,
-    show_default=True,
-    help="Runs a worker process executes before a fresh one takes its place (flat memory).",
+    keys.RUNS_PER_WORKER,
+    "Runs a worker process executes before a fresh one takes its place (flat memory).",
 )
 def run(
     models: tuple[str, ...],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -264,9 +265,15 @@ def _numbers_pass(frame: pd.DataFrame, columns: list[OutputColumn], dtype: str) 
         return False
     if dtype == "float" and (np.isinf(values).any() or unstorable(values).any()):
         return False
+    return not outside_bounds(values, columns).any()
+
+
+def outside_bounds(values: np.ndarray, columns: Sequence[OutputColumn]) -> np.ndarray:
+    """Where a value of a (rows x `columns`) block is below its column's declared `min`
+    or above its `max` (NaN is never outside)."""
     low = np.array([-np.inf if c.min is None else c.min for c in columns], dtype=float)
     high = np.array([np.inf if c.max is None else c.max for c in columns], dtype=float)
-    return not ((values < low) | (values > high)).any()
+    return (values < low) | (values > high)
 
 
 def _as_validated(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precalc_assets.models.schema import unstorable
+from precalc_assets.models.schema import outside_bounds, unstorable
 from precalc_assets.models.spec import REASON_COLUMN, ModelSpec, OutputColumn
 from precalc_assets.models.tables import outputs_as_lists
 from precalc_assets.quality.check_settings import ReproSettings, SanitySettings
@@ -95,10 +95,8 @@ def _bad_number_rows(
         if not held:
             continue
         numbers = frame[[c.name for c in held]].to_numpy(dtype=float, na_value=np.nan)
-        low = np.array([-np.inf if c.min is None else c.min for c in held], dtype=float)
-        high = np.array([np.inf if c.max is None else c.max for c in held], dtype=float)
         nulls = np.isnan(numbers).sum(axis=0)
-        bad = (numbers < low) | (numbers > high)
+        bad = outside_bounds(numbers, held)
         if dtype == "float":  # an integer is always within the serving range
             bad |= unstorable(numbers)
         out = bad.sum(axis=0)

@@ -107,17 +107,20 @@ def json_text(values: Sequence[Any]) -> str:
     """The JSON text of `values`, each as `to_json` makes it. A row of plain numbers
     that every rule leaves as they are (the usual one) is checked in one numpy pass and
     written by `json` directly; any other row goes value by value."""
-    if len(values) <= FEW_VALUES:  # a narrow model's row: numpy's set-up costs more
-        return json.dumps([to_json(v) for v in values], allow_nan=False, separators=(",", ":"))
-    try:
-        numbers = np.asarray(values, dtype=np.float64)
-        if numbers.ndim == 1 and _stored_as_given(numbers):
-            # Numbers, bools and numeric text pass as they are; a numpy integer or a
-            # Decimal is a TypeError here, and goes value by value.
-            return json.dumps(values, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError, OverflowError):
-        pass
-    return json.dumps([to_json(v) for v in values], allow_nan=False, separators=(",", ":"))
+    if len(values) > FEW_VALUES:  # a wide row (on a narrow one, numpy's set-up costs more)
+        try:
+            numbers = np.asarray(values, dtype=np.float64)
+            if numbers.ndim == 1 and _stored_as_given(numbers):
+                # Numbers, bools and numeric text pass as they are; a numpy integer or a
+                # Decimal is a TypeError here, and goes value by value.
+                return _dumps(values)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return _dumps([to_json(v) for v in values])
+
+
+def _dumps(values: Sequence[Any]) -> str:
+    return json.dumps(values, allow_nan=False, separators=(",", ":"))
 
 
 def to_attr(v: Any) -> dict[str, Any]:
