@@ -8,8 +8,8 @@ its pid to MARKER and sleeps, so the test can SIGKILL it there.
 
 `precalc run` runs in this process (`--workers 1`) unless `--workers` is given; its
 worker processes then import this module as `__mp_main__` (spawn) and stall the same
-way, and only the first process to reach the point stalls (it creates MARKER), so the
-test can kill that one worker while the others go on.
+way, this process does not, and only the first worker process to reach the point stalls
+(it creates MARKER), so the test can kill that one worker while the others go on.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ if __name__ == "__mp_main__":  # a worker process of `precalc run --workers N`
     install(sys.argv[1], Path(sys.argv[2]))
 
 if __name__ == "__main__":
-    install(sys.argv[1], Path(sys.argv[2]))
     args = sys.argv[3:]
-    in_this_process = args[:1] == ["run"] and "--workers" not in args
-    main([*args, "--workers", "1"] if in_this_process else args)
+    in_this_process = args[:1] != ["run"] or "--workers" not in args
+    if in_this_process:
+        install(sys.argv[1], Path(sys.argv[2]))
+    main([*args, "--workers", "1"] if args[:1] == ["run"] and in_this_process else args)

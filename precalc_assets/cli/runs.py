@@ -46,13 +46,13 @@ def _count_option(
 @_count_option(
     "--workers",
     available_cores,
-    "Runs at once, each worker in its own process (1: in this process).",
+    "Runs at once: this process and N - 1 worker processes.",
     shown="this machine's cores",
 )
 @_count_option(
     "--runs-per-worker",
     keys.RUNS_PER_WORKER,
-    "Runs a worker process executes before a fresh one takes its place (flat memory).",
+    "Runs a worker executes before a fresh process takes its place (flat memory).",
 )
 def run(
     models: tuple[str, ...],
@@ -73,9 +73,7 @@ def run(
             runs_per_worker,
         )
         store, policy = open_storage(), open_policy()
-    summary = precalc_run(
-        build_definitions(), build_definitions, instance, store, policy, scope, _Terminal()
-    )
+    summary = precalc_run(build_definitions, instance, store, policy, scope, _Terminal())
     print_report(scope.models, scope.slices)
     if summary.failures:
         click.echo(

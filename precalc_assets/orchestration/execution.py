@@ -1,10 +1,12 @@
-"""Run what is missing, without a daemon: N worker processes, one Dagster start-up each.
+"""Run what is missing, without a daemon: N workers, one Dagster start-up each.
 
-Dagster's run start-up costs seconds in a fresh process; here each worker process
-loads the code location once and executes run after run, and each run covers a
-rectangle of up to N model x slice partitions, so a slice is parsed once for all the
-models of the run. With one worker, runs execute in this process. Every run is a
-Dagster run of the instance: the UI shows it with its logs.
+Dagster's run start-up costs seconds in a fresh process; here each worker loads the
+code location once and executes run after run, and each run covers a rectangle of up
+to N model x slice partitions, so a slice is parsed once for all the models of the
+run. This process is one of the workers (its runs go in a thread while the main thread
+hands out batches), and the N - 1 worker processes are started before `precalc run`
+plans (`WorkerPool`), so they load the code location while it reads the ledger. Every
+run is a Dagster run of the instance: the UI shows it with its logs.
 
 Concurrent `precalc run`s share the work instead of repeating it: before a run starts,
 its partitions are claimed (`processes.Claims`, under `$DAGSTER_HOME/precalc/`), and a
@@ -13,8 +15,9 @@ published since this process planned, is left out. Runs record their process in 
 tags, so a run whose process was killed is found and marked failed
 (`active_runs.fail_dead_runs`) and its partitions are redone.
 
-A worker process executes `runs_per_worker` runs, then a fresh one takes its place for
-the batches still queued, so a worker's memory does not grow with the library.
+A worker executes `runs_per_worker` runs, then a fresh process takes its place for the
+batches still queued, so a worker's memory does not grow with the library (this
+process, too, stops taking batches then).
 
 A worker process lost mid-batch (killed, out of memory) costs only its own batch: its
 partitions are reported failed in one line and redone by the next `precalc run`, while
@@ -29,6 +32,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -86,25 +90,22 @@ def run_missing(
     echo: Callable[[str], None] = print,
     max_partitions_per_run: int = keys.PARTITIONS_PER_RUN,
     job_name: str = keys.PRECALCULATE_JOB,
-    workers: int = 1,
     on_batch: Callable[[Batch, RunSummary], None] | None = None,
-    load_definitions: Callable[[], dg.Definitions] | None = None,
-    runs_per_worker: int = keys.RUNS_PER_WORKER,
+    pool: WorkerPool | None = None,
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
-    `job_name`, `workers` runs at a time; a run that fails is retried one partition per
-    run, so one bad partition never holds back the others and each failure is reported
-    with its own cause. `on_batch` hears of each batch as it ends (progress). With more
-    than one worker, each worker process loads the code location with
-    `load_definitions` (a module-level function, such as `definitions.build_definitions`:
-    it reaches the spawned process by name)."""
+    `job_name`, this process and the processes of `pool` a run each at a time; a run
+    that fails is retried one partition per run, so one bad partition never holds back
+    the others and each failure is reported with its own cause. `on_batch` hears of
+    each batch as it ends (progress)."""
     summary = RunSummary()
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     work = Work(job_name, models, slices, _published_ids(instance, planned))
+    workers = 1 + (pool.processes if pool is not None else 0)
     # Every worker gets a share: 10 partitions for 2 workers are 2 runs of 5, not 8 + 2.
-    per_run = max(1, min(max_partitions_per_run, math.ceil(len(planned) / max(workers, 1))))
+    per_run = max(1, min(max_partitions_per_run, math.ceil(len(planned) / workers)))
     batches = plan_batches(plan, models, slices, per_run)
 
     def done(batch: Batch, part: RunSummary) -> None:
@@ -114,13 +115,12 @@ def run_missing(
         if on_batch is not None:
             on_batch(batch, part)
 
-    if workers <= 1 or len(batches) <= 1 or load_definitions is None:
+    if pool is None or workers <= 1 or len(batches) <= 1:
         job = defs.resolve_job_def(job_name)
         for batch in batches:
             done(batch, claim_and_run(job, instance, work, batch))
         return summary
-    pool = _Pool(multiprocessing.get_context("spawn"), load_definitions, runs_per_worker)
-    _run_in_workers(instance, work, batches, min(workers, len(batches)), pool, done)
+    _run_in_workers(instance, work, batches, pool.with_this_process(defs, instance), done)
     return summary
 
 
@@ -128,8 +128,7 @@ def _run_in_workers(
     instance: dg.DagsterInstance,
     work: Work,
     batches: list[Batch],
-    workers: int,
-    pool: _Pool,
+    pool: WorkerPool,
     done: Callable[[Batch, RunSummary], None],
 ) -> None:
     """Each batch on the next idle worker; a worker lost mid-batch costs that batch only.
@@ -137,16 +136,16 @@ def _run_in_workers(
     Not a `ProcessPoolExecutor`: one dead worker breaks its whole pool (every pending
     batch raises `BrokenProcessPool`, the other workers are stopped)."""
     queue = deque(batches)
-    idle = [pool.worker() for _ in range(workers)]
-    busy: dict[_Worker, Batch] = {}
+    idle = pool.take(len(batches))
+    busy: dict[_Worker | _ThisProcess, Batch] = {}
     try:
         while queue or busy:
             while idle and queue:
                 worker, batch = idle.pop(), queue.popleft()
                 worker.give(work, batch)
                 busy[worker] = batch
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
-            for worker in [w for w in busy if {w.conn, w.process.sentinel} & ready]:
+            ready = set(wait([h for w in busy for h in w.handles()]))
+            for worker in [w for w in busy if ready.intersection(w.handles())]:
                 batch = busy.pop(worker)
                 part = worker.result()
                 if part is not None:
@@ -161,22 +160,59 @@ def _run_in_workers(
                 if queue:  # the batches still queued get a fresh worker
                     idle.append(pool.worker())
     finally:
-        for worker in idle + list(busy):
+        for worker in busy:
             worker.stop()
+        pool.put_back(idle)
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """How workers are made: a fresh interpreter each (spawn: forking a process that holds
+class WorkerPool:
+    """The worker processes of one `precalc run`: started first, so that each loads the
+    code location while the run plans, used by each of its `run_missing` calls, and
+    stopped with it. A fresh interpreter each (spawn: forking a process that holds
     Dagster's threads and database connections is not safe), loading the code location
-    with `load_definitions`."""
+    with `load_definitions` (a module-level function, such as
+    `definitions.build_definitions`: it reaches the spawned process by name)."""
 
-    context: SpawnContext
-    load_definitions: Callable[[], dg.Definitions]
-    runs_per_worker: int = keys.RUNS_PER_WORKER
+    def __init__(
+        self,
+        load_definitions: Callable[[], dg.Definitions],
+        processes: int,
+        runs_per_worker: int = keys.RUNS_PER_WORKER,
+    ) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.load_definitions = load_definitions
+        self.processes = processes
+        self.runs_per_worker = runs_per_worker
+        self.idle: list[_Worker | _ThisProcess] = [self.worker() for _ in range(processes)]
+        self.here: _ThisProcess | None = None
 
     def worker(self) -> _Worker:
         return _Worker(self.context, self.load_definitions)
+
+    def with_this_process(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> WorkerPool:
+        """This process joins the idle workers, first in line (it has the code location
+        loaded), unless it has retired."""
+        if self.here is None:
+            self.here = _ThisProcess(defs, instance)
+            self.idle.append(self.here)
+        return self
+
+    def take(self, wanted: int) -> list[_Worker | _ThisProcess]:
+        """Up to `wanted` idle workers, this process last (the first handed a batch)."""
+        taken = self.idle[-wanted:]
+        del self.idle[-wanted:]
+        return taken
+
+    def put_back(self, idle: list[_Worker | _ThisProcess]) -> None:
+        self.idle = idle + self.idle
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for worker in self.idle:
+            worker.stop()
+        self.idle = []
 
 
 class _Worker:
@@ -191,13 +227,15 @@ class _Worker:
         theirs.close()
         self.batches = 0  # given so far
 
+    def handles(self) -> list[object]:
+        """What `wait` watches: its answer, or its end."""
+        return [self.conn, self.process.sentinel]
+
     def give(self, work: Work, batch: Batch) -> None:
         """Send a batch, with the publication ids of its own partitions only."""
-        plan = work.published_at_plan
-        ids = {k: plan[k] for k in batch.partition_keys() if k in plan}
         self.batches += 1
         with suppress(OSError):  # it died: its sentinel says so, the batch is reported lost
-            self.conn.send((replace(work, published_at_plan=ids), batch))
+            self.conn.send(_own_ids(work, batch))
 
     def result(self) -> RunSummary | None:
         """The batch's summary, or None when the worker died before sending it."""
@@ -228,6 +266,45 @@ class _Worker:
             self.process.kill()
             self.process.join()
         self.conn.close()
+
+
+class _ThisProcess:
+    """This process as one of the workers. Its batch runs in a thread, so the main thread
+    goes on handing out batches; the summary comes back through a pipe, as a worker
+    process's does. A daemon thread: Ctrl-C ends the process, and the run it leaves
+    unfinished is marked failed by the next `precalc run`, as a killed worker's is."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs, self.instance = defs, instance
+        self.conn, self._theirs = multiprocessing.Pipe()
+        self.batches = 0
+
+    def handles(self) -> list[object]:
+        return [self.conn]
+
+    def give(self, work: Work, batch: Batch) -> None:
+        self.batches += 1
+        run = threading.Thread(target=self._run, args=_own_ids(work, batch), daemon=True)
+        run.start()
+
+    def _run(self, work: Work, batch: Batch) -> None:
+        self._theirs.send(_run_or_say(self.defs, self.instance, work, batch))
+
+    def result(self) -> RunSummary:
+        return self.conn.recv()
+
+    def lost(self) -> str:  # never: its thread always sends a summary
+        raise AssertionError("this process's own batch cannot be lost")
+
+    def stop(self) -> None:
+        """Retired: it takes no more batches (its thread has ended)."""
+
+
+def _own_ids(work: Work, batch: Batch) -> tuple[Work, Batch]:
+    """The work with the publication ids of the batch's own partitions only."""
+    plan = work.published_at_plan
+    ids = {k: plan[k] for k in batch.partition_keys() if k in plan}
+    return replace(work, published_at_plan=ids), batch
 
 
 def _lost_batch(instance: dg.DagsterInstance, work: Work, batch: Batch, how: str) -> RunSummary:
@@ -261,26 +338,36 @@ def _worker_main(
     is sent until it is sent None or its parent is gone."""
     die_with_parent(parent_pid)
     broken = ""
+    defs, instance = None, None
     try:
         defs, instance = load_definitions(), dg.DagsterInstance.get()
     except Exception as exc:  # every batch then fails with this one line
         broken = f"the worker process could not start: {type(exc).__name__}: {exc}"
     try:
         while (message := conn.recv()) is not None:
-            work, batch = message
-            try:
-                if broken:
-                    raise RuntimeError(broken)
-                part = claim_and_run(defs.resolve_job_def(work.job_name), instance, work, batch)
-            except Exception as exc:  # a summary for the parent, never a traceback
-                failed = batch.partition_keys()
-                part = RunSummary(
-                    failures=dict.fromkeys(failed, str(exc)),
-                    lines=[f"  {', '.join(failed)}: FAILED: {exc}"],
-                )
-            conn.send(part)
+            conn.send(_run_or_say(defs, instance, *message, broken=broken))
     except (EOFError, OSError, KeyboardInterrupt):
         return  # the parent is gone, or Ctrl-C reached the whole process group
+
+
+def _run_or_say(
+    defs: dg.Definitions | None,
+    instance: dg.DagsterInstance | None,
+    work: Work,
+    batch: Batch,
+    broken: str = "",
+) -> RunSummary:
+    """The batch's summary; an error becomes its partitions' failure, never a traceback."""
+    try:
+        if broken or defs is None or instance is None:
+            raise RuntimeError(broken)
+        return claim_and_run(defs.resolve_job_def(work.job_name), instance, work, batch)
+    except Exception as exc:
+        failed = batch.partition_keys()
+        return RunSummary(
+            failures=dict.fromkeys(failed, str(exc)),
+            lines=[f"  {', '.join(failed)}: FAILED: {exc}"],
+        )
 
 
 def claim_and_run(

@@ -19,7 +19,12 @@ from precalc_assets.inputs.model_requests import refresh_cards
 from precalc_assets.ledger.summary import plan_of, work_to_do
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.check_executions import partitions_needing_checks
-from precalc_assets.orchestration.execution import RunSummary, materialize_ledger, run_missing
+from precalc_assets.orchestration.execution import (
+    RunSummary,
+    WorkerPool,
+    materialize_ledger,
+    run_missing,
+)
 from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets.orchestration.run_processes import fail_dead_runs
 from precalc_assets.stores.object_store import ObjectStore
@@ -60,7 +65,6 @@ class Scope:
 
 
 def precalc_run(
-    definitions: dg.Definitions,
     load_definitions: Callable[[], dg.Definitions],
     instance: dg.DagsterInstance,
     store: ObjectStore,
@@ -68,7 +72,21 @@ def precalc_run(
     scope: Scope,
     terminal: Terminal,
 ) -> RunSummary:
-    """Run, then check, everything the ledger says is to do in `scope`."""
+    """Run, then check, everything the ledger says is to do in `scope`. The worker
+    processes start first, and load the code location while this process plans."""
+    with WorkerPool(load_definitions, scope.workers - 1, scope.runs_per_worker) as pool:
+        return _planned_and_run(load_definitions(), instance, store, policy, scope, terminal, pool)
+
+
+def _planned_and_run(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    policy: ModelPolicy,
+    scope: Scope,
+    terminal: Terminal,
+    pool: WorkerPool,
+) -> RunSummary:
     for run_id in fail_dead_runs(instance):
         terminal.say(f"run {run_id} was marked failed: its process is gone; redoing its work")
     # Asks each hub model again (and builds a repository model's environment if it is
@@ -90,10 +108,8 @@ def precalc_run(
             echo=echo,
             max_partitions_per_run=scope.partitions_per_run,
             job_name=job,
-            workers=scope.workers,
             on_batch=_batches_ended(ended),
-            load_definitions=load_definitions,
-            runs_per_worker=scope.runs_per_worker,
+            pool=pool,
         )
 
     with terminal.progress(todo, slice_rows(store, list(plan))) as progress:
