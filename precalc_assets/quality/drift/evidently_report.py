@@ -1,12 +1,16 @@
-"""Evidently itself, imported on first use: `import evidently` takes ~3.5 s, and most
-checks never need it. Its report (`ValueDrift` per feature, widgets and all) is built
-only to write its HTML; its registered stat tests score the methods `distances` does
-not compute."""
+"""Evidently itself, imported on first use: `import evidently` takes ~3.5 s and
+~160 MB, and most checks never need it. Its report (`ValueDrift` per feature, widgets
+and all) is built only to write its HTML, in a process of its own; its registered stat
+tests score the methods `distances` does not compute."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import pickle
+import subprocess
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -93,6 +97,45 @@ def evidently_scores(
             path.parent.mkdir(parents=True, exist_ok=True)
             snapshot.save_html(str(path))
     return _scores_from_snapshot(snapshot.dict())
+
+
+def save_report_html(
+    names: Sequence[str],
+    kinds: Mapping[str, str],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: Mapping[str, tuple[str, float]],
+    html_path: str | Path,
+) -> None:
+    """Evidently's HTML report, built by a Python process of its own that ends with it.
+
+    Importing Evidently adds ~160 MB to a process for good: a worker that wrote one
+    report would hold it for the rest of its runs, so a long library, with more slices
+    that WARN, would grow every worker. A plain subprocess, not `multiprocessing`: spawn
+    re-imports the caller's main module, which a script need not guard."""
+    names = list(names)
+    given = (names, dict(kinds), reference[names], current[names], dict(thresholds))
+    with tempfile.TemporaryDirectory(prefix="precalc-drift-report-") as tmp:
+        inputs = Path(tmp) / "inputs.pickle"  # written and read here only: never storage
+        inputs.write_bytes(pickle.dumps((*given, str(html_path))))
+        done = subprocess.run(
+            [sys.executable, "-c", _REPORT_PROCESS, str(inputs)], capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise RuntimeError(f"the drift report {html_path} could not be written: {last}")
+
+
+_REPORT_PROCESS = (
+    "import sys; from precalc_assets.quality.drift.evidently_report import report_from_file; "
+    "report_from_file(sys.argv[1])"
+)
+
+
+def report_from_file(path: str) -> None:
+    """The report process: its inputs from `save_report_html`'s file."""
+    names, kinds, reference, current, thresholds, html_path = pickle.loads(Path(path).read_bytes())
+    evidently_scores(names, kinds, reference, current, thresholds, html_path)
 
 
 def _scores_from_snapshot(data: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:

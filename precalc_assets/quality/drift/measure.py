@@ -10,7 +10,7 @@ import pandas as pd
 
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.quality.drift.distances import feature_scores
-from precalc_assets.quality.drift.evidently_report import evidently_scores
+from precalc_assets.quality.drift.evidently_report import save_report_html
 from precalc_assets.quality.drift.features import (
     drift_features,
     feature_sources,
@@ -72,7 +72,7 @@ def measure_drift(
         policy=policy,
     )
     if html_path is not None and (html_when == "always" or result.severity != PASS):
-        evidently_scores(to_measure, kinds, ref_features, cur_features, thresholds, html_path)
+        save_report_html(to_measure, kinds, ref_features, cur_features, thresholds, html_path)
     return result
 
 
