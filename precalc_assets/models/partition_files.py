@@ -53,18 +53,23 @@ def read_partition_file(
     store: ObjectStore, asset: str, model_id: str, slice_key: str
 ) -> pd.DataFrame:
     """The `predictions` or `validated_predictions` file of one model x slice partition."""
+    return table_to_frame(read_partition_table(store, asset, model_id, slice_key))
+
+
+def read_partition_table(store: ObjectStore, asset: str, model_id: str, slice_key: str) -> pa.Table:
+    """The same file, as the Arrow table it is stored as."""
     key = PARTITION_FILES[asset](model_id, slice_key)
-    return read_upstream(store, key, asset, model_id=model_id, slice_key=slice_key)
+    return read_upstream_table(store, key, asset, model_id=model_id, slice_key=slice_key)
 
 
-def read_upstream(
+def read_upstream_table(
     store: ObjectStore,
     key: str,
     asset: str,
     *,
     model_id: str | None = None,
     slice_key: str | None = None,
-) -> pd.DataFrame:
+) -> pa.Table:
     """A step's input file; when it is missing or unreadable, the error says how to make
     it again: the exact command when the partition (`model_id`, `slice_key`) is given."""
     if model_id is not None and slice_key is not None:
@@ -72,7 +77,7 @@ def read_upstream(
     else:
         how = f"the `{keys.PRECALCULATE_JOB}` job for this partition"
     try:
-        return table_to_frame(store.read_parquet(key))
+        return store.read_parquet(key)
     except ObjectNotFound:
         raise StoreError(
             f"no {asset} at {store.uri(key)}: materialise `{asset}` for this partition "

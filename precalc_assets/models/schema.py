@@ -7,6 +7,7 @@ partition.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -14,9 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 
 from precalc_assets.models.reasons import BAD_VECTOR, FAILED_CHECK, check_code, first_code
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec, OutputColumn
+from precalc_assets.models.tables import ARROW_TYPES, table_to_frame
 from precalc_assets.stores.values import MAX_STORABLE, MIN_STORABLE
 
 INCHIKEY_REGEX = r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$"
@@ -274,6 +278,49 @@ def outside_bounds(values: np.ndarray, columns: Sequence[OutputColumn]) -> np.nd
     low = np.array([-np.inf if c.min is None else c.min for c in columns], dtype=float)
     high = np.array([np.inf if c.max is None else c.max for c in columns], dtype=float)
     return (values < low) | (values > high)
+
+
+def validated_whole(table: pyarrow.Table, spec: ModelSpec) -> pyarrow.Table | None:
+    """A predictions table as validation stores it when every row passes, judged on its
+    Arrow columns: a vector output (10,000 x 2,048 values) is checked as one numpy block,
+    not cell by cell in pandas. None whenever that cannot be decided here (a row the
+    runner marked, a null or NaN in a vector, any value `passes_whole` or the vector
+    checks would refuse); then `split_valid` decides, with each row's reason."""
+    if REASON_COLUMN in table.column_names and _any_marked(table.column(REASON_COLUMN)):
+        return None
+    names = ["row", "inchikey", "smiles", *spec.column_names]
+    if any(name not in table.column_names for name in names) or table.num_rows == 0:
+        return None
+    vectors = [c for c in spec.columns if c.length]
+    if not all(_vector_passes(table.column(c.name), c) for c in vectors):
+        return None
+    scalars = dataclasses.replace(spec, columns=tuple(c for c in spec.columns if not c.length))
+    plain = table.select([n for n in names if n not in {c.name for c in vectors}])
+    if not passes_whole(table_to_frame(plain), scalars):
+        return None
+    return table.select(names).replace_schema_metadata(None)
+
+
+def _any_marked(reasons: pyarrow.ChunkedArray) -> bool:
+    return bool(pc.any(pc.greater(pc.utf8_length(reasons), 0)).as_py())
+
+
+def _vector_passes(cells: pyarrow.ChunkedArray, column: OutputColumn) -> bool:
+    """`_vector_check` over a whole column: every cell `length` non-null values of the
+    column's type, finite and storable, within its bounds."""
+    want = pyarrow.list_(ARROW_TYPES[column.dtype], column.length)
+    if cells.type != want or cells.null_count or column.dtype not in ("float", "int"):
+        return False
+    flat = pc.list_flatten(cells)
+    if flat.null_count:
+        return False
+    values = flat.to_numpy()
+    if values.size == 0:
+        return True
+    if column.dtype == "float" and not (np.isfinite(values).all() and not unstorable(values).any()):
+        return False
+    low, high = values.min(), values.max()
+    return (column.min is None or low >= column.min) and (column.max is None or high <= column.max)
 
 
 def _as_validated(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:

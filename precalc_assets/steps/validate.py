@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow as pa
 
 from precalc_assets import keys, layout
-from precalc_assets.models.partition_files import read_partition_file, with_code_version
-from precalc_assets.models.schema import null_unstorable, split_valid
+from precalc_assets.models.partition_files import read_partition_table, with_code_version
+from precalc_assets.models.schema import null_unstorable, split_valid, validated_whole
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelSpec
-from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow
+from precalc_assets.models.tables import lenient_to_arrow, predictions_to_arrow, table_to_frame
 from precalc_assets.steps.results import StepResult
 from precalc_assets.stores.object_store import ObjectStore
 
@@ -51,19 +51,29 @@ def validated_table(valid: pd.DataFrame, spec: ModelSpec) -> pa.Table:
     return with_code_version(predictions_to_arrow(valid, spec), spec)
 
 
+def _no_rows() -> pd.DataFrame:
+    return pd.DataFrame({REASON_COLUMN: pd.Series(dtype=str), DETAIL_COLUMN: pd.Series(dtype=str)})
+
+
 def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) -> StepResult:
     """Pandera schema of the model; failing rows go to quarantine, never to serving."""
     started = time.perf_counter()
-    frame = read_partition_file(store, keys.PREDICTIONS, spec.model_id, slice_key)
-    validation = validate_frame(frame, spec)
-    valid, quarantined = validation.valid, validation.quarantined
+    table = read_partition_table(store, keys.PREDICTIONS, spec.model_id, slice_key)
+    whole = validated_whole(table, spec)
+    if whole is not None:  # every row passes: stored as it was read, no pandas
+        validation = Validation(_no_rows(), _no_rows(), {})
+        stored = with_code_version(whole, spec)
+    else:
+        validation = validate_frame(table_to_frame(table), spec)
+        stored = validated_table(validation.valid, spec)
+    quarantined = validation.quarantined
     q_key = layout.quarantined(spec.model_id, slice_key)
     if len(quarantined):
         store.write_parquet(q_key, lenient_to_arrow(quarantined))
     else:
         store.delete(q_key)
     v_key = layout.validated(spec.model_id, slice_key)
-    store.write_parquet(v_key, validated_table(valid, spec))
+    store.write_parquet(v_key, stored)
     reasons = Counter(quarantined[REASON_COLUMN]) if len(quarantined) else Counter()
     examples = (
         quarantined.drop_duplicates(REASON_COLUMN).set_index(REASON_COLUMN)[DETAIL_COLUMN]
@@ -73,8 +83,8 @@ def validate_predictions(store: ObjectStore, spec: ModelSpec, slice_key: str) ->
     return StepResult(
         slice_key=slice_key,
         model_id=spec.model_id,
-        rows_in=len(frame),
-        rows_out=len(valid),
+        rows_in=table.num_rows,
+        rows_out=stored.num_rows,
         rejected=len(quarantined),
         seconds=time.perf_counter() - started,
         paths={"validated": store.uri(v_key), "quarantine_file": store.uri(q_key)},

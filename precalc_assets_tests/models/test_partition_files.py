@@ -10,7 +10,11 @@ import pytest
 from precalc_assets import keys, layout
 from precalc_assets.inputs.libraries import register_library
 from precalc_assets.inputs.model_requests import resolve_spec
-from precalc_assets.models.partition_files import read_library_slice, read_upstream, rebuild_command
+from precalc_assets.models.partition_files import (
+    read_library_slice,
+    read_upstream_table,
+    rebuild_command,
+)
 from precalc_assets.steps.predict import compute_predictions
 from precalc_assets.steps.prepare import prepare_slice
 from precalc_assets.steps.publish import publish_predictions
@@ -106,13 +110,13 @@ def test_publish_names_the_command_that_rebuilds_damaged_validated_rows(store, t
     assert result.rows_out == serving.count("eos3b5e") > 0
 
 
-def test_read_upstream_without_a_partition_still_works(store) -> None:
-    """Its callers in quality/evaluations.py pass (store, key, asset) only."""
+def test_read_upstream_table_without_a_partition_still_works(store) -> None:
+    """A file named by its key only still gets a way to make it again."""
     compute_predictions(store, [EOS], SLICE)
     key = layout.predictions("eos3b5e", SLICE)
-    assert len(read_upstream(store, key, keys.PREDICTIONS)) > 0
+    assert len(read_upstream_table(store, key, keys.PREDICTIONS)) > 0
     with pytest.raises(StoreError, match="the `precalculate` job for this partition"):
-        read_upstream(store, layout.predictions("eos3b5e", "lib-0009"), keys.PREDICTIONS)
+        read_upstream_table(store, layout.predictions("eos3b5e", "lib-0009"), keys.PREDICTIONS)
 
 
 def test_a_damaged_predictions_file_is_not_kept_as_the_previous_one(store) -> None:

@@ -6,12 +6,22 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from precalc_assets import layout
+from precalc_assets.inputs.libraries import register_library
+from precalc_assets.models.builtin import BUILTIN_SPECS
 from precalc_assets.models.partition_files import code_version_of
-from precalc_assets.models.reasons import NOT_FINITE, NOT_NULLABLE
+from precalc_assets.models.reasons import BAD_VECTOR, NOT_FINITE, NOT_NULLABLE
+from precalc_assets.models.schema import validated_whole
 from precalc_assets.models.spec import ModelSpec, OutputColumn
-from precalc_assets.steps.validate import validate_frame, validated_table
+from precalc_assets.models.tables import table_to_frame
+from precalc_assets.steps.predict import compute_predictions
+from precalc_assets.steps.validate import validate_frame, validate_predictions, validated_table
+from precalc_assets.stores.local import LocalObjectStore
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 SPEC = ModelSpec(
     "m",
@@ -57,3 +67,45 @@ def test_the_validated_table_carries_the_code_version(tmp_path):
     table = validated_table(validate_frame(frame([16.0], [0.1]), SPEC).valid, SPEC)
     pq.write_table(table, tmp_path / "v.parquet")
     assert code_version_of(pq.read_table(tmp_path / "v.parquet")) == SPEC.code_version
+
+
+@pytest.mark.parametrize("model", sorted(BUILTIN_SPECS))
+def test_a_slice_whose_rows_all_pass_is_stored_as_pandera_would_store_it(tmp_path, model):
+    """Every built-in over real NCI molecules: the validated file written from the Arrow
+    table (no pandas, a vector checked as one block) equals, schema, values and
+    metadata, the one the pandera path writes."""
+    store = LocalObjectStore(tmp_path / "storage")
+    register_library(store, write_library(tmp_path / "lib.smi", nci_lines(300)), slice_size=300)
+    spec = BUILTIN_SPECS[model]
+    compute_predictions(store, [spec], "lib-0000")
+    result = validate_predictions(store, spec, "lib-0000")
+    stored = store.read_parquet(layout.validated(model, "lib-0000"))
+    predictions = store.read_parquet(layout.predictions(model, "lib-0000"))
+    by_pandera = validated_table(validate_frame(table_to_frame(predictions), spec).valid, spec)
+    store.write_parquet("by-pandera.parquet", by_pandera)  # compared as a reader sees them
+    assert validated_whole(predictions, spec) is not None  # the whole-table path was taken
+    assert stored.equals(store.read_parquet("by-pandera.parquet"), check_metadata=True)
+    assert result.rows_in == result.rows_out == stored.num_rows > 250
+
+
+def test_a_vector_the_block_check_refuses_goes_to_pandera_and_is_quarantined(tmp_path):
+    """One fingerprint bit out of its declared [0, 1]: the whole-table path declines,
+    and the row is quarantined with pandera's reason, as before."""
+    store = LocalObjectStore(tmp_path / "storage")
+    register_library(store, write_library(tmp_path / "lib.smi", nci_lines(50)), slice_size=50)
+    spec = BUILTIN_SPECS["morgan-fp2048"]
+    compute_predictions(store, [spec], "lib-0000")
+    key = layout.predictions(spec.model_id, "lib-0000")
+    table = store.read_parquet(key)
+    bits = table.column("bits").to_pylist()
+    bits[3][7] = 2
+    table = table.set_column(
+        table.column_names.index("bits"),
+        "bits",
+        pa.array(bits, type=table.schema.field("bits").type),
+    )
+    store.write_parquet(key, table)
+    assert validated_whole(table, spec) is None
+    result = validate_predictions(store, spec, "lib-0000")
+    assert result.rejected == 1 and set(result.reasons) == {BAD_VECTOR}
+    assert result.rows_out == table.num_rows - 1
