@@ -11,10 +11,14 @@ from precalc_assets.dagster_defs.jobs import JOBS
 from precalc_assets.dagster_defs.loggers import LOGGERS
 from precalc_assets.dagster_defs.resources import resources_for
 from precalc_assets.dagster_defs.sensors import SENSORS
+from precalc_assets.processes import release_freed_memory
 from precalc_assets.settings import Settings
 
 
 def build_definitions(deployment: str | None = None) -> dg.Definitions:
+    """The code location; every process that loads it (Dagster's, `precalc run` and its
+    workers) gives freed Arrow memory back between steps."""
+    release_freed_memory()
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=CHECKS,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -89,3 +93,23 @@ def test_checks_are_partitioned_and_in_the_precalculate_job():
     job = defs.resolve_job_def("precalculate")
     nodes = set(job.graph.node_names())
     assert {"validated_predictions_completeness", "published_predictions_prediction_drift"} <= nodes
+
+
+@pytest.mark.parametrize(
+    "chosen, expected", [(None, "system"), ("jemalloc", "jemalloc"), ("mimalloc", "mimalloc")]
+)
+def test_loading_the_code_location_gives_freed_arrow_memory_back(chosen, expected):
+    """Every process that loads the definitions allocates Arrow buffers with the system
+    allocator, which returns a freed slice's memory at once (a worker's peak no longer
+    stays for the rest of its runs); a pool the user chose is kept."""
+    code = (
+        "import pyarrow as pa\nfrom precalc_assets.definitions import build_definitions\n"
+        "build_definitions('local')\nprint(pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split()[-1] == expected
