@@ -123,7 +123,9 @@ def too_complex(mol: Chem.Mol) -> str:
     heavy = mol.GetNumHeavyAtoms()
     if heavy > MAX_HEAVY_ATOMS:
         over.append(f"{heavy:,} heavy atoms, more than the limit of {MAX_HEAVY_ATOMS:,}")
-    closures = ring_closures(mol)
+    # Ring closures are at most the bonds (a molecule has no more fragments than atoms):
+    # a usual molecule, under the limit in bonds, is decided without counting fragments.
+    closures = ring_closures(mol) if mol.GetNumBonds() > MAX_RING_CLOSURES else 0
     if closures > MAX_RING_CLOSURES:
         over.append(f"{closures:,} ring closures, more than the limit of {MAX_RING_CLOSURES:,}")
     if not over:

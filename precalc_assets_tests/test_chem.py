@@ -31,6 +31,7 @@ from precalc_assets.chem import (
     ring_closures,
     too_complex,
 )
+from precalc_assets_tests.molecules import nci_lines
 
 INCHIKEY = re.compile(r"^[A-Z]{14}-[A-Z]{10}-[A-Z]$")
 ETHANOL_KEY = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
@@ -285,3 +286,15 @@ def test_real_molecules_are_far_within_the_budget() -> None:
         assert [Chem.MolToSmiles(m) for m in mols if too_complex(m)] == []
         assert max(m.GetNumHeavyAtoms() for m in mols) < MAX_HEAVY_ATOMS // 2
         assert max(ring_closures(m) for m in mols) < MAX_RING_CLOSURES // 2
+
+
+def test_fragments_are_counted_only_where_the_bonds_could_exceed_the_limit() -> None:
+    """The shortcut (ring closures <= bonds) decides as the full count does: on every
+    parsed NCI molecule, on molecules near the limit with and without fragments."""
+    nci = [Chem.MolFromSmiles(line.split()[0]) for line in nci_lines(4999)]
+    near = ["C1CC1" * 64, "C1CC1" * 65, "C1CC1" * 64 + "." + "C" * 10, "C" * 200 + "." + "CC"]
+    mols = [m for m in nci if m is not None] + [Chem.MolFromSmiles(s) for s in near]
+    for mol in mols:
+        rings_over = ring_closures(mol) > MAX_RING_CLOSURES
+        assert ("ring closures" in too_complex(mol)) == rings_over, Chem.MolToSmiles(mol)
+    assert sum("ring closures" in too_complex(m) for m in mols) == 1
