@@ -38,6 +38,7 @@ from precalc_assets.models.spec import ModelError, ModelSpec
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.partitions import model_slice_partitions, split_partition_key
 from precalc_assets.orchestration.run_processes import record_run_process
+from precalc_assets.quality.drift.evidently_report import ReportWriter
 from precalc_assets.quality.evaluations import (
     evaluate_completeness,
     evaluate_drift,
@@ -174,18 +175,23 @@ def prediction_drift_check(
 ):
     slices = list(context.instance.get_dynamic_partitions(keys.SLICE))
     baselines: dict = {}  # the baseline slice's outputs, read once for the run's partitions
+    # One report process for the run's partitions: Evidently imported once, and gone
+    # with the op (its ~160 MB never stays in the worker).
+    with ReportWriter() as reports:
 
-    def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
-        return evaluate_drift(store, spec, slice_key, slices, baselines=baselines)
+        def evaluate(store: ObjectStore, spec: ModelSpec, slice_key: str) -> Outcome:
+            return evaluate_drift(
+                store, spec, slice_key, slices, baselines=baselines, reports=reports
+            )
 
-    yield from evaluate_partitions(
-        context,
-        storage.open(),
-        models.open(),
-        published_predictions.key,
-        keys.PREDICTION_DRIFT,
-        evaluate,
-    )
+        yield from evaluate_partitions(
+            context,
+            storage.open(),
+            models.open(),
+            published_predictions.key,
+            keys.PREDICTION_DRIFT,
+            evaluate,
+        )
 
 
 @dg.asset_check(

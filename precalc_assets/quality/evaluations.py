@@ -27,6 +27,7 @@ from precalc_assets.quality.decisions import (
     reproducibility,
     serving_readback,
 )
+from precalc_assets.quality.drift.evidently_report import ReportWriter
 from precalc_assets.quality.drift.measure import measure_drift
 from precalc_assets.quality.frames import output_columns, read_table, to_frame
 from precalc_assets.quality.outcome import PASS, WARN, Outcome
@@ -109,6 +110,7 @@ def evaluate_drift(
     slice_key: str,
     slices: list[str],
     baselines: dict[tuple[str, str, tuple[str, ...]], pd.DataFrame] | None = None,
+    reports: ReportWriter | None = None,
 ) -> Outcome:
     """Drift against the model's baseline slice (the outputs of both, nothing else).
 
@@ -116,7 +118,8 @@ def evaluate_drift(
     asks for it: by default ("failing") only for a WARN or ERROR, "always", or "never".
     A partition that gets no report has none in storage (an earlier one is deleted: it
     would contradict this evaluation). `baselines`, a dict the caller keeps for the
-    partitions of one run, saves reading the baseline again for each."""
+    partitions of one run, saves reading the baseline again for each; `reports`, a
+    report process it keeps too, saves importing Evidently again for each report."""
     settings = check_settings(spec)
     policy = settings.drift
     baseline = drift_baseline(store, spec, slices, settings.baseline_slice)
@@ -142,6 +145,7 @@ def evaluate_drift(
             policy,
             html_path=None if settings.drift_report == "never" else html,
             html_when="always" if settings.drift_report == "always" else "failing",
+            reports=reports,
         )
         if html.exists():
             store.put_file(report_key, html)

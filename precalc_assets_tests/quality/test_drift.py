@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,13 @@ from precalc_assets.inputs.model_requests import parse_request
 from precalc_assets.models.builtin import BUILTIN_FUNCTIONS, BUILTIN_SPECS
 from precalc_assets.models.spec import ModelError, OutputColumn
 from precalc_assets.quality.check_settings import check_settings
+from precalc_assets.quality.drift import evidently_report
 from precalc_assets.quality.drift.distances import feature_scores
-from precalc_assets.quality.drift.evidently_report import evidently_scores, save_report_html
+from precalc_assets.quality.drift.evidently_report import (
+    ReportWriter,
+    evidently_scores,
+    save_report_html,
+)
 from precalc_assets.quality.drift.features import drift_features, select_vector_dims
 from precalc_assets.quality.drift.measure import measure_drift
 from precalc_assets.quality.drift.policy import (
@@ -721,7 +727,6 @@ print("evidently" in sys.modules, "scipy.stats" in sys.modules)
 measure_drift(columns, reference, moved, DriftPolicy(), html, html_when="failing")
 print("evidently" in sys.modules)
 """
-    import subprocess
     import sys
 
     done = subprocess.run(
@@ -799,3 +804,30 @@ def test_a_report_that_cannot_be_written_says_which_and_why(tmp_path: Path) -> N
     with pytest.raises(RuntimeError, match=r"drift report .*r\.html could not be written: .+"):
         save_report_html(["a"], {"a": "numeric"}, frame, frame, {"a": ("no-such", 0.1)}, html)
     assert not html.exists()
+
+
+def test_one_report_process_writes_every_report_of_a_writer(tmp_path, monkeypatch) -> None:
+    """A check op's writer starts one process (Evidently imported once) for all its
+    reports, goes on after a report that fails, and leaves no process behind."""
+    started: list[subprocess.Popen] = []
+    popen = evidently_report.subprocess.Popen
+
+    def counted(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(evidently_report.subprocess, "Popen", counted)
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"a": rng.normal(0, 1, 500)})
+    moved = pd.DataFrame({"a": rng.normal(1, 1, 500)})
+    method = {"a": ("wasserstein", 0.1)}
+    with ReportWriter() as reports:
+        reports.write(["a"], {"a": "numeric"}, ref, moved, method, tmp_path / "1.html")
+        with pytest.raises(RuntimeError, match=r"2\.html could not be written: .+"):
+            reports.write(
+                ["a"], {"a": "numeric"}, ref, moved, {"a": ("no-such", 0.1)}, tmp_path / "2.html"
+            )
+        reports.write(["a"], {"a": "numeric"}, ref, moved, method, tmp_path / "3.html")
+    assert len(started) == 1 and started[0].poll() is not None
+    assert "<html" in (tmp_path / "3.html").read_text()[:2000].lower()
+    assert (tmp_path / "1.html").exists() and not (tmp_path / "2.html").exists()

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import IO, Any, cast
 
 import pandas as pd
 
@@ -99,6 +99,73 @@ def evidently_scores(
     return _scores_from_snapshot(snapshot.dict())
 
 
+class ReportWriter:
+    """A Python process of its own that writes Evidently's HTML reports, started at the
+    first report and ended by `close` (a check op keeps one for its run's partitions).
+
+    Importing Evidently adds ~160 MB to a process for good: a worker that wrote one
+    report would hold it for the rest of its runs, so a long library, with more slices
+    that WARN, would grow every worker. And the import costs ~3.5 s, paid here once per
+    writer, not once per report. A plain subprocess, not `multiprocessing`: spawn
+    re-imports the caller's main module, which a script need not guard. Its inputs come
+    through its stdin from this process only, never from storage."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def write(
+        self,
+        names: Sequence[str],
+        kinds: Mapping[str, str],
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        thresholds: Mapping[str, tuple[str, float]],
+        html_path: str | Path,
+    ) -> None:
+        names = list(names)
+        job = (names, dict(kinds), reference[names], current[names], dict(thresholds))
+        data = pickle.dumps((*job, str(html_path)))
+        process = self._started()
+        jobs, answers = cast(IO[bytes], process.stdin), cast(IO[bytes], process.stdout)
+        try:
+            jobs.write(len(data).to_bytes(8, "big") + data)
+            jobs.flush()
+            answer = answers.readline().decode().strip()
+        except OSError:  # the process is gone
+            answer = ""
+        if answer != "ok":
+            why = answer.removeprefix("error: ") or f"its process ended ({process.poll()})"
+            raise RuntimeError(f"the drift report {html_path} could not be written: {why}")
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _REPORT_PROCESS],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self._process
+
+    def close(self) -> None:
+        """End the process (it ends by itself, too, when this one is gone)."""
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                cast(IO[bytes], self._process.stdin).close()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def save_report_html(
     names: Sequence[str],
     kinds: Mapping[str, str],
@@ -106,36 +173,36 @@ def save_report_html(
     current: pd.DataFrame,
     thresholds: Mapping[str, tuple[str, float]],
     html_path: str | Path,
+    reports: ReportWriter | None = None,
 ) -> None:
-    """Evidently's HTML report, built by a Python process of its own that ends with it.
-
-    Importing Evidently adds ~160 MB to a process for good: a worker that wrote one
-    report would hold it for the rest of its runs, so a long library, with more slices
-    that WARN, would grow every worker. A plain subprocess, not `multiprocessing`: spawn
-    re-imports the caller's main module, which a script need not guard."""
-    names = list(names)
-    given = (names, dict(kinds), reference[names], current[names], dict(thresholds))
-    with tempfile.TemporaryDirectory(prefix="precalc-drift-report-") as tmp:
-        inputs = Path(tmp) / "inputs.pickle"  # written and read here only: never storage
-        inputs.write_bytes(pickle.dumps((*given, str(html_path))))
-        done = subprocess.run(
-            [sys.executable, "-c", _REPORT_PROCESS, str(inputs)], capture_output=True, text=True
-        )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise RuntimeError(f"the drift report {html_path} could not be written: {last}")
+    """Evidently's HTML report, by `reports`, else by a writer of its own."""
+    if reports is not None:
+        reports.write(names, kinds, reference, current, thresholds, html_path)
+        return
+    with ReportWriter() as own:
+        own.write(names, kinds, reference, current, thresholds, html_path)
 
 
 _REPORT_PROCESS = (
-    "import sys; from precalc_assets.quality.drift.evidently_report import report_from_file; "
-    "report_from_file(sys.argv[1])"
+    "from precalc_assets.quality.drift.evidently_report import serve_reports; serve_reports()"
 )
 
 
-def report_from_file(path: str) -> None:
-    """The report process: its inputs from `save_report_html`'s file."""
-    names, kinds, reference, current, thresholds, html_path = pickle.loads(Path(path).read_bytes())
-    evidently_scores(names, kinds, reference, current, thresholds, html_path)
+def serve_reports() -> None:
+    """The report process: each job from stdin (an 8-byte length, then the pickled
+    arguments of `evidently_scores`), each answer a line on the original stdout ("ok" or
+    "error: ..."); anything else Evidently prints goes to stderr."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    source = sys.stdin.buffer
+    while header := source.read(8):
+        job = pickle.loads(source.read(int.from_bytes(header, "big")))
+        try:
+            evidently_scores(*job)
+            answers.write("ok\n")
+        except Exception as exc:  # the caller raises it, with the report's path
+            answers.write(f"error: {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
+        answers.flush()
 
 
 def _scores_from_snapshot(data: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.quality.drift.distances import feature_scores
-from precalc_assets.quality.drift.evidently_report import save_report_html
+from precalc_assets.quality.drift.evidently_report import ReportWriter, save_report_html
 from precalc_assets.quality.drift.features import (
     drift_features,
     feature_sources,
@@ -34,6 +34,7 @@ def measure_drift(
     policy: DriftPolicy,
     html_path: str | Path | None = None,
     html_when: str = "always",
+    reports: ReportWriter | None = None,
 ) -> DriftResult:
     """Compare a slice's predictions (current) with the baseline slice's (reference).
 
@@ -41,7 +42,8 @@ def measure_drift(
     it (`feature_scores`); a feature with no values on a side is decided here, because
     Evidently raises on an empty column. The Evidently HTML report (`ValueDrift` per
     feature) is written to `html_path` when given: always, or with `html_when="failing"`
-    only when the slice WARNs or ERRORs. The verdict is the same whether or not it is.
+    only when the slice WARNs or ERRORs, by `reports` when given (one process for many
+    reports). The verdict is the same whether or not it is.
     """
     _check_arguments(reference, current, html_when)
     reference = _sample(reference, policy.sample_rows)
@@ -72,7 +74,9 @@ def measure_drift(
         policy=policy,
     )
     if html_path is not None and (html_when == "always" or result.severity != PASS):
-        save_report_html(to_measure, kinds, ref_features, cur_features, thresholds, html_path)
+        save_report_html(
+            to_measure, kinds, ref_features, cur_features, thresholds, html_path, reports
+        )
     return result
 
 
