@@ -8,6 +8,7 @@ and lets a slice be parsed once for all the models of the run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from precalc_assets.keys import PARTITIONS_PER_RUN, partition_id
@@ -45,6 +46,14 @@ def contiguous_runs(items: list[str], order: list[str]) -> list[tuple[str, ...]]
         else:
             runs.append([item])
     return [tuple(run) for run in runs]
+
+
+def run_size(partitions: int, workers: int, max_per_run: int = PARTITIONS_PER_RUN) -> int:
+    """Partitions per run, so that each round gives every worker an equal share: 10
+    partitions for 2 workers are 2 runs of 5, not 8 + 2; 40 are 6 runs of 7 or 5 (3
+    rounds), not 5 runs of 8, whose last one would run while the other worker idles."""
+    rounds = max(1, math.ceil(partitions / (workers * max_per_run)))
+    return max(1, math.ceil(partitions / (workers * rounds)))
 
 
 def plan_batches(

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from precalc_assets.batches import Batch, contiguous_runs, plan_batches
+from precalc_assets.batches import Batch, contiguous_runs, plan_batches, run_size
 
 MODELS = ["m0", "m1", "m2", "m3"]
 SLICES = [f"lib-{i:04d}" for i in range(10)]
@@ -82,3 +82,12 @@ def test_contiguous_runs_follow_the_given_order():
 def test_rejects_zero_batch():
     with pytest.raises(ValueError, match="at least 1"):
         plan_batches({}, MODELS, SLICES, 0)
+
+
+@pytest.mark.parametrize(
+    "partitions, workers, most, size",
+    [(10, 2, 8, 5), (40, 2, 8, 7), (159, 2, 8, 8), (6, 2, 2, 2), (8, 3, 8, 3), (1, 4, 8, 1)],
+)
+def test_each_round_gives_every_worker_an_equal_share(partitions, workers, most, size):
+    """Runs are sized so that no worker idles through a last, lone run of a round."""
+    assert run_size(partitions, workers, most) == size

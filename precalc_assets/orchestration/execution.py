@@ -28,7 +28,6 @@ with -9 leaves none behind.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import signal
@@ -44,7 +43,7 @@ from pathlib import Path
 import dagster as dg
 
 from precalc_assets import keys
-from precalc_assets.batches import Batch, plan_batches
+from precalc_assets.batches import Batch, plan_batches, run_size
 from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_flight
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
@@ -104,8 +103,7 @@ def run_missing(
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     work = Work(job_name, models, slices, _published_ids(instance, planned))
     workers = 1 + (pool.processes if pool is not None else 0)
-    # Every worker gets a share: 10 partitions for 2 workers are 2 runs of 5, not 8 + 2.
-    per_run = max(1, min(max_partitions_per_run, math.ceil(len(planned) / workers)))
+    per_run = run_size(len(planned), workers, max_partitions_per_run)
     batches = plan_batches(plan, models, slices, per_run)
 
     def done(batch: Batch, part: RunSummary) -> None:
