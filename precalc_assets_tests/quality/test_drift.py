@@ -26,7 +26,6 @@ from precalc_assets.quality.drift.distances import feature_scores
 from precalc_assets.quality.drift.evidently_report import (
     ReportWriter,
     evidently_scores,
-    save_report_html,
 )
 from precalc_assets.quality.drift.features import drift_features, select_vector_dims
 from precalc_assets.quality.drift.measure import measure_drift
@@ -801,8 +800,8 @@ def test_a_report_that_cannot_be_written_says_which_and_why(tmp_path: Path) -> N
     last line, not a hang or a silent missing file."""
     frame = pd.DataFrame({"a": np.arange(100.0)})
     html = tmp_path / "r.html"
-    with pytest.raises(RuntimeError, match=r"drift report .*r\.html could not be written: .+"):
-        save_report_html(["a"], {"a": "numeric"}, frame, frame, {"a": ("no-such", 0.1)}, html)
+    with ReportWriter() as reports, pytest.raises(RuntimeError, match=r"r\.html could not be .+"):
+        reports.write(["a"], {"a": "numeric"}, frame, frame, {"a": ("no-such", 0.1)}, html)
     assert not html.exists()
 
 

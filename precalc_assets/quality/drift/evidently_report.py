@@ -166,23 +166,6 @@ class ReportWriter:
         self.close()
 
 
-def save_report_html(
-    names: Sequence[str],
-    kinds: Mapping[str, str],
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    thresholds: Mapping[str, tuple[str, float]],
-    html_path: str | Path,
-    reports: ReportWriter | None = None,
-) -> None:
-    """Evidently's HTML report, by `reports`, else by a writer of its own."""
-    if reports is not None:
-        reports.write(names, kinds, reference, current, thresholds, html_path)
-        return
-    with ReportWriter() as own:
-        own.write(names, kinds, reference, current, thresholds, html_path)
-
-
 _REPORT_PROCESS = (
     "from precalc_assets.quality.drift.evidently_report import serve_reports; serve_reports()"
 )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.quality.drift.distances import feature_scores
-from precalc_assets.quality.drift.evidently_report import ReportWriter, save_report_html
+from precalc_assets.quality.drift.evidently_report import ReportWriter
 from precalc_assets.quality.drift.features import (
     drift_features,
     feature_sources,
@@ -74,9 +75,8 @@ def measure_drift(
         policy=policy,
     )
     if html_path is not None and (html_when == "always" or result.severity != PASS):
-        save_report_html(
-            to_measure, kinds, ref_features, cur_features, thresholds, html_path, reports
-        )
+        with nullcontext(reports) if reports is not None else ReportWriter() as writer:
+            writer.write(to_measure, kinds, ref_features, cur_features, thresholds, html_path)
     return result
 
 
