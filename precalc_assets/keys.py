@@ -44,6 +44,7 @@ CHECKS_OF = {
 
 # Dagster metadata names other code reads back (the ledger, the UI tests): defined once.
 CODE_VERSION = "code_version"
+TARGET = "target"  # the storage + serving table a publication went to
 TAKEN_OVER = "taken_over"  # "<later slice>@<its run id>" -> its items an earlier slice took
 ROWS_IN = "rows_in"
 MOLECULES_PER_SECOND = "molecules_per_second"

@@ -68,7 +68,7 @@ class Project:
             return resources.models.open()
 
     def ledger(self, models: list[str] | None = None) -> list[LedgerRow]:
-        return build_ledger(self.instance, self.store(), self.policy(), models)
+        return build_ledger(self.instance, self.store(), self.policy(), self.serving().url, models)
 
     def serving(self) -> ServingTable:
         with dg.build_resources(resources_for("local")) as resources:

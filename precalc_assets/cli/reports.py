@@ -14,12 +14,13 @@ from precalc_assets import keys
 from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.dagster_defs.sensors.alerts import alerts_once
 from precalc_assets.definitions import build_definitions
-from precalc_assets.deployment import open_policy, open_storage
+from precalc_assets.deployment import open_policy, open_storage, open_table
 from precalc_assets.inputs.rejected import load_rejected_inputs
 from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.summary import (
     failure_lines,
     in_progress_lines,
+    other_target_lines,
     summarize,
     summary_markdown,
 )
@@ -28,6 +29,7 @@ from precalc_assets.orchestration.instance import open_instance, registered
 from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets.quality.report import checks_markdown
 from precalc_assets.settings import Settings
+from precalc_assets.stores.urls import history_target
 
 
 @click.command("ledger")
@@ -39,8 +41,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
     with user_errors():
         chosen = registered(inst, keys.MODEL, models)
     with user_errors():
-        store, policy = open_storage(), open_policy()
-        rows = build_ledger(inst, store, policy, chosen)
+        store, policy, table_url = open_storage(), open_policy(), open_table().url
+        rows = build_ledger(inst, store, policy, table_url, chosen)
         rejected = load_rejected_inputs(store)
         computed = computed_counts(store, chosen)
     summaries = summarize(rows, computed)
@@ -58,6 +60,8 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
         click.echo(summary_markdown(summaries))
         for line in in_progress_lines(rows, datetime.now(UTC)) + failure_lines(rows):
             click.echo(line)
+        for line in other_target_lines(rows, history_target(store.url, table_url)):
+            click.echo(f"warning: {line}", err=True)
         for key, why in rejected.items():
             click.echo(f"rejected input {store.uri(key)}: {why}")
 

@@ -14,7 +14,7 @@ from precalc_assets import keys
 from precalc_assets.cli.progress import RunProgress
 from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.definitions import build_definitions
-from precalc_assets.deployment import open_policy, open_storage
+from precalc_assets.deployment import open_deployment
 from precalc_assets.ledger.summary import summarize
 from precalc_assets.orchestration.instance import open_instance, registered
 from precalc_assets.orchestration.ledger_reads import build_ledger
@@ -72,8 +72,8 @@ def run(
             workers,
             runs_per_worker,
         )
-        store, policy = open_storage(), open_policy()
-    summary = precalc_run(build_definitions, instance, store, policy, scope, _Terminal())
+        deployment = open_deployment()
+    summary = precalc_run(build_definitions, instance, deployment, scope, _Terminal())
     print_report(scope.models, scope.slices)
     if summary.failures:
         click.echo(
@@ -108,7 +108,10 @@ def status(fmt: str) -> None:
 
 def print_report(models: list[str], slices: list[str], fmt: str = "table") -> None:
     with user_errors():
-        ledger = build_ledger(open_instance(), open_storage(), open_policy(), models, slices)
+        here = open_deployment()
+        ledger = build_ledger(
+            open_instance(), here.store, here.policy, here.table.url, models, slices
+        )
         summaries = summarize(ledger)
     rows = [
         {

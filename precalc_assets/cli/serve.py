@@ -11,12 +11,10 @@ from typing import Any
 import click
 
 from precalc_assets import keys
-from precalc_assets.deployment import open_deployment
+from precalc_assets.deployment import Deployment, open_deployment
 from precalc_assets.ledger.computed import computed_counts
-from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.instance import open_instance, registered
 from precalc_assets.orchestration.ledger_reads import build_ledger
-from precalc_assets.stores.object_store import ObjectStore
 
 
 @click.command("serve")
@@ -58,7 +56,7 @@ def serve(host: str, port: int, allow_compute: bool, allowed_hosts: tuple[str, .
     deployment = open_deployment()
     app = create_app(
         deployment,
-        ledger_reader(instance, deployment.store, deployment.policy),
+        ledger_reader(instance, deployment),
         allow_compute=allow_compute,
         allowed_hosts=hosts,
     )
@@ -80,9 +78,7 @@ def serve(host: str, port: int, allow_compute: bool, allowed_hosts: tuple[str, .
     click.echo("stopped")
 
 
-def ledger_reader(
-    instance: Any, store: ObjectStore, policy: ModelPolicy
-) -> Callable[[], list[dict[str, Any]]]:
+def ledger_reader(instance: Any, deployment: Deployment) -> Callable[[], list[dict[str, Any]]]:
     """What `/models` shows (`models_view`), read from the ledger of the Dagster `instance`
     when called (`models_routes` caches it for a few seconds)."""
     from precalc_assets.serving.models_view import RunTimes, models_document
@@ -100,7 +96,8 @@ def ledger_reader(
 
     def read() -> list[dict[str, Any]]:
         models = registered(instance, keys.MODEL)
-        rows = build_ledger(instance, store, policy, models)
+        store = deployment.store
+        rows = build_ledger(instance, store, deployment.policy, deployment.table.url, models)
         runs = {run_id: times(run_id) for run_id in {row.run_id for row in rows if row.run_id}}
         return models_document(models, rows, computed_counts(store, models), runs)
 

@@ -78,6 +78,8 @@ def step_metadata(result: StepResult, rows_label: str, rejected_label: str) -> d
         metadata[keys.NULLED_VALUES] = counts_table(
             result.nulled, "column", unit="values made null"
         )
+    if result.target:
+        metadata[keys.TARGET] = dg.MetadataValue.text(result.target)
     if result.taken_over:
         metadata[keys.TAKEN_OVER] = dg.MetadataValue.json(result.taken_over)
     return metadata

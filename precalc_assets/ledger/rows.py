@@ -9,7 +9,8 @@ second, hand-kept table). A partition is
   (`failure` says so), `in_progress` while a live run holds it,
 - `blocked` when the model's request cannot be read (deleted, or no longer valid): the
   row's `spec_error` says why, and nothing is run for it until the request is fixed,
-- `missing` otherwise.
+- `missing` otherwise, also when its latest publication went to another target (storage
+  and serving table: `other_target` names it), as when one home is used for two targets.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class LedgerRow:
     in_progress_run_id: str = ""  # the unfinished run that holds the partition
     in_progress_since: str = ""
     failure: str = ""  # why it failed, when the ledger knows (a run whose process is gone)
+    other_target: str = ""  # published, but to this other storage + serving table
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Fact:
     quarantined_rows: int = 0
     rejected_rows: int = 0
     taken_over: str = "{}"  # JSON: later slice -> items of it this publication took over
+    target: str = ""  # storage + serving table published to ("" before targets were recorded)
 
 
 FACT_COLUMNS = [f.name for f in fields(Fact)]
@@ -106,6 +109,14 @@ def partition_status(
     return Status.DONE if version and version == current else Status.STALE
 
 
+def of_target(published: Mapping[str, Fact], target: str) -> tuple[dict, dict]:
+    """(facts published to `target`, partition -> the other target of the rest). A fact
+    recorded before targets were (no target) counts for the target that reads it."""
+    here = {p: f for p, f in published.items() if f.target in ("", target)}
+    elsewhere = {p: f.target for p, f in published.items() if p not in here}
+    return here, elsewhere
+
+
 def ledger_rows(
     models: list[str],
     slices: list[str],
@@ -116,9 +127,11 @@ def ledger_rows(
     attempts: Mapping[str, str],
     in_flight: Mapping[str, tuple[str, str]],
     failures: Mapping[str, str] | None = None,
+    elsewhere: Mapping[str, str] | None = None,
 ) -> list[LedgerRow]:
     """One row per model x slice, from the latest facts of each asset's partitions;
-    `failures`: partition -> why its attempt failed, where known."""
+    `failures`: partition -> why its attempt failed, where known; `elsewhere`: partition
+    -> the other target its latest publication went to."""
     rows = []
     for model_id in models:
         current = versions[model_id]
@@ -136,6 +149,7 @@ def ledger_rows(
                 row.in_progress_run_id, row.in_progress_since = in_flight[key]
             if status == Status.FAILED:
                 row.failure = (failures or {}).get(key, "")
+            row.other_target = (elsewhere or {}).get(key, "")
             if fact is not None:
                 library_fact = library.get(slice_key)
                 validated_fact = validated.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -112,4 +113,16 @@ def failure_lines(rows: list[LedgerRow]) -> list[str]:
         f"failed: {keys.partition_id(row.model, row.slice)}: {row.failure}"
         for row in rows
         if row.status == Status.FAILED and row.failure
+    ]
+
+
+def other_target_lines(rows: list[LedgerRow], target: str) -> list[str]:
+    """What a home whose history went to another storage or serving table says: those
+    partitions count as missing for `target`, and are run for it."""
+    elsewhere = Counter(row.other_target for row in rows if row.other_target)
+    return [
+        f"{count} partition(s) of this home's history were published to {other}, not to "
+        f"{target}: they count as missing here and are run again for it. Give each target "
+        "its own PRECALC_HOME (or DAGSTER_HOME), so that neither history hides the other."
+        for other, count in elsewhere.most_common()
     ]

@@ -16,12 +16,14 @@ from precalc_assets.ledger.rows import (
     Status,
     current_code_versions,
     ledger_rows,
+    of_target,
 )
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.partitions import model_slice_partitions
 from precalc_assets.orchestration.run_processes import held_by_live_or_dead_runs
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
+from precalc_assets.stores.urls import history_target
 
 PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 VALIDATED = dg.AssetKey(keys.VALIDATED_PREDICTIONS)
@@ -53,6 +55,7 @@ def _fact(asset_key: dg.AssetKey, record: dg.EventLogRecord) -> Fact:
     if asset_key == PUBLISHED:
         fact.code_version = str(_metadata_value(meta, keys.CODE_VERSION) or "")
         fact.taken_over = json.dumps(_metadata_value(meta, keys.TAKEN_OVER) or {})
+        fact.target = str(_metadata_value(meta, keys.TARGET) or "")
     for name in FIGURES[asset_key]:
         setattr(fact, name, _metadata_figure(meta, name))
     return fact
@@ -124,10 +127,12 @@ def build_ledger(
     instance: dg.DagsterInstance,
     store: ObjectStore,
     policy: ModelPolicy,
+    serving_url: str,
     models: list[str] | None = None,
     slices: list[str] | None = None,
 ) -> list[LedgerRow]:
-    """One row per registered model x slice (or the given subsets)."""
+    """One row per registered model x slice (or the given subsets), done only where
+    published to this storage and serving table (`serving_url`, as its store spells it)."""
     all_models = instance.get_dynamic_partitions(keys.MODEL)
     all_slices = instance.get_dynamic_partitions(keys.SLICE)
     models = all_models if models is None else models
@@ -136,7 +141,10 @@ def build_ledger(
     subset = list(models) != list(all_models) or list(slices) != list(all_slices)
     partitions = [keys.partition_id(m, s) for m in models for s in slices]
     history = History(instance, store)
-    published = history.latest(PUBLISHED, partitions if subset else None)
+    published, elsewhere = of_target(
+        history.latest(PUBLISHED, partitions if subset else None),
+        history_target(store.url, serving_url),
+    )
     validated = history.latest(VALIDATED, partitions if subset else None)
     library = history.latest(LIBRARY, slices if subset else None)
     history.save()
@@ -156,7 +164,16 @@ def build_ledger(
     in_flight = {partition: (run_id, starts[run_id]) for partition, run_id in held.items()}
     versions = current_code_versions(store, models, policy)
     return ledger_rows(
-        models, slices, versions, published, validated, library, attempts, in_flight, failures
+        models,
+        slices,
+        versions,
+        published,
+        validated,
+        library,
+        attempts,
+        in_flight,
+        failures,
+        elsewhere,
     )
 
 

@@ -14,10 +14,10 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.batches import Batch
+from precalc_assets.deployment import Deployment
 from precalc_assets.inputs.manifests import slice_rows
 from precalc_assets.inputs.model_requests import refresh_cards
-from precalc_assets.ledger.summary import plan_of, work_to_do
-from precalc_assets.models.trust import ModelPolicy
+from precalc_assets.ledger.summary import other_target_lines, plan_of, work_to_do
 from precalc_assets.orchestration.check_executions import partitions_needing_checks
 from precalc_assets.orchestration.execution import (
     RunSummary,
@@ -27,7 +27,7 @@ from precalc_assets.orchestration.execution import (
 )
 from precalc_assets.orchestration.ledger_reads import build_ledger
 from precalc_assets.orchestration.run_processes import fail_dead_runs
-from precalc_assets.stores.object_store import ObjectStore
+from precalc_assets.stores.urls import history_target
 
 Echo = Callable[[str], None]
 Ended = Callable[[list[str], list[str]], None]  # partitions done, partitions failed
@@ -67,33 +67,36 @@ class Scope:
 def precalc_run(
     load_definitions: Callable[[], dg.Definitions],
     instance: dg.DagsterInstance,
-    store: ObjectStore,
-    policy: ModelPolicy,
+    deployment: Deployment,
     scope: Scope,
     terminal: Terminal,
 ) -> RunSummary:
     """Run, then check, everything the ledger says is to do in `scope`. The worker
     processes start first, and load the code location while this process plans."""
     with WorkerPool(load_definitions, scope.workers - 1, scope.runs_per_worker) as pool:
-        return _planned_and_run(load_definitions(), instance, store, policy, scope, terminal, pool)
+        definitions = load_definitions()
+        return _planned_and_run(definitions, instance, deployment, scope, terminal, pool)
 
 
 def _planned_and_run(
     definitions: dg.Definitions,
     instance: dg.DagsterInstance,
-    store: ObjectStore,
-    policy: ModelPolicy,
+    deployment: Deployment,
     scope: Scope,
     terminal: Terminal,
     pool: WorkerPool,
 ) -> RunSummary:
+    store, policy = deployment.store, deployment.policy
     for run_id in fail_dead_runs(instance):
         terminal.say(f"run {run_id} was marked failed: its process is gone; redoing its work")
     # Asks each hub model again (and builds a repository model's environment if it is
     # not built yet, with its progress on the terminal).
     for model_id, problem in refresh_cards(store, scope.models, policy, terminal.say).items():
         terminal.warn(f"model {model_id!r} could not be asked what it is: {problem}")
-    plan = work_to_do(build_ledger(instance, store, policy, scope.models, scope.slices))
+    ledger = build_ledger(instance, store, policy, deployment.table.url, scope.models, scope.slices)
+    for line in other_target_lines(ledger, history_target(store.url, deployment.table.url)):
+        terminal.warn(line)
+    plan = work_to_do(ledger)
     todo = sum(len(m) for m in plan.values())
     terminal.say(
         f"{todo} partition(s) missing, stale or failed of {len(scope.models)} model(s) "

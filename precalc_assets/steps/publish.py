@@ -22,6 +22,7 @@ from precalc_assets.stores.serving_table import (
     earlier_slices,
     utc_timestamp,
 )
+from precalc_assets.stores.urls import history_target
 
 REJECT_DUPLICATE_EARLIER_SLICE = "duplicate_inchikey_in_earlier_slice"
 PUBLISH_CHUNK_ROWS = 2_000  # rows turned into items, written and read back at a time
@@ -75,6 +76,7 @@ def publish_predictions(
         reasons={REJECT_DUPLICATE_EARLIER_SLICE: len(held)} if held else {},
         code_version=code_version,
         taken_over=dict(taken),
+        target=history_target(store.url, serving.url),
     )
 
 

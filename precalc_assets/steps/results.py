@@ -21,3 +21,4 @@ class StepResult:
     code_version: str = ""
     # "<later slice>@<run id of its items taken>" -> items taken over from it
     taken_over: dict[str, int] = field(default_factory=dict)
+    target: str = ""  # a publication's storage + serving table (`stores.urls.history_target`)

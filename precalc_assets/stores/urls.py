@@ -10,7 +10,13 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-__all__ = ["SERVING_URL_FORMS", "STORAGE_URL_FORMS", "path_from_url", "split_url"]
+__all__ = [
+    "SERVING_URL_FORMS",
+    "STORAGE_URL_FORMS",
+    "history_target",
+    "path_from_url",
+    "split_url",
+]
 
 STORAGE_URL_FORMS = "file:///absolute/path, a plain local path, or s3://bucket[/prefix]"
 SERVING_URL_FORMS = "sqlite:///absolute/path.db or dynamodb://table-name"
@@ -42,3 +48,10 @@ def path_from_url(rest: str) -> Path:
     elif rest.startswith("/"):
         rest = "/" + rest.lstrip("/")
     return Path(rest).expanduser().resolve()
+
+
+def history_target(storage_url: str, serving_url: str) -> str:
+    """Where a publication went: the object storage and the serving table, as their stores
+    spell them. The ledger counts a partition done only for the target it was published
+    to, so one Dagster history read against another target never says "done"."""
+    return f"{storage_url} + {serving_url}"

@@ -11,8 +11,10 @@ from precalc_assets import layout
 from precalc_assets.cli import main
 from precalc_assets.dagster_defs.assets import precalc_ledger, publication
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.ledger.summary import other_target_lines, work_to_do
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.stores.urls import history_target
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.molecules import nci_lines, write_library
 
@@ -127,14 +129,42 @@ def test_ledger_of_one_model_reads_only_its_partitions(local_project, tmp_path):
     assert ledger_json()["weights"]["missing"] == ["lib-0000", "lib-0001"]
 
 
-def _publish_event(instance, key: str, version: str, items: int) -> None:
+# Events recorded without a target (as before targets were recorded) count for any table.
+ANY_TABLE = "sqlite:///anywhere/serving.db"
+
+
+def _publish_event(instance, key: str, version: str, items: int, target: str = "") -> None:
+    metadata = {"items_published": items, "not_published": 0, "code_version": version}
+    if target:
+        metadata["target"] = target
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(
-            "published_predictions",
-            partition=key,
-            metadata={"items_published": items, "not_published": 0, "code_version": version},
-        )
+        dg.AssetMaterialization("published_predictions", partition=key, metadata=metadata)
     )
+
+
+def test_a_partition_is_done_only_for_the_target_it_was_published_to(local_project, tmp_path):
+    """One home read against another storage or serving table never says "done": the
+    partitions published elsewhere are missing there, and say where they went."""
+    project = local_project
+    instance, store = project.instance, project.store()
+    project.add_model("eos3b5e")
+    version = load_model_spec(store, "eos3b5e", ModelPolicy()).code_version
+    instance.add_dynamic_partitions("slice", ["lib-0000", "lib-0001", "lib-0002"])
+    here = project.serving().url
+    there = "s3://bucket/precalc + dynamodb://serving"
+    _publish_event(instance, "eos3b5e|lib-0000", version, 10, history_target(store.url, here))
+    _publish_event(instance, "eos3b5e|lib-0001", version, 10, there)
+    _publish_event(instance, "eos3b5e|lib-0002", version, 10)  # recorded before targets
+
+    rows = {r.slice: r for r in build_ledger(instance, store, ModelPolicy(), here)}
+    assert [rows[s].status for s in sorted(rows)] == ["done", "missing", "done"]
+    assert (rows["lib-0001"].other_target, rows["lib-0001"].rows_published) == (there, 0)
+    assert work_to_do(list(rows.values())) == {"lib-0001": ["eos3b5e"]}
+    (line,) = other_target_lines(list(rows.values()), history_target(store.url, here))
+    assert line.startswith(f"1 partition(s) of this home's history were published to {there}")
+
+    elsewhere = build_ledger(instance, store, ModelPolicy(), "dynamodb://another")
+    assert [r.status for r in elsewhere] == ["missing", "missing", "done"]
 
 
 def _count_decoded(instance, monkeypatch) -> list[int]:
@@ -161,17 +191,17 @@ def test_ledger_decodes_only_events_it_has_not_seen(local_project, tmp_path, mon
         _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
     decoded = _count_decoded(instance, monkeypatch)
 
-    first = build_ledger(instance, store, ModelPolicy())
+    first = build_ledger(instance, store, ModelPolicy(), ANY_TABLE)
     assert len(decoded) == 30 and {r.status for r in first} == {"done"}
     cache_keys = [o.key for o in store.list("ledger/cache/")]
     assert len(cache_keys) == 1 and cache_keys[0].endswith(".parquet")
 
     decoded.clear()
-    assert build_ledger(instance, store, ModelPolicy()) == first
+    assert build_ledger(instance, store, ModelPolicy(), ANY_TABLE) == first
     assert decoded == []  # warm: nothing decoded again
 
     _publish_event(instance, "eos3b5e|lib-0007", "eos3b5e-v1-old", 12)
-    rows = {r.slice: r for r in build_ledger(instance, store, ModelPolicy())}
+    rows = {r.slice: r for r in build_ledger(instance, store, ModelPolicy(), ANY_TABLE)}
     assert len(decoded) == 1
     assert rows["lib-0007"].status == "stale" and rows["lib-0007"].rows_published == 12
     assert rows["lib-0008"].status == "done"
@@ -185,21 +215,25 @@ def test_ledger_cache_follows_a_wipe_and_a_new_instance(local_project, tmp_path,
     instance.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
     for slice_key in ("lib-0000", "lib-0001"):
         _publish_event(instance, f"eos3b5e|{slice_key}", version, 10)
-    assert {r.status for r in build_ledger(instance, store, ModelPolicy())} == {"done"}
+    assert {r.status for r in build_ledger(instance, store, ModelPolicy(), ANY_TABLE)} == {"done"}
 
     instance.wipe_assets([dg.AssetKey("published_predictions")])
-    assert {r.status for r in build_ledger(instance, store, ModelPolicy())} == {"missing"}
+    assert {r.status for r in build_ledger(instance, store, ModelPolicy(), ANY_TABLE)} == {
+        "missing"
+    }
 
     # A fresh instance (new DAGSTER_HOME) over the same storage does not reuse the facts.
     _publish_event(instance, "eos3b5e|lib-0000", version, 10)
-    build_ledger(instance, store, ModelPolicy())
+    build_ledger(instance, store, ModelPolicy(), ANY_TABLE)
     other_home = tmp_path / "other-dagster"
     other_home.mkdir()
     with dg.instance_for_test(temp_dir=str(other_home)) as fresh:
         fresh.add_dynamic_partitions("model", ["eos3b5e"])
         fresh.add_dynamic_partitions("slice", ["lib-0000", "lib-0001"])
-        assert {r.status for r in build_ledger(fresh, store, ModelPolicy())} == {"missing"}
-    assert build_ledger(instance, store, ModelPolicy())[0].status == "done"
+        assert {r.status for r in build_ledger(fresh, store, ModelPolicy(), ANY_TABLE)} == {
+            "missing"
+        }
+    assert build_ledger(instance, store, ModelPolicy(), ANY_TABLE)[0].status == "done"
 
 
 def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
@@ -209,10 +243,10 @@ def test_unreadable_ledger_cache_is_rebuilt_from_history(local_project):
     version = load_model_spec(store, "eos3b5e", ModelPolicy()).code_version
     instance.add_dynamic_partitions("slice", ["lib-0000"])
     _publish_event(instance, "eos3b5e|lib-0000", version, 10)
-    build_ledger(instance, store, ModelPolicy())
+    build_ledger(instance, store, ModelPolicy(), ANY_TABLE)
     (cache,) = store.list("ledger/cache/")
     store.put_bytes(cache.key, b"not parquet")
-    (row,) = build_ledger(instance, store, ModelPolicy())
+    (row,) = build_ledger(instance, store, ModelPolicy(), ANY_TABLE)
     assert row.status == "done" and row.rows_published == 10
     assert store.read_parquet(cache.key).num_rows == 1
 

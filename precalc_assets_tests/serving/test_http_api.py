@@ -107,7 +107,7 @@ def served_project(
         # The app as `precalc serve` builds it, its ledger read on every request.
         instance = open_instance()
         deployment = open_deployment()
-        reader = ledger_reader(instance, deployment.store, deployment.policy)
+        reader = ledger_reader(instance, deployment)
         app = create_app(deployment, reader, allow_compute=True, models_ttl=0)
         yield Served(request.param, root / "home", env, expected_molecules(LIBRARY), app)
 

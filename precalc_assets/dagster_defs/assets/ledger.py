@@ -9,7 +9,11 @@ import pyarrow.csv as pa_csv
 
 from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.assets.publication import published_predictions
-from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.ledger.computed import computed_counts
 from precalc_assets.ledger.rows import TO_DO
 from precalc_assets.ledger.summary import summarize, summary_markdown
@@ -31,9 +35,10 @@ def precalc_ledger(
     context: dg.AssetExecutionContext,
     storage: ObjectStorageResource,
     models: ModelPolicyResource,
+    serving: ServingTableResource,
 ) -> dg.MaterializeResult:
     store = storage.open()
-    rows = build_ledger(context.instance, store, models.open())
+    rows = build_ledger(context.instance, store, models.open(), serving.open().url)
     summaries = summarize(rows, computed_counts(store, {r.model for r in rows}))
     columns = list(asdict(rows[0])) if rows else ["model", "slice", "status"]
     table = pa.table({c: [getattr(r, c) for r in rows] for c in columns})

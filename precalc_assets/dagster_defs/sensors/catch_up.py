@@ -8,7 +8,11 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.dagster_defs.jobs import precalculate_job
-from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.rows import TO_DO
@@ -30,6 +34,7 @@ def missing_partitions_sensor(
     context: dg.SensorEvaluationContext,
     storage: ObjectStorageResource,
     models: ModelPolicyResource,
+    serving: ServingTableResource,
 ) -> dg.SensorResult:
     store = storage.open()
     instance = context.instance
@@ -37,7 +42,7 @@ def missing_partitions_sensor(
         context.log.warning(f"run {run_id} was marked failed: its process is gone")
     model_ids = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
-    rows = build_ledger(instance, store, models.open(), model_ids, slices)
+    rows = build_ledger(instance, store, models.open(), serving.open().url, model_ids, slices)
     pending = runs_in_flight(instance, model_ids, slices, precalculate_job.name)
     plan: dict[str, list[str]] = {}
     versions = {}

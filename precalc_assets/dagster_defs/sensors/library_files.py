@@ -14,7 +14,11 @@ from precalc_assets.dagster_defs.jobs import (
     precalculate_job,
     register_library_job,
 )
-from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.library_files import LibraryError, library_format
@@ -72,6 +76,7 @@ def library_registered_sensor(
     context: dg.RunStatusSensorContext,
     storage: ObjectStorageResource,
     models: ModelPolicyResource,
+    serving: ServingTableResource,
 ):
     store = storage.open()
     config = context.dagster_run.run_config["ops"]["register_library_file"]["config"]
@@ -79,5 +84,8 @@ def library_registered_sensor(
     model_ids = instance.get_dynamic_partitions(keys.MODEL)
     all_slices = instance.get_dynamic_partitions(keys.SLICE)
     manifest_slices = slices_cut_from(store, config["key"], all_slices)
-    plan = work_to_do(build_ledger(instance, store, models.open(), model_ids, manifest_slices))
+    table_url = serving.open().url
+    plan = work_to_do(
+        build_ledger(instance, store, models.open(), table_url, model_ids, manifest_slices)
+    )
     return run_requests_for(plan, model_ids, all_slices, context.dagster_run.run_id)

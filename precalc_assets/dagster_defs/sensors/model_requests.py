@@ -20,7 +20,11 @@ import dagster as dg
 
 from precalc_assets import keys, layout
 from precalc_assets.dagster_defs.jobs import precalculate_job
-from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
+from precalc_assets.dagster_defs.resources import (
+    ModelPolicyResource,
+    ObjectStorageResource,
+    ServingTableResource,
+)
 from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.inputs.model_requests import (
@@ -48,6 +52,7 @@ def model_requests_sensor(
     context: dg.SensorEvaluationContext,
     storage: ObjectStorageResource,
     models: ModelPolicyResource,
+    serving: ServingTableResource,
 ) -> dg.SensorResult:
     store = storage.open()
     policy = models.open()
@@ -71,7 +76,8 @@ def model_requests_sensor(
         model_id = probe.spec.model_id
         record_card(store, probe)
         if model_id in model_ids:
-            plan = work_to_do(build_ledger(instance, store, policy, [model_id], slices))
+            table_url = serving.open().url
+            plan = work_to_do(build_ledger(instance, store, policy, table_url, [model_id], slices))
         else:
             new_models.append(model_id)
             plan = {slice_key: [model_id] for slice_key in slices}
