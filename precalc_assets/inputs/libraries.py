@@ -108,7 +108,7 @@ def register_library(
         slice_size=slice_size,
         rows=total,
         slices=plan_slices(name, total, slice_size),
-        registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        registered_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         max_smiles_length=max_smiles_length,
     )
     # Written last: the commit point. Its raw slices are never deleted once it is

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from precalc_assets import layout
+from precalc_assets import keys, layout
 from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH
 from precalc_assets.inputs.library_files import LibraryError, SliceRange, parse_slice_key
 from precalc_assets.stores.errors import ObjectNotFound
@@ -94,3 +94,25 @@ def slices_cut_from(store: ObjectStore, key: str, registered: list[str]) -> list
         if manifest is not None and manifest.source_key == key:
             slices += [s.key for s in manifest.slices if s.key in registered]
     return slices
+
+
+class SliceOrder:
+    """The order of the first-row rule: libraries in registration order (the manifest's
+    `registered_at`, then the name), then slices by index. A molecule held by several
+    slices is served, and counted, from the first of them."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._libraries: dict[str, tuple[str, str]] = {}
+
+    def key(self, slice_key: str) -> tuple[str, str, int] | None:
+        """Where `slice_key` stands; None for an item not from a library slice (a
+        lookup's). A library whose manifest is gone stands after every registered one."""
+        position = keys.slice_position(slice_key)
+        if position is None:
+            return None
+        name, index = position
+        if name not in self._libraries:
+            manifest = load_manifest(self.store, name)
+            self._libraries[name] = (manifest.registered_at if manifest else "~", name)
+        return (*self._libraries[name], index)

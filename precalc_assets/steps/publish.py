@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 import pandas as pd
 
 from precalc_assets import keys, layout
+from precalc_assets.inputs.manifests import SliceOrder
 from precalc_assets.models.partition_files import read_partition_file
 from precalc_assets.models.published_columns import columns_document
 from precalc_assets.models.spec import ModelSpec
@@ -53,12 +54,13 @@ def publish_predictions(
     held: set[str] = set()
     taken: Counter[str] = Counter()
     published = 0
+    order = SliceOrder(store)
     for start in range(0, len(frame), PUBLISH_CHUNK_ROWS):
         chunk = frame.iloc[start : start + PUBLISH_CHUNK_ROWS]
         items = serving_items(chunk, spec, slice_key, run_id)
-        with _library_publication(serving, spec.model_id, slice_key):
+        with _model_publication(serving, spec.model_id, slice_key):
             chunk_held, chunk_taken = served_by_other_slices(
-                serving, spec.model_id, slice_key, [item.inchikey for item in items]
+                serving, spec.model_id, slice_key, [item.inchikey for item in items], order
             )
             items = [item for item in items if item.inchikey not in chunk_held]
             kept = _write_and_read_back(serving, spec, slice_key, run_id, items)
@@ -88,11 +90,11 @@ def publish_columns(store: ObjectStore, spec: ModelSpec, replace: bool = True) -
         store.put_bytes(key, columns_document(spec.model_id, spec.code_version, spec.columns))
 
 
-def _library_publication(
+def _model_publication(
     serving: ServingTable, model_id: str, slice_key: str
 ) -> AbstractContextManager[None]:
     """Look, write and read back as one step among this machine's publications of the
-    same model and library (`processes.machine_lock`).
+    same model, from any library (`processes.machine_lock`).
 
     Otherwise, between an earlier slice's look at the table and its write, a later slice
     can write and read back the item of a molecule both hold, and count it as published;
@@ -103,7 +105,7 @@ def _library_publication(
     position = keys.slice_position(slice_key)
     if position is None:  # not a library slice: no first-row rule, nothing to exclude
         return nullcontext()
-    return machine_lock(f"publish {serving.url} {model_id} {position[0]}")
+    return machine_lock(f"publish {serving.url} {model_id}")
 
 
 def _write_and_read_back(
@@ -172,26 +174,36 @@ def serving_items(
 
 
 def served_by_other_slices(
-    serving: ServingTable, model_id: str, slice_key: str, inchikeys: list[str]
+    serving: ServingTable,
+    model_id: str,
+    slice_key: str,
+    inchikeys: list[str],
+    order: SliceOrder,
 ) -> tuple[set[str], Counter[str]]:
-    """(keys an earlier slice of the same library serves, `taken_over_key` of a later
-    slice's publication -> how many of its items this slice takes over).
+    """(keys an earlier slice serves, `taken_over_key` of a later slice's publication ->
+    how many of its items this slice takes over).
 
-    Duplicates are dropped within a slice when it is prepared; across slices the first
-    row must win too, whatever order the slices are published in: a later slice leaves
-    such items alone (the store enforces it too, `earlier_slices`), an earlier one
+    Duplicates are dropped within a slice when it is prepared; across slices and
+    libraries the first row (`SliceOrder`: libraries in registration order) must win
+    too, whatever order the slices are published in: a later slice leaves such items
+    alone (within a library the store enforces it too, `earlier_slices`), an earlier one
     overwrites them (and the later slice's published count shrinks by as many: the
     ledger reads `taken_over`).
     """
-    earlier = earlier_slices(slice_key)
+    mine = order.key(slice_key)
     held: set[str] = set()
     taken: Counter[str] = Counter()
+    if mine is None:  # not a library slice: no first-row rule
+        return held, taken
     # A consistent read: an item written a moment ago by another slice must be seen.
     found = serving.get_many(model_id, inchikeys, consistent_read=True, outputs=False)
     for key, item in found.items():
-        if earlier is not None and earlier.holds(item.slice_key):
+        theirs = order.key(item.slice_key)
+        if theirs is None or theirs == mine:
+            continue
+        if theirs < mine:
             held.add(key)
-        elif (before := earlier_slices(item.slice_key)) is not None and before.holds(slice_key):
+        else:
             taken[taken_over_key(item.slice_key, item.run_id)] += 1
     return held, taken
 

@@ -4,6 +4,7 @@ counts it as taken over or not published, whatever the interleaving."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
@@ -13,7 +14,8 @@ from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.steps import publish
 from precalc_assets.steps.publish import publish_predictions, split_taken_over_key
-from precalc_assets_tests.molecules import expected_molecules, write_library
+from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 # 2-hydroxypyridine (slice 0) and 2-pyridone (slice 1) share one InChIKey.
 LINES = ["Oc1ccccn1", "CCO", "O=c1cccc[nH]1", "CCN"]
@@ -46,8 +48,8 @@ def test_a_later_slice_publishing_between_the_look_and_the_write_is_counted_once
 
     look = publish.served_by_other_slices
 
-    def look_then_let_the_later_slice_publish(serving, model_id, slice_key, inchikeys):
-        seen = look(serving, model_id, slice_key, inchikeys)
+    def look_then_let_the_later_slice_publish(serving, model_id, slice_key, *rest):
+        seen = look(serving, model_id, slice_key, *rest)
         if slice_key == "lib-0000":  # the earlier slice has looked: the later one goes
             thread = threading.Thread(target=publish_later_slice)
             thread.start()
@@ -70,3 +72,26 @@ def test_a_later_slice_publishing_between_the_look_and_the_write_is_counted_once
     # What the ledger counts for each slice is what it holds in the table.
     assert earlier.rows_out == held["lib-0000"]
     assert later["result"].rows_out - taken == held["lib-0001"]
+
+
+def test_overlapping_libraries_count_what_the_table_holds_and_the_first_registered_wins(
+    project, tmp_path
+):
+    """Per model, rows published equal the items served across libraries; a molecule in
+    two libraries is served from the one registered first (not the first by name), in
+    whichever order their slices are published."""
+    lines = nci_lines(90)
+    project.add_library(write_library(tmp_path / "z.smi", lines[:60]), "zeta", slice_size=20)
+    project.add_library(write_library(tmp_path / "a.smi", lines[30:]), "alpha", slice_size=20)
+    project.add_model("eos3b5e")
+    precalc("run", "--slice", "alpha-0000", "--slice", "alpha-0001", "--slice", "alpha-0002")
+    precalc("run")  # zeta's slices take over the molecules both libraries hold
+
+    expected = expected_molecules([line.split()[0] for line in lines])
+    table = project.serving()
+    assert table.count("eos3b5e") == len(expected)
+    (summary,) = json.loads(precalc("ledger", "--format", "json").output)["models"]
+    assert summary["rows_published"] == len(expected)
+    shared = set(expected_molecules([line.split()[0] for line in lines[30:60]]))
+    served = table.get_many("eos3b5e", sorted(shared))
+    assert {item.slice_key.rsplit("-", 1)[0] for item in served.values()} == {"zeta"}
