@@ -62,8 +62,11 @@ def computed_rows_of(key: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+LIBRARY_MANIFESTS = "library/manifests/"
+
+
 def library_manifest(name: str) -> str:
-    return f"library/manifests/{name}.json"
+    return f"{LIBRARY_MANIFESTS}{name}.json"
 
 
 def raw_slice(slice_key: str) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from precalc_assets import layout
+from precalc_assets.chem import identify
+from precalc_assets.inputs.manifests import load_manifest
 from precalc_assets.models.card import ModelCard
 from precalc_assets.models.catalog import (
     check_item_size,
@@ -26,8 +28,9 @@ from precalc_assets.models.catalog import (
 )
 from precalc_assets.models.examples import VARIABLE, ExampleCheck, check_examples
 from precalc_assets.models.options import Reach
-from precalc_assets.models.runners import RUNNER_CLASSES, options_reaching
+from precalc_assets.models.runners import RUNNER_CLASSES, options_reaching, run_model
 from precalc_assets.models.runners.base import Log, no_log
+from precalc_assets.models.runners.rdkit import RdkitRunner
 from precalc_assets.models.spec import SPEC_KEYS, ModelError, ModelSpec
 from precalc_assets.models.trust import ModelPolicy, must_be_declared
 from precalc_assets.quality.check_settings import check_settings
@@ -253,6 +256,62 @@ def register_model(
         payload = b"{}\n"  # storage only names it: what it runs is the deployment's
     else:
         probe = describe_model(model_id, policy.request_for(model_id, request, source), source, log)
+    if probe.examples is None and probe.spec.runner not in TRUSTED_RUNNERS:
+        try_model(store, probe.spec, source, log)
     store.put_bytes(layout.model_request(model_id), payload)
     record_card(store, probe)
     return probe
+
+
+# Runners of this package's own tested functions: nothing to try before registering.
+TRUSTED_RUNNERS = frozenset({RdkitRunner.name})
+TRIAL_MOLECULES = 5
+# Tried when no library is registered yet: aspirin, caffeine, ibuprofen, paracetamol, ethanol.
+TRIAL_SMILES = (
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "Cn1c(=O)c2c(ncn2C)n(C)c1=O",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+    "CC(=O)Nc1ccc(O)cc1",
+    "CCO",
+)
+
+
+def try_model(store: ObjectStore, spec: ModelSpec, source: str, log: Log = no_log) -> None:
+    """Run a model with no examples of its own on a few library molecules before it is
+    registered: a typo'd callable, a command that is not there or a model that fails on
+    every molecule is refused now, with its cause, not in every run of every slice."""
+    molecules = [found for found in map(identify, _trial_inputs(store)) if not found[3]]
+    molecules = molecules[:TRIAL_MOLECULES]
+    smiles = [canonical for _, canonical, _, _ in molecules]
+    try:
+        frame = run_model(spec, smiles, [mol for mol, *_ in molecules], " on a trial", log)
+    except ModelError as exc:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        raise ModelError(
+            f"{source}: tried on {len(smiles)} molecules before registering it, the model "
+            f"failed: {why}. Nothing was registered; fix the model and add it again."
+        ) from exc
+    failed = frame[frame["reason"].notna()] if "reason" in frame else frame.iloc[:0]
+    if len(failed) == len(frame):
+        detail = failed["detail"].iloc[0] if "detail" in failed else ""
+        raise ModelError(
+            f"{source}: tried on {len(smiles)} molecules before registering it, the model "
+            f"failed on every one ({detail}). Nothing was registered; fix the model and add "
+            "it again."
+        )
+    log(f"tried on {len(smiles)} molecules: {len(frame) - len(failed)} answered")
+
+
+def _trial_inputs(store: ObjectStore) -> list[str]:
+    """The first rows of the first registered library (by name), else well-known drugs."""
+    manifests = sorted(i.key for i in store.list(layout.LIBRARY_MANIFESTS))
+    for key in manifests[:1]:
+        name = key.removeprefix(layout.LIBRARY_MANIFESTS).removesuffix(".json")
+        manifest = load_manifest(store, name)
+        if manifest is not None and manifest.slices:
+            raw = store.read_parquet(layout.raw_slice(manifest.slices[0].key), ["input"])
+            texts = [t for t in raw.column("input").to_pylist()[: TRIAL_MOLECULES * 4] if t]
+            if texts:
+                return texts
+    return list(TRIAL_SMILES)

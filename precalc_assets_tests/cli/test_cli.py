@@ -161,6 +161,44 @@ def test_a_home_switched_to_s3_and_dynamodb_publishes_there_and_says_why(
     assert "0 partition(s) missing" in again and "count as missing" not in again
 
 
+@pytest.mark.parametrize(
+    ("request_", "says"),
+    [
+        (
+            {"runner": "python", "callable": "precalc_assets_tests.faulty_models:weigth"},
+            "has no attribute 'weigth'",
+        ),
+        (  # a script beside the spec, named relative to the working directory
+            {"runner": "command", "command": ["python3", "predict.py", "{input}", "{output}"]},
+            "predict.py",
+        ),
+        (
+            {"runner": "python", "callable": "precalc_assets_tests.faulty_models:one_row_short"},
+            None,  # fine on its few trial molecules: registered
+        ),
+    ],
+)
+def test_add_model_tries_a_model_without_examples_and_refuses_it_with_the_cause(
+    local_project, tmp_path, monkeypatch, request_, says
+):
+    """A typo'd callable or a command that is not there fails at `add-model`, on a few
+    library molecules, instead of in every run of every slice."""
+    (tmp_path / "predict.py").write_text("raise SystemExit('not here')\n")
+    monkeypatch.chdir(tmp_path)
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(30))))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**request_, "columns": ["mol_weight"]}))
+    result = precalc("add-model", "tried", "--spec", str(spec), ok=says is None)
+    if says is None:
+        assert "tried on 5 molecules: 5 answered" in result.output
+        return
+    assert result.exit_code == 1
+    assert "tried on 5 molecules before registering it, the model failed" in result.output
+    assert says in result.output and "Nothing was registered" in result.output
+    assert not local_project.store().exists(layout.model_request("tried"))
+    assert "tried" not in local_project.instance.get_dynamic_partitions("model")
+
+
 def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
     local_project, tmp_path, monkeypatch
 ):
