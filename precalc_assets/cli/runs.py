@@ -11,14 +11,19 @@ from typing import Any
 import click
 
 from precalc_assets import keys
+from precalc_assets.batches import Batch
 from precalc_assets.cli.progress import RunProgress
 from precalc_assets.cli.user_errors import user_errors
 from precalc_assets.definitions import build_definitions
 from precalc_assets.deployment import open_deployment
+from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.ledger.summary import summarize
+from precalc_assets.models.spec import ModelSpec
 from precalc_assets.orchestration.instance import open_instance, registered
 from precalc_assets.orchestration.ledger_reads import build_ledger
-from precalc_assets.orchestration.precalc_run import Scope, precalc_run
+from precalc_assets.orchestration.precalc_run import Scope, planned_runs, precalc_run
+from precalc_assets.steps.sample import sample_predictions
+from precalc_assets.steps.validate import Validation
 
 
 def available_cores() -> int:
@@ -54,16 +59,38 @@ def _count_option(
     keys.RUNS_PER_WORKER,
     "Runs a worker executes before a fresh process takes its place (flat memory).",
 )
+@_count_option(
+    "--sample",
+    None,
+    "Only compute and validate the first N molecules of the (first) slice for each model, "
+    "print them, and publish nothing.",
+    shown=False,
+)
+@click.option(
+    "--dry-run", is_flag=True, help="List the partitions and runs it would launch; run nothing."
+)
 def run(
     models: tuple[str, ...],
     slices: tuple[str, ...],
     partitions_per_run: int = keys.PARTITIONS_PER_RUN,
     workers: int = 1,
     runs_per_worker: int = keys.RUNS_PER_WORKER,
+    sample: int | None = None,
+    dry_run: bool = False,
 ) -> None:
     """Materialise every missing, stale or failed model x slice partition, `--workers`
     runs at a time (the ledger says which)."""
     instance = open_instance()
+    if sample is not None:
+        with user_errors():
+            chosen = registered(instance, keys.MODEL, models)
+            slice_key = registered(instance, keys.SLICE, slices)[0]
+            here = open_deployment()
+            for model_id in chosen:
+                spec = load_model_spec(here.store, model_id, here.policy)
+                found = sample_predictions(here.store, spec, slice_key, sample)
+                click.echo(sample_report(spec, slice_key, found))
+        return
     with user_errors():
         scope = Scope(
             registered(instance, keys.MODEL, models),
@@ -73,6 +100,11 @@ def run(
             runs_per_worker,
         )
         deployment = open_deployment()
+    if dry_run:
+        with user_errors():
+            plan, batches = planned_runs(instance, deployment, scope)
+        click.echo(dry_run_report(plan, batches, scope.workers))
+        return
     summary = precalc_run(build_definitions, instance, deployment, scope, _Terminal())
     print_report(scope.models, scope.slices)
     if summary.failures:
@@ -132,3 +164,41 @@ def print_report(models: list[str], slices: list[str], fmt: str = "table") -> No
         click.echo(
             f"{row['model']:18} {done:>12} {row['rows_published']:>15,} {row['rows_rejected']:>14,}"
         )
+
+
+SAMPLE_COLUMNS = 6  # of a wide model's outputs, shown in a sample's table
+
+
+def sample_report(spec: ModelSpec, slice_key: str, found: Validation) -> str:
+    """A sample's rows as a table (a wide model's first outputs), then its failures."""
+    names = spec.column_names
+    shown = names[:SAMPLE_COLUMNS]
+    header = ["inchikey", "smiles", *shown] + (
+        [f"... {len(names) - len(shown)} more"] * (len(names) > len(shown))
+    )
+    lines = [
+        f"{spec.model_id} on the first {len(found.valid) + len(found.quarantined)} molecules "
+        f"of {slice_key} (nothing published):",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in found.valid[["inchikey", "smiles", *shown]].itertuples(index=False):
+        cells = [str(value) for value in row] + [""] * (len(header) - len(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [f"failed: {key}: {why}" for key, why in found.failures().items()]
+    lines.append(f"{len(found.valid)} valid, {len(found.quarantined)} failed")
+    return "\n".join(lines)
+
+
+def dry_run_report(plan: dict[str, list[str]], batches: list[Batch], workers: int) -> str:
+    """`precalc run --dry-run`: each run it would launch, its partitions, and the total."""
+    partitions = sum(len(models) for models in plan.values())
+    lines = [
+        f"{partitions} partition(s) missing, stale or failed; {len(batches)} run(s) of up to "
+        f"{max((b.size for b in batches), default=0)} partition(s), {workers} at a time "
+        "(nothing run):"
+    ]
+    for batch in batches:
+        first, last = batch.range
+        lines.append(f"  run {first} .. {last}: {batch.size} partition(s)")
+    return "\n".join(lines)

@@ -103,8 +103,7 @@ def run_missing(
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     work = Work(job_name, models, slices, _published_ids(instance, planned))
     workers = 1 + (pool.processes if pool is not None else 0)
-    per_run = run_size(len(planned), workers, max_partitions_per_run)
-    batches = plan_batches(plan, models, slices, per_run)
+    batches = batches_for(instance, plan, workers, max_partitions_per_run)
 
     def done(batch: Batch, part: RunSummary) -> None:
         summary.add(part)
@@ -120,6 +119,19 @@ def run_missing(
         return summary
     _run_in_workers(instance, work, batches, pool.with_this_process(defs, instance), done)
     return summary
+
+
+def batches_for(
+    instance: dg.DagsterInstance, plan: dict[str, list[str]], workers: int, max_per_run: int
+) -> list[Batch]:
+    """The runs `run_missing` launches for `plan` (slice -> models) on `workers`."""
+    planned = sum(len(models) for models in plan.values())
+    return plan_batches(
+        plan,
+        instance.get_dynamic_partitions(keys.MODEL),
+        instance.get_dynamic_partitions(keys.SLICE),
+        run_size(planned, workers, max_per_run),
+    )
 
 
 def _run_in_workers(

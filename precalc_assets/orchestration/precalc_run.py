@@ -22,6 +22,7 @@ from precalc_assets.orchestration.check_executions import partitions_needing_che
 from precalc_assets.orchestration.execution import (
     RunSummary,
     WorkerPool,
+    batches_for,
     materialize_ledger,
     run_missing,
 )
@@ -135,3 +136,14 @@ def _batches_ended(ended: Ended | None) -> Callable[[Batch, RunSummary], None] |
     if ended is None:
         return None
     return lambda _, part: ended(part.partitions_done, list(part.failures))
+
+
+def planned_runs(
+    instance: dg.DagsterInstance, deployment: Deployment, scope: Scope
+) -> tuple[dict[str, list[str]], list[Batch]]:
+    """What `precalc run` would do in `scope`, and nothing else: the partitions to run
+    (slice -> models) and the runs they would be packed into."""
+    store, table_url = deployment.store, deployment.table.url
+    ledger = build_ledger(instance, store, deployment.policy, table_url, scope.models, scope.slices)
+    plan = work_to_do(ledger)
+    return plan, batches_for(instance, plan, scope.workers, scope.partitions_per_run)

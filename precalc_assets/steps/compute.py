@@ -25,7 +25,7 @@ from precalc_assets.models.runners.base import Log, no_log
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.steps.predict import model_inputs
 from precalc_assets.steps.publish import publish_columns, serving_items
-from precalc_assets.steps.validate import validate_frame, validated_table
+from precalc_assets.steps.validate import Validation, validate_frame, validated_table
 from precalc_assets.stores.object_store import ObjectStore
 from precalc_assets.stores.serving_table import ServingItem, ServingTable
 
@@ -58,18 +58,7 @@ def compute_and_publish(
     log: Log = no_log,
 ) -> Computed:
     """Run the model on `molecules`, validate, record under `computed/`, then serve."""
-    needs_mols = runner_class(spec.runner, spec.model_id).needs_mols
-    mols = mols_from_inputs(molecules.smiles) if needs_mols else []
-    given = model_inputs(spec, molecules.texts, molecules.smiles)
-    outputs = run_model(spec, given, mols, " on molecules a lookup missed", log)
-    keys = pd.DataFrame(
-        {
-            "row": range(len(molecules.inchikeys)),
-            "inchikey": molecules.inchikeys,
-            "smiles": molecules.smiles,
-        }
-    )
-    validation = validate_frame(pd.concat([keys, outputs], axis=1), spec)
+    validation = computed_rows(spec, molecules, " on molecules a lookup missed", log)
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}"
     items = serving_items(validation.valid, spec, COMPUTED_SLICE, RUN_PREFIX + name)
     if items:
@@ -81,3 +70,19 @@ def compute_and_publish(
         serving.upsert(items)
         publish_columns(store, spec, replace=False)
     return Computed({item.inchikey: item for item in items}, validation.failures())
+
+
+def computed_rows(spec: ModelSpec, molecules: Molecules, where: str, log: Log) -> Validation:
+    """The model over `molecules` (each given as the slice steps give it), validated."""
+    needs_mols = runner_class(spec.runner, spec.model_id).needs_mols
+    mols = mols_from_inputs(molecules.smiles) if needs_mols else []
+    given = model_inputs(spec, molecules.texts, molecules.smiles)
+    outputs = run_model(spec, given, mols, where, log)
+    keys = pd.DataFrame(
+        {
+            "row": range(len(molecules.inchikeys)),
+            "inchikey": molecules.inchikeys,
+            "smiles": molecules.smiles,
+        }
+    )
+    return validate_frame(pd.concat([keys, outputs], axis=1), spec)

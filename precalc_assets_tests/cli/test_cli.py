@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -14,6 +15,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
+from precalc_assets.stores.errors import StoreError
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
 from precalc_assets_tests.project import Project, precalc
@@ -197,6 +199,41 @@ def test_add_model_tries_a_model_without_examples_and_refuses_it_with_the_cause(
     assert says in result.output and "Nothing was registered" in result.output
     assert not local_project.store().exists(layout.model_request("tried"))
     assert "tried" not in local_project.instance.get_dynamic_partitions("model")
+
+
+def test_run_sample_prints_the_values_of_a_few_molecules_and_publishes_nothing(project, tmp_path):
+    """The hub's sample-only runs: N molecules of a slice computed and validated, their
+    values printed; no Dagster run, no file, no served item."""
+    lines = nci_lines(30)
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", lines)), "--slice-size", "20")
+    precalc("add-model", "eos3b5e")
+    out = precalc("run", "--sample", "10", "--model", "eos3b5e").output
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "-N |" in line]
+    assert len(rows) == 10 and "10 valid, 0 failed" in out
+    first = expected_molecules([line.split()[0] for line in lines])
+    key, smiles = next(iter(first.items()))
+    weight = Descriptors.MolWt(Chem.MolFromSmiles(smiles))
+    assert rows[0].startswith(f"| {key} | {smiles} | ") and str(weight) in rows[0]
+    with contextlib.suppress(StoreError):  # DynamoDB: no table was even created
+        assert project.serving().count("eos3b5e") == 0
+    assert not list(project.store().list("predictions/"))
+    assert not project.instance.get_run_records()
+
+
+def test_run_dry_run_lists_the_runs_it_would_launch_and_runs_nothing(local_project, tmp_path):
+    precalc(
+        "add-library", str(write_library(tmp_path / "lib.smi", nci_lines(50))), "--slice-size", "10"
+    )
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "rdkit-physchem")
+    out = precalc("run", "--dry-run", "--workers", "2", "--partitions-per-run", "4").output
+    # 10 partitions on 2 workers, up to 4 a run: equal rounds of both models x one slice.
+    assert out.splitlines()[0].startswith("10 partition(s) missing, stale or failed; 5 run(s)")
+    assert "  run eos3b5e|lib-0004 .. rdkit-physchem|lib-0004: 2 partition(s)" in out
+    assert not local_project.instance.get_run_records()
+    precalc("run", "--model", "eos3b5e")
+    out = precalc("run", "--dry-run", "--model", "eos3b5e").output
+    assert out.startswith("0 partition(s) missing, stale or failed; 0 run(s)")
 
 
 def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
