@@ -1,4 +1,8 @@
-"""`precalc run` and `status`: materialise what is missing, in this process, and report."""
+"""`precalc run` and `status`: materialise what is missing, in this process, and report.
+
+The model and slice IDs named are checked against storage first: Dagster (and the code
+location) are imported only once they are known, so a typo fails in a moment, naming
+the closest registered ID."""
 
 from __future__ import annotations
 
@@ -14,14 +18,11 @@ from precalc_assets import keys
 from precalc_assets.batches import Batch
 from precalc_assets.cli.progress import RunProgress
 from precalc_assets.cli.user_errors import user_errors
-from precalc_assets.definitions import build_definitions
-from precalc_assets.deployment import open_deployment
+from precalc_assets.deployment import open_deployment, open_storage
 from precalc_assets.inputs.model_requests import load_model_spec
+from precalc_assets.inputs.registered import check_named
 from precalc_assets.ledger.summary import summarize
 from precalc_assets.models.spec import ModelSpec
-from precalc_assets.orchestration.instance import open_instance, registered
-from precalc_assets.orchestration.ledger_reads import build_ledger
-from precalc_assets.orchestration.precalc_run import Scope, planned_runs, precalc_run
 from precalc_assets.steps.sample import sample_predictions
 from precalc_assets.steps.validate import Validation
 
@@ -80,6 +81,12 @@ def run(
 ) -> None:
     """Materialise every missing, stale or failed model x slice partition, `--workers`
     runs at a time (the ledger says which)."""
+    with user_errors():
+        check_named(open_storage(), models, slices)
+    from precalc_assets.definitions import build_definitions
+    from precalc_assets.orchestration.instance import open_instance, registered
+    from precalc_assets.orchestration.precalc_run import Scope, planned_runs, precalc_run
+
     instance = open_instance()
     if sample is not None:
         with user_errors():
@@ -133,12 +140,17 @@ class _Terminal:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def status(fmt: str) -> None:
     """Per model: slices done, rows published, rows rejected."""
+    from precalc_assets.orchestration.instance import open_instance, registered
+
     inst = open_instance()
     models, slices = registered(inst, keys.MODEL), registered(inst, keys.SLICE)
     print_report(models, slices, fmt)
 
 
 def print_report(models: list[str], slices: list[str], fmt: str = "table") -> None:
+    from precalc_assets.orchestration.instance import open_instance
+    from precalc_assets.orchestration.ledger_reads import build_ledger
+
     with user_errors():
         here = open_deployment()
         ledger = build_ledger(

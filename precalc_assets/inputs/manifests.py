@@ -64,6 +64,15 @@ def load_manifest(store: ObjectStore, name: str) -> LibraryManifest | None:
         return None
 
 
+def library_manifests(store: ObjectStore) -> list[LibraryManifest]:
+    """Every registered library's manifest, by name."""
+    names = sorted(
+        info.key.removeprefix(layout.LIBRARY_MANIFESTS).removesuffix(".json")
+        for info in store.list(layout.LIBRARY_MANIFESTS)
+    )
+    return [manifest for name in names if (manifest := load_manifest(store, name)) is not None]
+
+
 def manifest_for_slice(store: ObjectStore, slice_key: str) -> LibraryManifest:
     name, _ = parse_slice_key(slice_key)
     manifest = load_manifest(store, name)

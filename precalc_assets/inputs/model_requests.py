@@ -18,7 +18,7 @@ from typing import Any
 
 from precalc_assets import layout
 from precalc_assets.chem import identify
-from precalc_assets.inputs.manifests import load_manifest
+from precalc_assets.inputs.manifests import library_manifests
 from precalc_assets.models.card import ModelCard
 from precalc_assets.models.catalog import (
     check_item_size,
@@ -305,13 +305,9 @@ def try_model(store: ObjectStore, spec: ModelSpec, source: str, log: Log = no_lo
 
 def _trial_inputs(store: ObjectStore) -> list[str]:
     """The first rows of the first registered library (by name), else well-known drugs."""
-    manifests = sorted(i.key for i in store.list(layout.LIBRARY_MANIFESTS))
-    for key in manifests[:1]:
-        name = key.removeprefix(layout.LIBRARY_MANIFESTS).removesuffix(".json")
-        manifest = load_manifest(store, name)
-        if manifest is not None and manifest.slices:
-            raw = store.read_parquet(layout.raw_slice(manifest.slices[0].key), ["input"])
-            texts = [t for t in raw.column("input").to_pylist()[: TRIAL_MOLECULES * 4] if t]
-            if texts:
-                return texts
+    for manifest in [m for m in library_manifests(store) if m.slices][:1]:
+        raw = store.read_parquet(layout.raw_slice(manifest.slices[0].key), ["input"])
+        texts = [t for t in raw.column("input").to_pylist()[: TRIAL_MOLECULES * 4] if t]
+        if texts:
+            return texts
     return list(TRIAL_SMILES)

@@ -7,11 +7,9 @@ from collections.abc import Iterable
 import dagster as dg
 
 from precalc_assets import keys
+from precalc_assets.ids import not_registered
+from precalc_assets.inputs.registered import NotRegistered
 from precalc_assets.settings import Settings, ensure_dagster_home
-
-
-class NotRegistered(ValueError):
-    """A model or slice named on the command line that was never registered."""
 
 
 def open_instance() -> dg.DagsterInstance:
@@ -28,8 +26,8 @@ def registered(
     chosen = list(chosen)
     unknown = [c for c in chosen if c not in registered_keys]
     if unknown:
-        what = "precalc add-model" if dimension == keys.MODEL else "precalc add-library"
-        raise NotRegistered(f"not registered {dimension}(s): {unknown}; register with `{what}`")
+        fix = "precalc add-model" if dimension == keys.MODEL else "precalc add-library"
+        raise NotRegistered(not_registered(dimension, unknown, registered_keys, fix))
     return [k for k in registered_keys if not chosen or k in chosen]
 
 

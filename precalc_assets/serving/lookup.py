@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precalc_assets import layout
-from precalc_assets.ids import InvalidIdError, validate_id
+from precalc_assets.ids import InvalidIdError, did_you_mean, id_list, validate_id
 from precalc_assets.models.published_columns import served_columns
 from precalc_assets.models.spec import OutputColumn
 from precalc_assets.stores.object_store import ObjectStore
@@ -63,8 +63,8 @@ class UnknownModelError(LookupInputError):
 
     def _message(self, why: str) -> str:
         return (
-            f"model {self.model_id!r}: {why}; registered models: "
-            f"{', '.join(self.registered) or 'none'}. "
+            f"model {self.model_id!r}{did_you_mean(self.model_id, self.registered)}: {why}; "
+            f"registered models: {id_list(self.registered)}. "
             "Check the model ID, or register the model with `precalc add-model`"
         )
 

@@ -309,7 +309,7 @@ def test_add_library_max_smiles_length_out_of_range_is_a_usage_error(
     ("model_id", "says"),
     [
         ("eos9zzz", "model 'eos9zzz': not registered in "),
-        ("eos3b5e-typo", "model 'eos3b5e-typo': not registered in "),
+        ("eos3b5e-typo", "model 'eos3b5e-typo' (did you mean 'eos3b5e'?): not registered in "),
         ("EOS|3b5e", "invalid model ID 'EOS|3b5e'"),
     ],
 )
@@ -381,7 +381,6 @@ def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp
         **os.environ,
         "PRECALC_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
-        FAIL_SWITCH: "1",
     }
     spec = tmp_path / "crashy.json"
     crashy = "precalc_assets_tests.faulty_models:weight_or_crash"
@@ -390,6 +389,7 @@ def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp
     for args in (["add-library", str(library)], ["add-model", "crashy", "--spec", str(spec)]):
         subprocess.run([sys.executable, "-m", "precalc_assets.cli", *args], env=env, check=True,
                        capture_output=True)  # fmt: skip
+    env[FAIL_SWITCH] = "1"  # it crashes from now on (its trial at registration passed)
     run = subprocess.run([sys.executable, "-m", "precalc_assets.cli", "run"], env=env,
                          capture_output=True, text=True)  # fmt: skip
     shown = run.stdout + run.stderr
@@ -454,6 +454,29 @@ def test_a_worker_is_replaced_after_its_runs_per_worker(local_project, tmp_path)
     assert len(pids) == 4 and str(os.getpid()) in pids  # this one retired after its run
     served = local_project.serving().get_many("eos3b5e", list(expected_molecules(lines)))
     assert len(served) == len(expected_molecules(lines))
+
+
+def test_a_typo_in_a_model_or_slice_fails_before_dagster_loads_naming_the_closest(
+    local_project, tmp_path
+):
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", nci_lines(30))))
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "morgan-fp2048")
+    code = (
+        "import sys\nfrom precalc_assets.cli import main\n"
+        "try:\n    main(['run', '--model', 'eos3b5f', '--model', 'morgan'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('dagster loaded:', 'dagster' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "dagster loaded: False" in ran.stdout, ran.stdout + ran.stderr
+    assert (
+        "not registered model(s): 'eos3b5f' (did you mean 'eos3b5e'?), 'morgan' (did you mean "
+        "'morgan-fp2048'?); registered models: eos3b5e, morgan-fp2048; register with "
+        "`precalc add-model`"
+    ) in ran.stderr
+    says = precalc("run", "--slice", "lib-0003", ok=False).output
+    assert "'lib-0003' (did you mean 'lib-0000'?); registered slices: lib-0000" in says
 
 
 @pytest.mark.parametrize(
