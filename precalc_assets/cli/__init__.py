@@ -37,6 +37,7 @@ class _Precalc(click.Group):
             return super().invoke(ctx)
 
 
-@click.group(cls=_Precalc)
+@click.group(cls=_Precalc, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="precalc_assets", prog_name="precalc")
 def main() -> None:
     """Precalculate model predictions over a molecule library with Dagster."""

@@ -27,4 +27,5 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("serve", "serve", "A local HTTP API of lookups, with OpenAPI docs and /models."),
     "lake-ddl": ("lake", "lake_ddl", "Athena DDL and a DuckDB query for the Parquet files."),
     "demo": ("demo", "demo", "The quick start: the built-ins over RDKit's NCI sample."),
+    "env": ("env", "env", "Where commands read and write here: home, instance, stores, warnings."),
 }

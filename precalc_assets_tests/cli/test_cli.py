@@ -479,6 +479,29 @@ def test_a_typo_in_a_model_or_slice_fails_before_dagster_loads_naming_the_closes
     assert "'lib-0003' (did you mean 'lib-0000'?); registered slices: lib-0000" in says
 
 
+def test_env_says_where_commands_read_and_write_and_warns_of_an_empty_home(
+    local_project, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-print-me")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    result = precalc("env")
+    assert f"home           {tmp_path / 'elsewhere'} (does not exist yet)" in result.output
+    assert f"storage        file://{tmp_path / 'elsewhere' / 'storage'}" in result.output
+    assert "warning: no models or libraries registered in file://" in result.output
+    assert "set PRECALC_HOME" in result.output and "(credentials set)" in result.output
+    assert "do-not-print-me" not in result.output and "AKIDEXAMPLE" not in result.output
+    assert not (tmp_path / "elsewhere").exists()  # nothing created
+
+    monkeypatch.setenv("PRECALC_HOME", str(tmp_path / "home"))
+    precalc("add-model", "eos3b5e")
+    result = precalc("env")
+    assert "registered     1 model(s) (eos3b5e), 0 library(ies) (-)" in result.output
+    assert "warning" not in result.output
+    assert precalc("--version").output.startswith("precalc, version ")
+    assert " run [OPTIONS]" in precalc("run", "-h").output
+
+
 @pytest.mark.parametrize(
     "args", [["--help"], ["lookup", "--model", "eos3b5e", "--key", "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"]]
 )
