@@ -47,6 +47,9 @@ class Alert:
     run_id: str = ""
     timestamp: str = field(default_factory=utc_now_iso)
     event_id: int | None = None
+    # A model x library's alert: its library and every failing partition, worst first.
+    library: str = ""
+    partitions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
@@ -70,6 +73,9 @@ class Alert:
     def where(self) -> str:
         if self.partition:
             return self.partition
+        if self.library:
+            many = f" ({len(self.partitions)} partitions)" if self.partitions else ""
+            return f"{self.model} x library {self.library}{many}"
         if self.model or self.slice:
             return partition_id(self.model or "?", self.slice or "?")
         return ""
@@ -118,4 +124,5 @@ class Alert:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
         names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in names})
+        fields = {k: v for k, v in data.items() if k in names}
+        return cls(**fields | {"partitions": tuple(fields.get("partitions", ()))})

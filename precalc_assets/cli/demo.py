@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -13,6 +14,8 @@ from precalc_assets.cli.reports import alerts, checks
 from precalc_assets.cli.runs import run
 from precalc_assets.models.catalog import builtin_ids
 from precalc_assets.settings import Settings
+
+REFERENCE = "nci-first5k-0000"  # the demo's reference slice for drift
 
 
 @click.command("demo")
@@ -31,8 +34,12 @@ def demo(slice_size: int) -> None:
     ctx = click.get_current_context()
     ctx.invoke(add_library, path=library, name="nci-first5k", slice_size=slice_size)
     ctx.invoke(add_library, path=fragments, name="fragments", slice_size=slice_size)
+    # Each library is its own drift baseline by default; here NCI is the reference library
+    # the fragments are compared with, so their drift shows (one alert per model).
+    reference = fragments.parent / "reference-library.json"
+    reference.write_text(json.dumps({"checks": {"drift": {"baseline_slice": REFERENCE}}}))
     for model_id in builtin_ids():
-        ctx.invoke(add_model, model_id=model_id, spec=None)
+        ctx.invoke(add_model, model_id=model_id, spec=reference)
     # One worker: the two libraries share a few InChIKeys, and concurrent runs publishing
     # the same key at the same moment can both count it (README, known limitations).
     ctx.invoke(run, models=(), slices=(), workers=1)

@@ -45,6 +45,7 @@ import dagster as dg
 from precalc_assets import keys
 from precalc_assets.batches import Batch, plan_batches, run_size
 from precalc_assets.orchestration.partitions import partition_key
+from precalc_assets.orchestration.run_failures import first_error_line
 from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_flight
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
 
@@ -509,10 +510,4 @@ def _published_ids(instance: dg.DagsterInstance, partitions: list[str]) -> dict[
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None and "dagster" in error.cls_name.lower():
-                error = error.cause
-            return error.message.strip().splitlines()[0] if error.message else error.cls_name
-    return "run failed"
+    return first_error_line(result.all_events) or "run failed"

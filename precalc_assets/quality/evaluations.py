@@ -122,10 +122,10 @@ def evaluate_drift(
     report process it keeps too, saves importing Evidently again for each report."""
     settings = check_settings(spec)
     policy = settings.drift
-    baseline = drift_baseline(store, spec, slices, settings.baseline_slice)
+    baseline = drift_baseline(store, spec, slice_key, slices, settings.baseline_slice)
     pinned = {"baseline_slice": baseline or ""}
     if baseline is None or baseline == slice_key:
-        why = "this slice is the model's drift baseline" if baseline else "no baseline yet"
+        why = "this slice is its library's drift baseline" if baseline else "no baseline yet"
         return Outcome(True, WARN, 0.0, policy.warn_share, why, figures=pinned)
     reference = _baseline_frame(store, spec, baseline, baselines)
     if reference is None:

@@ -30,7 +30,7 @@ def drift_project(local_project, tmp_path):
     project.add_library(write_library(tmp_path / "nci.smi", nci_lines(3000)), "nci", 1000)
     fragments = fragment_smiles((line.split()[0] for line in nci_lines(4999)), 1000, 10)
     project.add_library(write_library(tmp_path / "frag.smi", fragments), "frag", 1000)
-    project.add_model("eos3b5e")
+    project.add_model("eos3b5e", {"checks": {"drift": {"baseline_slice": "nci-0000"}}})
     return project
 
 
@@ -39,8 +39,8 @@ def test_drifted_slice_warns_and_same_distribution_passes(drift_project):
     for slice_key in ("nci-0000", "nci-0001", "nci-0002", "frag-0000"):
         assert project.precalculate("eos3b5e", slice_key).success
     drift = evaluations(project.instance, "prediction_drift")
-    assert drift["eos3b5e|nci-0000"].passed  # the baseline: first registered slice
-    assert drift["eos3b5e|nci-0000"].description == "this slice is the model's drift baseline"
+    assert drift["eos3b5e|nci-0000"].passed  # the baseline: the reference library's slice
+    assert drift["eos3b5e|nci-0000"].description == "this slice is its library's drift baseline"
     assert drift["eos3b5e|nci-0001"].passed and drift["eos3b5e|nci-0002"].passed
     frag = drift["eos3b5e|frag-0000"]
     assert not frag.passed and frag.severity == dg.AssetCheckSeverity.WARN

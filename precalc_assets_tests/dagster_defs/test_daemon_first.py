@@ -37,7 +37,8 @@ def test_daemon_first_then_precalc_sees_everything_and_alerts(tmp_path):
         store.put_file("inputs/library/nci.smi", write_library(tmp_path / "nci.smi", smiles))
         fragments = fragment_smiles(smiles, 100, max_heavy_atoms=10)
         store.put_file("inputs/library/frag.smi", write_library(tmp_path / "f.smi", fragments))
-        store.put_bytes("inputs/models/eos3b5e.json", b"{}")
+        reference = {"checks": {"drift": {"baseline_slice": "nci-0000"}}}  # frag drifts from it
+        store.put_bytes("inputs/models/eos3b5e.json", json.dumps(reference).encode())
 
         alerts = home / "alerts.jsonl"
         deadline = time.monotonic() + 420

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,13 +69,14 @@ def materialise(local_project, tmp_path):
     return run
 
 
-def _spec(project, store, model_id: str, checks: dict | None = None):
-    spec = load_model_spec(store, model_id, project.policy())
-    if checks is not None:
-        from dataclasses import replace
+# The fragments are compared with NCI, the reference library (each library is its own
+# baseline by default).
+REFERENCE = {"baseline_slice": SLICES[0]}
 
-        spec = replace(spec, checks=checks)
-    return spec
+
+def _spec(project, store, model_id: str, drift: dict | None = None):
+    spec = load_model_spec(store, model_id, project.policy())
+    return replace(spec, checks={"drift": {**REFERENCE, **(drift or {})}})
 
 
 @pytest.mark.parametrize("model_id", ["eos3b5e", "morgan-fp2048"])
@@ -126,14 +128,14 @@ def test_drift_report_only_for_failing_partitions_by_default(materialise) -> Non
     assert warned.links == {"report": store.uri(report)}
     assert b"<html" in store.get_bytes(report)[:500].lower()
 
-    always = _spec(project, store, "eos3b5e", {"drift": {"report": "always"}})
+    always = _spec(project, store, "eos3b5e", {"report": "always"})
     on_demand = evaluate_drift(store, always, SLICES[1], SLICES)
     assert on_demand.passed and set(on_demand.links) == {"report"}
     assert store.exists(layout.drift_report("eos3b5e", SLICES[1]))
     # Same verdict, whether or not a report was written.
     assert (on_demand.description, on_demand.table) == (passed.description, passed.table)
 
-    never = _spec(project, store, "eos3b5e", {"drift": {"report": "never"}})
+    never = _spec(project, store, "eos3b5e", {"report": "never"})
     quiet = evaluate_drift(store, never, SLICES[2], SLICES)
     assert not quiet.passed and quiet.links == {} and quiet.table == warned.table
     # The report of an earlier evaluation would contradict this one: it is gone.
@@ -165,7 +167,7 @@ def test_passing_checks_never_import_evidently(materialise, tmp_path: Path) -> N
     script = tmp_path / "checks.py"
     script.write_text(
         f"""
-import json, sys
+import dataclasses, json, sys
 from precalc_assets.inputs.model_requests import load_model_spec
 from precalc_assets.models.trust import ModelPolicy
 from precalc_assets.quality import evaluations as e
@@ -173,6 +175,7 @@ from precalc_assets.stores.factory import open_object_store, open_serving_table
 store = open_object_store({store.url!r})
 serving = open_serving_table({project.serving().url!r})
 spec = load_model_spec(store, "eos3b5e", ModelPolicy.load(None, ()))
+spec = dataclasses.replace(spec, checks={{"drift": {REFERENCE!r}}})
 slices = {json.dumps(SLICES)}
 outcomes = [
     e.evaluate_completeness(store, spec, "nci-0001"),
@@ -193,3 +196,16 @@ print("evidently" in sys.modules)
     assert json.loads(passed) == [True] * 5 and [before, after] == ["False False", "False"]
     assert "<html" in store.get_bytes(layout.drift_report("eos3b5e", "frag-0000")).decode()[:2000]
     assert json.loads(links)["report"].endswith("frag-0000.html"), links
+
+
+def test_each_library_is_its_own_drift_baseline_by_default(materialise) -> None:
+    """A new library of another chemical space is compared with its own first slice, not
+    with the first library's: it does not WARN on every slice."""
+    project, store = materialise("eos3b5e")
+    spec = load_model_spec(store, "eos3b5e", project.policy())
+    own = evaluate_drift(store, spec, "frag-0000", SLICES)
+    assert own.passed and own.description == "this slice is its library's drift baseline"
+    assert evaluate_drift(store, spec, "nci-0001", SLICES).figures["baseline_slice"] == "nci-0000"
+    assert store.exists(layout.drift_baseline("eos3b5e", "frag"))
+    against_nci = evaluate_drift(store, _spec(project, store, "eos3b5e"), "frag-0000", SLICES)
+    assert not against_nci.passed  # the reference library's choice: it drifts

@@ -12,7 +12,7 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.alerts.alert import Alert
-from precalc_assets.alerts.transitions import check_transition
+from precalc_assets.alerts.transitions import CheckResult, check_alerts_for
 from precalc_assets.dagster_defs.resources import NotifierResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_span
 from precalc_assets.dagster_defs.sensors.running import running_sensor
@@ -23,27 +23,18 @@ from precalc_assets.orchestration.check_executions import (
     executions_after,
     metadata_number,
 )
+from precalc_assets.orchestration.run_failures import run_failure_cause
 
 ALERT_BATCH = 500
 
 
-def check_alert(
-    evaluation: dg.AssetCheckEvaluation, record, failing: dict[str, str]
-) -> Alert | None:
-    """An alert when a check starts failing (or changes severity), one when it passes
-    again; nothing while it stays in the same state (no alert stuck on forever)."""
-    asset = evaluation.asset_key.to_user_string()
-    where = f"{asset}/{evaluation.check_name}/{evaluation.partition or ''}"
-    transition = check_transition(failing, where, evaluation.passed, evaluation.severity.value)
-    if transition is None:
-        return None
-    kind, severity = transition
-    return Alert(
-        kind=kind,
-        severity=severity,
-        asset=asset,
+def check_result(evaluation: dg.AssetCheckEvaluation, record) -> CheckResult:
+    return CheckResult(
+        asset=evaluation.asset_key.to_user_string(),
         check=evaluation.check_name,
         partition=evaluation.partition or "",
+        passed=evaluation.passed,
+        severity=evaluation.severity.value,
         score=metadata_number(evaluation.metadata, "score"),
         threshold=metadata_number(evaluation.metadata, "threshold"),
         message=evaluation.description or "",
@@ -67,7 +58,7 @@ def check_alerts(
     tick (its evaluation replaces it under the same id), one whose run ended without
     an evaluation is skipped.
     """
-    alerts: list[Alert] = []
+    results: list[CheckResult] = []
     new_state: dict = {}
     active: dict[str, bool] = {}
 
@@ -88,34 +79,46 @@ def check_alerts(
                 if record.status.value == PLANNED and run_is_active(record.run_id):
                     continue
                 evaluation = evaluation_of(record)
-                alert = check_alert(evaluation, record, failing) if evaluation else None
-                if alert is not None:
-                    alerts.append(alert)
+                if evaluation is not None:
+                    results.append(check_result(evaluation, record))
             handled.add(record.id)
         for record in records:  # the watermark moves up to the first unhandled id
             if record.id not in handled:
                 break
             after = record.id
         new_state[name] = {"after": after, "seen": sorted(i for i in handled if i > after)}
-    return alerts, new_state
+    return check_alerts_for(results, failing), new_state
 
 
 def run_alert(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> Alert:
+    """A failed run: its partitions, its model and slice where it had one of each, and
+    its first failed step's own error in one line."""
     run = instance.get_run_by_id(record.run_id)
     tags = run.tags if run else {}
     partition = tags.get(keys.PARTITION_TAG, "")
     span = run_span(tags)
-    message = record.event_log_entry.message or "run failed"
+    first, _, last = span.partition(" .. ")
+    model, slice_key = _one_each(first, last or first)
+    cause = run_failure_cause(instance, record.run_id)
+    message = cause or record.event_log_entry.message or "run failed"
     return Alert(
         kind="run_failed",
         severity="ERROR",
         asset=run.job_name if run else "",
         partition=partition,
+        model=model,
+        slice=slice_key,
         message=f"{message} (partitions {span})" if span else message,
         run_id=record.run_id,
         timestamp=_iso(record.timestamp),
         event_id=record.storage_id,
     )
+
+
+def _one_each(first: str, last: str) -> tuple[str, str]:
+    """(model, slice) of a run's span, each "" where the span has several."""
+    (m1, _, s1), (m2, _, s2) = first.partition(keys.SEPARATOR), last.partition(keys.SEPARATOR)
+    return (m1 if m1 == m2 else ""), (s1 if s1 == s2 else "")
 
 
 @running_sensor(

@@ -17,6 +17,8 @@ from precalc_assets.alerts.sns import SNS_TOPIC_ENV
 from precalc_assets.dagster_defs.sensors.alerts import check_alerts_sensor
 from precalc_assets.definitions import build_definitions
 from precalc_assets_tests.alert_receivers import alerts_file, read_jsonl
+from precalc_assets_tests.faulty_models import FAIL_SWITCH
+from precalc_assets_tests.molecules import nci_lines, write_library
 
 
 def evaluation(
@@ -128,3 +130,56 @@ def test_a_failed_delivery_keeps_the_cursor_and_is_retried(
     assert json.loads(cursor)["checks"]["published_predictions:prediction_drift"]["after"] > 0
     assert len(webhook.texts()) == 2  # the refused one, then the delivered one
     assert len(read_jsonl(alerts_file(tmp_path))) == 1  # JSONL holds it once
+
+
+def test_alerts_are_one_per_model_and_library_naming_the_worst_partitions(
+    local_project, tmp_path, webhook, monkeypatch
+):
+    """A new library whose slices all drift is one message per model, not one per
+    slice; it is said again only when its severity changes, and once when all pass."""
+    monkeypatch.setenv(SLACK_WEBHOOK_ENV, webhook.url)
+    instance = local_project.instance
+    for i in range(1, 10):
+        report(instance, evaluation(f"eos3b5e|new-{i:04d}", False, 0.3 + i / 100))
+    report(instance, evaluation("morgan-fp2048|new-0002", False, 0.5))
+    report(instance, evaluation("eos3b5e|old-0003", False, 0.4))
+    cursor = tick(instance, None)
+    lines = read_jsonl(alerts_file(tmp_path))
+    assert len(lines) == len(webhook.texts()) == 3
+    many = next(line for line in lines if line["library"] == "new" and line["model"] == "eos3b5e")
+    assert len(many["partitions"]) == 9 and many["partitions"][0] == "eos3b5e|new-0009"
+    assert many["message"].startswith(
+        "9 partitions failing; worst: eos3b5e|new-0009 (0.39), eos3b5e|new-0008 (0.38)"
+    )
+    assert "eos3b5e x library new (9 partitions)" in webhook.texts()[0] + webhook.texts()[1]
+
+    report(instance, evaluation("eos3b5e|new-0010", False, 0.9))  # the same state: silence
+    cursor = tick(instance, cursor)
+    assert len(read_jsonl(alerts_file(tmp_path))) == 3
+    report(instance, evaluation("eos3b5e|new-0004", False, 0.95, severity="ERROR"))
+    cursor = tick(instance, cursor)
+    (worse,) = read_jsonl(alerts_file(tmp_path))[3:]
+    assert (worse["severity"], len(worse["partitions"])) == ("ERROR", 10)
+
+    for i in range(1, 11):
+        report(instance, evaluation(f"eos3b5e|new-{i:04d}", True, 0.1))
+    tick(instance, cursor)
+    (recovered,) = read_jsonl(alerts_file(tmp_path))[4:]
+    assert recovered["kind"] == "check_recovered" and recovered["library"] == "new"
+
+
+def test_a_run_failure_alert_names_its_model_slice_and_cause(local_project, tmp_path):
+    local_project.add_library(write_library(tmp_path / "l.smi", nci_lines(20)), "lib", 20)
+    crashy = {"runner": "python", "callable": "precalc_assets_tests.faulty_models:weight_or_crash"}
+    local_project.add_model("crashy", {**crashy, "columns": ["mol_weight"]})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(FAIL_SWITCH, "1")
+        assert not local_project.precalculate("crashy", "lib-0000").success
+    tick(local_project.instance, None)
+    (alert,) = [a for a in read_jsonl(alerts_file(tmp_path)) if a["kind"] == "run_failed"]
+    assert (alert["model"], alert["slice"], alert["partition"]) == (
+        "crashy",
+        "lib-0000",
+        "crashy|lib-0000",
+    )
+    assert "crashed halfway through the slice" in alert["message"]
