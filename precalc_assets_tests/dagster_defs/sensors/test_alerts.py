@@ -14,11 +14,13 @@ from dagster._core.events import DagsterEvent, DagsterEventType
 from precalc_assets.alerts.delivery import AlertDeliveryError
 from precalc_assets.alerts.slack import SLACK_WEBHOOK_ENV
 from precalc_assets.alerts.sns import SNS_TOPIC_ENV
+from precalc_assets.chem import fragment_smiles
 from precalc_assets.dagster_defs.sensors.alerts import check_alerts_sensor
 from precalc_assets.definitions import build_definitions
 from precalc_assets_tests.alert_receivers import alerts_file, read_jsonl
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.molecules import nci_lines, write_library
+from precalc_assets_tests.project import precalc
 
 
 def evaluation(
@@ -183,3 +185,28 @@ def test_a_run_failure_alert_names_its_model_slice_and_cause(local_project, tmp_
         "crashy|lib-0000",
     )
     assert "crashed halfway through the slice" in alert["message"]
+
+
+def test_a_new_library_of_10_slices_for_3_models_is_one_drift_message_per_model(
+    local_project, tmp_path
+):
+    """Compared with a reference library, every slice of a new library of fragments
+    drifts for every model: one message per model and library, not one per slice (by
+    default a library is its own baseline: `quality/test_evaluations.py`)."""
+    precalc("add-library", str(write_library(tmp_path / "nci.smi", nci_lines(40))))
+    spec = tmp_path / "checks.json"
+    spec.write_text(json.dumps({"checks": {"drift": {"baseline_slice": "nci-0000"}}}))
+    models = ("eos3b5e", "morgan-fp2048", "rdkit-physchem")
+    for model_id in models:
+        precalc("add-model", model_id, "--spec", str(spec))
+    precalc("run")
+    precalc("alerts")
+    fragments = fragment_smiles((line.split()[0] for line in nci_lines(600)), 100, 10)
+    new = write_library(tmp_path / "frag.smi", fragments)
+    precalc("add-library", str(new), "--slice-size", "10")  # 10 slices
+    precalc("run")
+    precalc("alerts")
+    drift = [a for a in read_jsonl(alerts_file(tmp_path)) if a["check"] == "prediction_drift"]
+    assert sorted((a["model"], a["library"]) for a in drift) == [(m, "frag") for m in models]
+    # More slices drifted than messages were sent: each message counts its own.
+    assert sum(len(a["partitions"]) for a in drift) > len(drift), drift
