@@ -6,6 +6,8 @@ runs: `precalc --help` and `precalc lookup` start in well under a second."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -41,3 +43,14 @@ class _Precalc(click.Group):
 @click.version_option(package_name="precalc_assets", prog_name="precalc")
 def main() -> None:
     """Precalculate model predictions over a molecule library with Dagster."""
+    working_directory_on_path()
+
+
+def working_directory_on_path() -> None:
+    """Put the working directory first on `sys.path`, as Dagster's code server does for
+    the daemon and `dagster dev` (`-d`): a `python` model's module beside you imports the
+    same under `precalc add-model`, `precalc run` and its worker processes (spawned
+    children start from this `sys.path`) as under the daemon."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)

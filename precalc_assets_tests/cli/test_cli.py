@@ -236,6 +236,30 @@ def test_run_dry_run_lists_the_runs_it_would_launch_and_runs_nothing(local_proje
     assert out.startswith("0 partition(s) missing, stale or failed; 0 run(s)")
 
 
+def test_a_python_model_beside_you_imports_in_add_model_run_and_its_workers(
+    local_project, tmp_path, monkeypatch
+):
+    """The working directory is on `sys.path` as under the daemon (Dagster's `-d`), in
+    this process and in the spawned workers of `precalc run --workers 2`."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "my_scores.py").write_text(
+        "from rdkit import Chem\nfrom rdkit.Chem import Descriptors\n\n"
+        "def weight(smiles):\n"
+        "    return {'mol_weight': [Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in smiles]}\n"
+    )
+    spec = tmp_path / "mine.json"
+    spec.write_text(
+        json.dumps({"runner": "python", "callable": "my_scores:weight", "columns": ["mol_weight"]})
+    )
+    monkeypatch.chdir(tmp_path)
+    lines = nci_lines(40)
+    precalc("add-library", str(write_library(tmp_path / "lib.smi", lines)), "--slice-size", "20")
+    assert "5 answered" in precalc("add-model", "mine", "--spec", str(spec)).output
+    out = precalc("run", "--workers", "2").output
+    assert "2/2" in out, out
+    assert local_project.serving().count("mine") == len(expected_molecules(lines))
+
+
 def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
     local_project, tmp_path, monkeypatch
 ):
