@@ -16,7 +16,7 @@ WORST_SHOWN = 3  # partitions named in a model x library's alert
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckEvaluation:
     """One check evaluation, as the alert sensor read it from the event log."""
 
     asset: str
@@ -60,11 +60,11 @@ def _worst(failing: Mapping[str, str]) -> str:
     return max(failing.values(), key=SEVERITY_RANK.__getitem__, default="")
 
 
-def check_alerts_for(results: Sequence[CheckResult], failing: dict[str, str]) -> list[Alert]:
+def check_alerts_for(results: Sequence[CheckEvaluation], failing: dict[str, str]) -> list[Alert]:
     """The alerts `results` (in event order) call for, one per model x library x check
     whose state changed; `failing` (each failing partition's severity, the alert
     sensor's state) is updated."""
-    groups: dict[Group, list[CheckResult]] = {}
+    groups: dict[Group, list[CheckEvaluation]] = {}
     for result in results:
         groups.setdefault(group_of(result.asset, result.check, result.partition), []).append(result)
     before = {group: _worst(_failing_in(failing, group)) for group in groups}
@@ -84,7 +84,7 @@ def check_alerts_for(results: Sequence[CheckResult], failing: dict[str, str]) ->
     return alerts
 
 
-def _failed(group: Group, seen: list[CheckResult], now: dict[str, str], severity: str) -> Alert:
+def _failed(group: Group, seen: list[CheckEvaluation], now: dict[str, str], severity: str) -> Alert:
     """The group's failure: its worst result of this batch, and every failing partition
     (this batch's worst first)."""
     asset, check, model, library = group
@@ -121,7 +121,7 @@ def _failed(group: Group, seen: list[CheckResult], now: dict[str, str], severity
     )
 
 
-def _recovered(group: Group, last: CheckResult) -> Alert:
+def _recovered(group: Group, last: CheckEvaluation) -> Alert:
     asset, check, model, library = group
     return Alert(
         kind="check_recovered",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import click
@@ -67,9 +68,13 @@ def ledger(models: tuple[str, ...], fmt: str) -> None:
 
 
 @click.command("checks")
-def checks() -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def checks(fmt: str = "table") -> None:
     """The latest check result of every model x slice: counts per check, then failures."""
     results = latest_check_results(open_instance())
+    if fmt == "json":
+        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
     click.echo(checks_markdown(results) if results else "no check has run yet")
 
 

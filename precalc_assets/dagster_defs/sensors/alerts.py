@@ -12,7 +12,7 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.alerts.alert import Alert
-from precalc_assets.alerts.transitions import CheckResult, check_alerts_for
+from precalc_assets.alerts.transitions import CheckEvaluation, check_alerts_for
 from precalc_assets.dagster_defs.resources import NotifierResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_span
 from precalc_assets.dagster_defs.sensors.running import running_sensor
@@ -28,8 +28,8 @@ from precalc_assets.orchestration.run_failures import run_failure_cause
 ALERT_BATCH = 500
 
 
-def check_result(evaluation: dg.AssetCheckEvaluation, record) -> CheckResult:
-    return CheckResult(
+def check_result(evaluation: dg.AssetCheckEvaluation, record) -> CheckEvaluation:
+    return CheckEvaluation(
         asset=evaluation.asset_key.to_user_string(),
         check=evaluation.check_name,
         partition=evaluation.partition or "",
@@ -58,7 +58,7 @@ def check_alerts(
     tick (its evaluation replaces it under the same id), one whose run ended without
     an evaluation is skipped.
     """
-    results: list[CheckResult] = []
+    results: list[CheckEvaluation] = []
     new_state: dict = {}
     active: dict[str, bool] = {}
 

@@ -210,3 +210,8 @@ def test_a_new_library_of_10_slices_for_3_models_is_one_drift_message_per_model(
     assert sorted((a["model"], a["library"]) for a in drift) == [(m, "frag") for m in models]
     # More slices drifted than messages were sent: each message counts its own.
     assert sum(len(a["partitions"]) for a in drift) > len(drift), drift
+    results = json.loads(precalc("checks", "--format", "json").output)
+    failing = {
+        r["partition"] for r in results if r["check"] == "prediction_drift" and not r["passed"]
+    }
+    assert failing == {p for a in drift for p in a["partitions"]}
