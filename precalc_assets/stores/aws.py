@@ -91,6 +91,15 @@ def client_location(client: Any) -> str:
     return f"region {region}, endpoint {_without_userinfo(endpoint)}"
 
 
+def endpoint_option(client: Any) -> str:
+    """` --endpoint-url E` for an `aws` command hint when the client talks to a server of
+    its own (moto, LocalStack), "" for AWS itself."""
+    endpoint = _without_userinfo(getattr(getattr(client, "meta", None), "endpoint_url", None))
+    if not endpoint or urlsplit(endpoint).hostname.endswith(".amazonaws.com"):
+        return ""
+    return f" --endpoint-url {endpoint}"
+
+
 def _without_userinfo(url: str | None) -> str | None:
     if not url or "@" not in url:
         return url

@@ -35,6 +35,7 @@ from precalc_assets.stores.aws import (
     aws_error_code,
     aws_errors,
     client_location,
+    endpoint_option,
     translate_aws_error,
 )
 from precalc_assets.stores.errors import StoreError
@@ -207,12 +208,12 @@ class DynamoServingTable(ServingTable):
     def _missing_table(self) -> StoreError:
         t = self.table_name
         return StoreError(
-            f"DynamoDB table '{t}' does not exist ({self._context()}). Call ensure_table() "
-            "(the publish step does) or create it: aws dynamodb create-table --table-name "
+            f"DynamoDB table '{t}' does not exist ({self._context()}). `precalc run` creates "
+            "it when it first publishes; or create it: aws dynamodb create-table --table-name "
             f"{t} --attribute-definitions AttributeName=PK,AttributeType=S "
             "AttributeName=SK,AttributeType=S --key-schema AttributeName=PK,KeyType=HASH "
-            "AttributeName=SK,KeyType=RANGE --billing-mode PAY_PER_REQUEST; or point "
-            "PRECALC_SERVING_URL at an existing table."
+            "AttributeName=SK,KeyType=RANGE --billing-mode PAY_PER_REQUEST"
+            f"{endpoint_option(self._client)}; or point PRECALC_SERVING_URL at an existing table."
         )
 
     def _translate(self, exc: ClientError | BotoCoreError, action: str) -> StoreError:

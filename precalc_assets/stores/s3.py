@@ -21,6 +21,7 @@ from precalc_assets.stores.aws import (
     aws_error_code,
     aws_errors,
     client_location,
+    endpoint_option,
     is_access_denied,
     translate_aws_error,
 )
@@ -79,7 +80,8 @@ class S3ObjectStore(ObjectStore):
     def _missing_bucket(self) -> StoreError:
         return StoreError(
             f"S3 bucket '{self.bucket}' does not exist ({self._context()}). Create it "
-            f"(aws s3 mb s3://{self.bucket}) or point PRECALC_STORAGE_URL at an existing bucket."
+            f"(aws s3 mb s3://{self.bucket}{endpoint_option(self._client)}) or point "
+            "PRECALC_STORAGE_URL at an existing bucket."
         )
 
     def _translate(

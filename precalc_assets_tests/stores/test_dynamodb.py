@@ -74,7 +74,8 @@ def test_dynamodb_missing_table_says_how_to_create_it(
             op()
         message = str(err.value)
         assert f"DynamoDB table '{dynamodb_table_name}' does not exist" in message
-        assert "ensure_table()" in message and "aws dynamodb create-table" in message
+        assert "`precalc run` creates it" in message and "aws dynamodb create-table" in message
+        assert f"PAY_PER_REQUEST --endpoint-url {dynamodb_client.meta.endpoint_url};" in message
         assert "us-east-1" in message and "http://127.0.0.1:" in message
 
 
