@@ -115,9 +115,14 @@ def drift_report(model_id: str, slice_key: str) -> str:
     return f"drift/reports/model={model_id}/slice={slice_key}.html"
 
 
+def drift_baselines(model_id: str) -> str:
+    """The folder of a model's pinned drift baselines, one per library."""
+    return f"drift/baselines/model={model_id}/"
+
+
 def drift_baseline(model_id: str, library: str) -> str:
     """Which slice is the model's drift baseline for a library, pinned on first use."""
-    return f"drift/baselines/model={model_id}/library={library}.json"
+    return f"{drift_baselines(model_id)}library={library}.json"
 
 
 CODE_VERSION_KEY = b"precalc.code_version"  # in the Parquet schema metadata

@@ -8,6 +8,7 @@ from __future__ import annotations
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "add-library": ("inputs", "add_library", "Copy a library file to storage, cut it into slices."),
     "add-model": ("inputs", "add_model", "Register a built-in, served or repository model."),
+    "info": ("info", "info", "One model: card, columns, runner, code version, baselines, ledger."),
     "models": ("inputs", "list_models", "List the built-in and the deployment's declared models."),
     "build-envs": (
         "environments",

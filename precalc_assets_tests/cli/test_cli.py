@@ -235,6 +235,13 @@ def test_run_dry_run_lists_the_runs_it_would_launch_and_runs_nothing(local_proje
     out = precalc("run", "--dry-run", "--model", "eos3b5e").output
     assert out.startswith("0 partition(s) missing, stale or failed; 0 run(s)")
 
+    shown = precalc("info", "eos3b5e").output.splitlines()
+    assert shown[0].startswith("model          eos3b5e: Molecular weight")
+    assert shown[3].startswith("code version   eos3b5e-v1-")
+    assert "drift baseline lib-0000" in shown  # the library's first slice, pinned
+    assert shown[-1].startswith("ledger         5/5 slices done, 0 stale, 0 failed, 0 missing;")
+    assert "(did you mean 'eos3b5e'?)" in precalc("info", "eos3b5f", ok=False).output
+
 
 def test_a_python_model_beside_you_imports_in_add_model_run_and_its_workers(
     local_project, tmp_path, monkeypatch
