@@ -9,6 +9,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "add-library": ("inputs", "add_library", "Copy a library file to storage, cut it into slices."),
     "add-model": ("inputs", "add_model", "Register a built-in, served or repository model."),
     "info": ("info", "info", "One model: card, columns, runner, code version, baselines, ledger."),
+    "remove-model": ("removal", "remove_model", "Remove a model's items, files and partitions."),
+    "remove-library": (
+        "removal",
+        "remove_library",
+        "Remove a library's slices, files and the items they serve.",
+    ),
     "models": ("inputs", "list_models", "List the built-in and the deployment's declared models."),
     "build-envs": (
         "environments",

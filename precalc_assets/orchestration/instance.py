@@ -36,3 +36,10 @@ def add_partitions(instance: dg.DagsterInstance, dimension: str, names: Iterable
     new = [n for n in names if not instance.has_dynamic_partition(dimension, n)]
     if new:
         instance.add_dynamic_partitions(dimension, new)
+
+
+def remove_partitions(instance: dg.DagsterInstance, dimension: str, names: Iterable[str]) -> None:
+    """Drop models or slices from the dynamic partitions; absent ones are no error."""
+    for name in names:
+        if instance.has_dynamic_partition(dimension, name):
+            instance.delete_dynamic_partition(dimension, name)

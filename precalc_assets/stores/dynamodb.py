@@ -399,6 +399,28 @@ class DynamoServingTable(ServingTable):
             )
         return len(entries)
 
+    def delete(self, model_id: str, inchikeys: Sequence[str]) -> None:
+        sk = sort_key(model_id)
+        requests = [
+            {"DeleteRequest": {"Key": {"PK": {"S": partition_key(k)}, "SK": {"S": sk}}}}
+            for k in dict.fromkeys(inchikeys)
+        ]
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ddb-delete") as pool:
+            batches = [
+                requests[i : i + BATCH_WRITE_MAX] for i in range(0, len(requests), BATCH_WRITE_MAX)
+            ]
+            sends = [
+                pool.submit(self._send, "delete from", "batch_write_item", b, "UnprocessedItems")
+                for b in batches
+            ]
+            left = sum(_pending(f.result()[1]) for f in sends)
+        if left:
+            raise StoreError(
+                f"{left} items of model {model_id!r} could not be deleted from DynamoDB table "
+                f"'{self.table_name}' (UnprocessedItems: the table is throttling); deleting "
+                "again is safe."
+            )
+
     # -- reads ----------------------------------------------------------------------------
 
     def _get_chunk(

@@ -189,6 +189,11 @@ class ServingTable(ABC):
         """
 
     @abstractmethod
+    def delete(self, model_id: str, inchikeys: Sequence[str]) -> None:
+        """Delete the model's items of these keys (absent ones are no error): what
+        `precalc remove-model` / `remove-library` take out of serving."""
+
+    @abstractmethod
     def count(self, model_id: str | None = None) -> int:
         """Number of items (of one model); for tests and the CLI, not for hot paths."""
 

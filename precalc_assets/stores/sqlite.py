@@ -181,6 +181,18 @@ class SqliteServingTable(ServingTable):
                     out[item.inchikey] = item
         return out
 
+    def delete(self, model_id: str, inchikeys: Sequence[str]) -> None:
+        pks = list(dict.fromkeys(partition_key(k) for k in inchikeys))
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(pks), _IN_CHUNK):
+                chunk = pks[i : i + _IN_CHUNK]
+                con.execute(
+                    f"DELETE FROM serving WHERE sk = ? AND pk IN ({','.join('?' * len(chunk))})",
+                    [sort_key(model_id), *chunk],
+                )
+            con.execute("COMMIT")
+
     def count(self, model_id: str | None = None) -> int:
         with self._connect() as con:
             if model_id is None:

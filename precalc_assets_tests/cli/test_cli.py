@@ -11,10 +11,12 @@ import sys
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from precalc_assets import layout
+from precalc_assets.cli import main
 from precalc_assets.stores.errors import StoreError
 from precalc_assets_tests.faulty_models import FAIL_SWITCH
 from precalc_assets_tests.molecules import expected_molecules, nci_lines, write_library
@@ -265,6 +267,41 @@ def test_a_python_model_beside_you_imports_in_add_model_run_and_its_workers(
     out = precalc("run", "--workers", "2").output
     assert "2/2" in out, out
     assert local_project.serving().count("mine") == len(expected_molecules(lines))
+
+
+def test_remove_library_and_remove_model_take_out_what_they_count(project, tmp_path):
+    """Outdated precalculations removed: served items, files and partition keys, after a
+    confirmation and a count; what stays is untouched."""
+    lines = nci_lines(50)
+    precalc("add-library", str(write_library(tmp_path / "a.smi", lines[:30])), "--slice-size", "20")
+    precalc("add-library", str(write_library(tmp_path / "b.smi", lines[30:])), "--slice-size", "20")
+    precalc("add-model", "eos3b5e")
+    precalc("add-model", "rdkit-physchem")
+    precalc("run")
+    table, store = project.serving(), project.store()
+    in_a = len(expected_molecules(lines[:30]))
+    in_b = len(expected_molecules(lines)) - in_a
+
+    kept = CliRunner().invoke(main, ["remove-library", "b"], input="n\n")
+    assert kept.exit_code == 1 and "Aborted" in kept.output
+    assert f"to remove: library 'b': {2 * in_b} served item(s)" in kept.output
+    assert table.count("eos3b5e") == in_a + in_b  # nothing went
+
+    out = precalc("remove-library", "b", "--yes").output
+    assert f"removed library 'b': {2 * in_b} served item(s)" in out
+    assert table.count("eos3b5e") == table.count("rdkit-physchem") == in_a
+    assert project.instance.get_dynamic_partitions("slice") == ["a-0000", "a-0001"]
+    assert not list(store.list("library/raw/b-")) and not store.exists("inputs/library/b.smi")
+
+    out = precalc("remove-model", "rdkit-physchem", "--yes").output
+    assert f"removed model 'rdkit-physchem': {in_a} served item(s)" in out
+    assert table.count("rdkit-physchem") == 0 and table.count("eos3b5e") == in_a
+    assert not list(store.list("predictions/model=rdkit-physchem/"))
+    assert not store.exists("inputs/models/rdkit-physchem.json")
+    assert project.instance.get_dynamic_partitions("model") == ["eos3b5e"]
+    assert "0 partition(s) missing" in precalc("run").output
+    again = precalc("remove-model", "rdkit-physchem", "--yes", ok=False).output
+    assert "not registered model(s): 'rdkit-physchem'" in again
 
 
 def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
