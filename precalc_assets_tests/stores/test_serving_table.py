@@ -190,3 +190,17 @@ def test_bad_output_value_is_named(table: ServingTable) -> None:
         table.upsert([bad])
     with pytest.raises(StoreError, match="empty InChIKey"):
         table.upsert([ServingItem("", MODEL, "C", (1.0,), "s", "r", "c", "t")])
+
+
+def test_delete_takes_out_one_models_items_of_the_keys_given(table: ServingTable) -> None:
+    items = make_items(60)  # more than one DynamoDB batch of 25
+    other = [dataclasses.replace(i, model_id="other-model") for i in items[:5]]
+    table.upsert(items + other)
+    gone = [ikey(i) for i in range(40)] + [ikey(999)]  # an absent key is no error
+    table.delete(MODEL, gone)
+    assert table.count(MODEL) == 20 and table.count("other-model") == 5
+    assert set(table.get_many(MODEL, [i.inchikey for i in items])) == {
+        i.inchikey for i in items[40:]
+    }
+    table.delete(MODEL, gone)  # again: nothing left to delete, no error
+    assert table.count(MODEL) == 20
