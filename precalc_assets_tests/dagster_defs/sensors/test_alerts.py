@@ -199,12 +199,12 @@ def test_a_new_library_of_10_slices_for_3_models_is_one_drift_message_per_model(
     models = ("eos3b5e", "morgan-fp2048", "rdkit-physchem")
     for model_id in models:
         precalc("add-model", model_id, "--spec", str(spec))
-    precalc("run")
+    precalc("run", "--workers", "1", "--partitions-per-run", "30")
     precalc("alerts")
     fragments = fragment_smiles((line.split()[0] for line in nci_lines(600)), 100, 10)
     new = write_library(tmp_path / "frag.smi", fragments)
     precalc("add-library", str(new), "--slice-size", "10")  # 10 slices
-    precalc("run")
+    precalc("run", "--workers", "1", "--partitions-per-run", "30")
     precalc("alerts")
     drift = [a for a in read_jsonl(alerts_file(tmp_path)) if a["check"] == "prediction_drift"]
     assert sorted((a["model"], a["library"]) for a in drift) == [(m, "frag") for m in models]
