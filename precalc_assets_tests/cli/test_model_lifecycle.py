@@ -87,7 +87,7 @@ def test_run_dry_run_lists_the_runs_it_would_launch_and_runs_nothing(local_proje
     assert out.splitlines()[0].startswith("10 partition(s) missing, stale or failed; 5 run(s)")
     assert "  run eos3b5e|lib-0004 .. rdkit-physchem|lib-0004: 2 partition(s)" in out
     assert not local_project.instance.get_run_records()
-    precalc("run", "--model", "eos3b5e")
+    precalc("run", "--workers", "1", "--model", "eos3b5e")
     out = precalc("run", "--dry-run", "--model", "eos3b5e").output
     assert out.startswith("0 partition(s) missing, stale or failed; 0 run(s)")
 
@@ -133,7 +133,7 @@ def test_remove_library_and_remove_model_take_out_what_they_count(local_project,
     precalc("add-library", str(write_library(tmp_path / "b.smi", lines[30:])), "--slice-size", "20")
     precalc("add-model", "eos3b5e")
     precalc("add-model", "rdkit-physchem")
-    precalc("run")
+    precalc("run", "--workers", "1")
     table, store = project.serving(), project.store()
     in_a = len(expected_molecules(lines[:30]))
     in_b = len(expected_molecules(lines)) - in_a
@@ -155,6 +155,6 @@ def test_remove_library_and_remove_model_take_out_what_they_count(local_project,
     assert not list(store.list("predictions/model=rdkit-physchem/"))
     assert not store.exists("inputs/models/rdkit-physchem.json")
     assert project.instance.get_dynamic_partitions("model") == ["eos3b5e"]
-    assert "0 partition(s) missing" in precalc("run").output
+    assert "0 partition(s) missing" in precalc("run", "--workers", "1").output
     again = precalc("remove-model", "rdkit-physchem", "--yes", ok=False).output
     assert "not registered model(s): 'rdkit-physchem'" in again

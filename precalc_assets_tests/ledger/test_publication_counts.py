@@ -84,8 +84,18 @@ def test_overlapping_libraries_count_what_the_table_holds_and_the_first_register
     project.add_library(write_library(tmp_path / "z.smi", lines[:60]), "zeta", slice_size=20)
     project.add_library(write_library(tmp_path / "a.smi", lines[30:]), "alpha", slice_size=20)
     project.add_model("eos3b5e")
-    precalc("run", "--slice", "alpha-0000", "--slice", "alpha-0001", "--slice", "alpha-0002")
-    precalc("run")  # zeta's slices take over the molecules both libraries hold
+    precalc(
+        "run",
+        "--workers",
+        "1",
+        "--slice",
+        "alpha-0000",
+        "--slice",
+        "alpha-0001",
+        "--slice",
+        "alpha-0002",
+    )
+    precalc("run", "--workers", "1")  # zeta's slices take over the molecules both libraries hold
 
     expected = expected_molecules([line.split()[0] for line in lines])
     table = project.serving()
