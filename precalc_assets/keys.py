@@ -89,6 +89,12 @@ def slice_position(key: str) -> tuple[str, int] | None:
     return name, int(number)
 
 
+def library_of(slice_key: str) -> str:
+    """The library of a `<library-name>-<NNNN>` slice key; the key itself for any other."""
+    position = slice_position(slice_key)
+    return position[0] if position else slice_key
+
+
 def partition_id(model_id: str, slice_key: str) -> str:
     """The string form of a model x slice partition key: `"<model>|<slice>"`."""
     return f"{model_id}{SEPARATOR}{slice_key}"

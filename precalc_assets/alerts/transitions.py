@@ -42,8 +42,7 @@ Group = tuple[str, str, str, str]  # asset, check, model, library
 def group_of(asset: str, check: str, partition: str) -> Group:
     """The model x library (x asset, check) a partition's alerts are grouped by."""
     model, _, slice_key = partition.rpartition(keys.SEPARATOR)
-    position = keys.slice_position(slice_key)
-    return asset, check, model, position[0] if position else slice_key
+    return asset, check, model, keys.library_of(slice_key)
 
 
 def _failing_in(failing: Mapping[str, str], group: Group) -> dict[str, str]:

@@ -18,9 +18,14 @@ from precalc_assets import keys
 from precalc_assets.batches import Batch
 from precalc_assets.cli.progress import RunProgress
 from precalc_assets.cli.user_errors import user_errors
-from precalc_assets.deployment import open_deployment, open_storage
+from precalc_assets.deployment import Deployment, open_deployment
 from precalc_assets.inputs.model_requests import load_model_spec
-from precalc_assets.inputs.registered import check_named
+from precalc_assets.inputs.registered import (
+    NotRegistered,
+    check_named,
+    stored_models,
+    stored_slices,
+)
 from precalc_assets.ledger.summary import summarize
 from precalc_assets.models.spec import ModelSpec
 from precalc_assets.steps.sample import sample_predictions
@@ -82,22 +87,16 @@ def run(
     """Materialise every missing, stale or failed model x slice partition, `--workers`
     runs at a time (the ledger says which)."""
     with user_errors():
-        check_named(open_storage(), models, slices)
+        deployment = open_deployment()
+        check_named(deployment.store, models, slices)
+        if sample is not None:  # no Dagster run: storage is all it reads
+            _print_samples(deployment, list(models), list(slices), sample)
+            return
     from precalc_assets.definitions import build_definitions
     from precalc_assets.orchestration.instance import open_instance, registered
     from precalc_assets.orchestration.precalc_run import Scope, planned_runs, precalc_run
 
     instance = open_instance()
-    if sample is not None:
-        with user_errors():
-            chosen = registered(instance, keys.MODEL, models)
-            slice_key = registered(instance, keys.SLICE, slices)[0]
-            here = open_deployment()
-            for model_id in chosen:
-                spec = load_model_spec(here.store, model_id, here.policy)
-                found = sample_predictions(here.store, spec, slice_key, sample)
-                click.echo(sample_report(spec, slice_key, found))
-        return
     with user_errors():
         scope = Scope(
             registered(instance, keys.MODEL, models),
@@ -106,7 +105,6 @@ def run(
             workers,
             runs_per_worker,
         )
-        deployment = open_deployment()
     if dry_run:
         with user_errors():
             plan, batches = planned_runs(instance, deployment, scope)
@@ -179,6 +177,21 @@ def print_report(models: list[str], slices: list[str], fmt: str = "table") -> No
 
 
 SAMPLE_COLUMNS = 6  # of a wide model's outputs, shown in a sample's table
+
+
+def _print_samples(here: Deployment, models: list[str], slices: list[str], count: int) -> None:
+    """`--sample`: each model (all registered, or those named) over the first molecules
+    of the first slice named (or registered)."""
+    chosen = models or stored_models(here.store)
+    slice_key = next(iter(slices or stored_slices(here.store)), None)
+    if slice_key is None:
+        raise NotRegistered(
+            "no library is registered to sample; register one with `precalc add-library`"
+        )
+    for model_id in chosen:
+        spec = load_model_spec(here.store, model_id, here.policy)
+        found = sample_predictions(here.store, spec, slice_key, count)
+        click.echo(sample_report(spec, slice_key, found))
 
 
 def sample_report(spec: ModelSpec, slice_key: str, found: Validation) -> str:

@@ -14,9 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
+from rdkit import Chem
 
 from precalc_assets import layout
-from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH, MAX_SMILES_LENGTH_CEILING
+from precalc_assets.chem import (
+    DEFAULT_MAX_SMILES_LENGTH,
+    MAX_SMILES_LENGTH_CEILING,
+    Molecule,
+    canonicalize_rows,
+)
 from precalc_assets.ids import InvalidIdError, validate_id
 from precalc_assets.inputs.library_files import (
     DEFAULT_SLICE_SIZE,
@@ -28,7 +34,12 @@ from precalc_assets.inputs.library_files import (
     open_text,
     plan_slices,
 )
-from precalc_assets.inputs.manifests import LibraryManifest, file_sha256, load_manifest
+from precalc_assets.inputs.manifests import (
+    LibraryManifest,
+    file_sha256,
+    load_manifest,
+    manifest_for_slice,
+)
 from precalc_assets.keys import slice_key
 from precalc_assets.stores.errors import StoreError
 from precalc_assets.stores.object_store import ObjectStore
@@ -210,3 +221,24 @@ def register_stored_library(
             display_name=store.uri(key),
         )
     return manifest
+
+
+def first_molecules(
+    store: ObjectStore, slice_key: str, count: int
+) -> tuple[list[Molecule], list[Chem.Mol]]:
+    """The first `count` molecules of a slice's raw rows and their mols, identified as its
+    preparation identifies them (its library's SMILES limit, the first row of each
+    InChIKey), reading on only until there are `count`."""
+    raw = store.read_parquet(layout.raw_slice(slice_key))
+    rows = list(zip(raw.column("row").to_pylist(), raw.column("input").to_pylist(), strict=True))
+    limit = manifest_for_slice(store, slice_key).max_smiles_length
+    molecules: list[Molecule] = []
+    mols: list[Chem.Mol] = []
+    first_row: dict[str, int] = {}
+    for start in range(0, len(rows), count):
+        found, found_mols, _ = canonicalize_rows(rows[start : start + count], first_row, limit)
+        molecules += found
+        mols += found_mols
+        if len(molecules) >= count:
+            break
+    return molecules[:count], mols[:count]

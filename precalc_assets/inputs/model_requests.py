@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rdkit import Chem
+
 from precalc_assets import layout
-from precalc_assets.chem import identify
+from precalc_assets.chem import Molecule, canonicalize_rows
+from precalc_assets.inputs.libraries import first_molecules
 from precalc_assets.inputs.manifests import library_manifests
 from precalc_assets.models.card import ModelCard
 from precalc_assets.models.catalog import (
@@ -280,11 +283,10 @@ def try_model(store: ObjectStore, spec: ModelSpec, source: str, log: Log = no_lo
     """Run a model with no examples of its own on a few library molecules before it is
     registered: a typo'd callable, a command that is not there or a model that fails on
     every molecule is refused now, with its cause, not in every run of every slice."""
-    molecules = [found for found in map(identify, _trial_inputs(store)) if not found[3]]
-    molecules = molecules[:TRIAL_MOLECULES]
-    smiles = [canonical for _, canonical, _, _ in molecules]
+    molecules, mols = _trial_molecules(store)
+    smiles = [m.smiles for m in molecules]
     try:
-        frame = run_model(spec, smiles, [mol for mol, *_ in molecules], " on a trial", log)
+        frame = run_model(spec, smiles, mols, " on a trial", log)
     except ModelError as exc:
         cause = exc.__cause__
         why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
@@ -303,11 +305,12 @@ def try_model(store: ObjectStore, spec: ModelSpec, source: str, log: Log = no_lo
     log(f"tried on {len(smiles)} molecules: {len(frame) - len(failed)} answered")
 
 
-def _trial_inputs(store: ObjectStore) -> list[str]:
-    """The first rows of the first registered library (by name), else well-known drugs."""
+def _trial_molecules(store: ObjectStore) -> tuple[list[Molecule], list[Chem.Mol]]:
+    """The first molecules of the first registered library (by name), else well-known
+    drugs."""
     for manifest in [m for m in library_manifests(store) if m.slices][:1]:
-        raw = store.read_parquet(layout.raw_slice(manifest.slices[0].key), ["input"])
-        texts = [t for t in raw.column("input").to_pylist()[: TRIAL_MOLECULES * 4] if t]
-        if texts:
-            return texts
-    return list(TRIAL_SMILES)
+        found = first_molecules(store, manifest.slices[0].key, TRIAL_MOLECULES)
+        if found[0]:
+            return found
+    molecules, mols, _ = canonicalize_rows(list(enumerate(TRIAL_SMILES)))
+    return molecules, mols

@@ -104,7 +104,7 @@ def run_missing(
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     work = Work(job_name, models, slices, _published_ids(instance, planned))
     workers = 1 + (pool.processes if pool is not None else 0)
-    batches = batches_for(instance, plan, workers, max_partitions_per_run)
+    batches = batches_for(plan, models, slices, workers, max_partitions_per_run)
 
     def done(batch: Batch, part: RunSummary) -> None:
         summary.add(part)
@@ -123,16 +123,16 @@ def run_missing(
 
 
 def batches_for(
-    instance: dg.DagsterInstance, plan: dict[str, list[str]], workers: int, max_per_run: int
+    plan: dict[str, list[str]],
+    models: list[str],
+    slices: list[str],
+    workers: int,
+    max_per_run: int,
 ) -> list[Batch]:
-    """The runs `run_missing` launches for `plan` (slice -> models) on `workers`."""
-    planned = sum(len(models) for models in plan.values())
-    return plan_batches(
-        plan,
-        instance.get_dynamic_partitions(keys.MODEL),
-        instance.get_dynamic_partitions(keys.SLICE),
-        run_size(planned, workers, max_per_run),
-    )
+    """The runs `run_missing` launches for `plan` (slice -> models) on `workers`, in
+    the order of the registered `models` and `slices`."""
+    planned = sum(len(chosen) for chosen in plan.values())
+    return plan_batches(plan, models, slices, run_size(planned, workers, max_per_run))
 
 
 def _run_in_workers(

@@ -146,4 +146,6 @@ def planned_runs(
     store, table_url = deployment.store, deployment.table.url
     ledger = build_ledger(instance, store, deployment.policy, table_url, scope.models, scope.slices)
     plan = work_to_do(ledger)
-    return plan, batches_for(instance, plan, scope.workers, scope.partitions_per_run)
+    models = instance.get_dynamic_partitions(keys.MODEL)
+    slices = instance.get_dynamic_partitions(keys.SLICE)
+    return plan, batches_for(plan, models, slices, scope.workers, scope.partitions_per_run)

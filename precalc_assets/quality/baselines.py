@@ -23,8 +23,8 @@ def drift_baseline(
     if chosen:
         return chosen
     version = spec.code_version
-    library = library_of(slice_key)
-    slices = [s for s in slices if library_of(s) == library]
+    library = keys.library_of(slice_key)
+    slices = [s for s in slices if keys.library_of(s) == library]
     pin_key = layout.drift_baseline(spec.model_id, library)
     if store.exists(pin_key):
         pin = json.loads(store.get_bytes(pin_key))
@@ -44,9 +44,3 @@ def drift_baseline(
             store.put_bytes(pin_key, json.dumps(pin, indent=2).encode())
             return slice_key
     return None
-
-
-def library_of(slice_key: str) -> str:
-    """The library a slice key is of (the key itself if it is not a library slice)."""
-    position = keys.slice_position(slice_key)
-    return position[0] if position else slice_key
