@@ -15,6 +15,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "remove_library",
         "Remove a library's slices, files and the items they serve.",
     ),
+    "example-repo": (
+        "example",
+        "example_repo",
+        "Write an example model repository in the hub's layout (offline).",
+    ),
     "models": ("inputs", "list_models", "List the built-in and the deployment's declared models."),
     "build-envs": (
         "environments",

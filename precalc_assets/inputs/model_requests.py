@@ -253,7 +253,7 @@ def register_model(
     payload = spec_path.read_bytes() if spec_path else b"{}"
     request = decode_request(payload, source)
     if must_be_declared(request) and spec_path is not None:
-        declared = _absolute_paths(request, spec_path.parent)
+        declared = _absolute_paths(request, spec_path.absolute().parent)
         probe = describe_model(model_id, policy.deployed(declared), source, log)
         policy.declare(model_id, declared)
         payload = b"{}\n"  # storage only names it: what it runs is the deployment's
