@@ -24,7 +24,7 @@ test: install
 
 dev: install
 	$(BIN)/python -c "from precalc_assets.settings import Settings, ensure_dagster_home as e; e(Settings.from_env())"
-	$(BIN)/dagster dev -m precalc_assets
+	$(BIN)/dg dev -m precalc_assets
 
 lint: install
 	$(BIN)/ruff check .

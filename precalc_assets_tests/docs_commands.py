@@ -129,6 +129,13 @@ sys.exit(f"the stand-in server did not start on port {{port}}")
 """
 
 
+def _as_a_terminal_starts_it() -> None:
+    """A terminal's shell starts a command with Ctrl-C (SIGINT) and SIGQUIT at their
+    defaults, whatever the test session ignores (run in the background, it ignores both)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @dataclass
 class Shell:
     """Runs blocks in bash in one project folder, as a reader's terminal would."""
@@ -174,6 +181,7 @@ class Shell:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_as_a_terminal_starts_it,
             )
         log.rename(self.stand_ins / f"terminal-{process.pid}.log")  # the file stays open
         self.groups.append(process.pid)
