@@ -428,7 +428,7 @@ def _run_batch(
         start, end = batch.range
         result = job.execute_in_process(
             instance=instance,
-            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end, **me.tags()},
+            tags={**keys.run_tags(start, end), **me.tags()},
             raise_on_error=False,
             run_config=QUIET,
         )
@@ -471,9 +471,10 @@ def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
     PartitionsDefinition shared by all the provided assets"). Such a job gets its
     partition as a run tag, as `dagster job execute --tags` gives it; its checks read
     the key from there, as they read a ranged run's range tags."""
+    tags = {**keys.run_tags(key), **me.tags()}
     if job.partitions_def is None:
-        return {"tags": {keys.PARTITION_TAG: key, **me.tags()}}
-    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": me.tags()}
+        return {"tags": {**tags, keys.PARTITION_TAG: key}}
+    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": tags}
 
 
 def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
