@@ -71,6 +71,7 @@ def test_sensors_and_jobs_are_defined_and_start_running():
         "model_requests_sensor",
         "missing_partitions_sensor",
         "check_alerts_sensor",
+        "recheck_after_failure_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     jobs = {j.name for j in defs.resolve_all_job_defs()}

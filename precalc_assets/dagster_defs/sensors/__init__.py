@@ -1,5 +1,6 @@
 """Sensors, one module per concern; `SENSORS` is the code location's list."""
 
+from precalc_assets.dagster_defs.sensors.after_runs import recheck_after_failure_sensor
 from precalc_assets.dagster_defs.sensors.alerts import check_alerts_sensor
 from precalc_assets.dagster_defs.sensors.catch_up import missing_partitions_sensor
 from precalc_assets.dagster_defs.sensors.library_files import (
@@ -14,4 +15,5 @@ SENSORS = [
     library_registered_sensor,
     missing_partitions_sensor,
     check_alerts_sensor,
+    recheck_after_failure_sensor,
 ]
