@@ -27,6 +27,7 @@ PARTITIONS_TAG = "precalc/covers"
 # Job names.
 PRECALCULATE_JOB = "precalculate"
 CHECK_PARTITIONS_JOB = "check_partitions"
+LEDGER_JOB = "refresh_ledger"
 
 # Asset keys.
 LIBRARY_SLICES = "library_slices"
