@@ -23,7 +23,7 @@ from precalc_assets.dagster_defs.sensors.run_requests import run_requests_for
 from precalc_assets.dagster_defs.sensors.running import running_sensor
 from precalc_assets.ledger.summary import plan_of
 from precalc_assets.orchestration.check_executions import partitions_needing_checks
-from precalc_assets.orchestration.run_processes import partitions_of_run
+from precalc_assets.orchestration.run_processes import partitions_of_run, runs_in_flight
 
 ENDED = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
 WAITING = [
@@ -98,7 +98,10 @@ def recheck_after_failure_sensor(context: dg.RunFailureSensorContext) -> list[dg
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     targeted = sorted(partitions_of_run(run.tags, models, slices))
-    unchecked = partitions_needing_checks(instance, targeted)
+    # A partition another run is redoing (`precalc run` retries a failed ranged run one
+    # partition per run) is checked by that run.
+    redoing = runs_in_flight(instance, models, slices, keys.PRECALCULATE_JOB)
+    unchecked = partitions_needing_checks(instance, targeted) - set(redoing)
     if unchecked:
         context.log.info(f"{len(unchecked)} partition(s) of run {run.run_id} checked again")
     return run_requests_for(plan_of(unchecked), models, slices, f"recheck-{run.run_id}")
