@@ -22,7 +22,7 @@ LIBRARY_FILE_TAG = "precalc/library_file"
 # gives a run's tags back sorted by key and the UI's runs list hides the `dagster/` ones
 # above, so this name sorts before the process tags (`processes.HOST_TAG` and the rest):
 # the first tag the list shows is what the run covers.
-PARTITIONS_TAG = "precalc/covers"
+COVERS_TAG = "precalc/covers"
 
 # Job names.
 PRECALCULATE_JOB = "precalculate"
@@ -112,10 +112,10 @@ def partition_span(start: str, end: str | None = None) -> str:
 
 
 def run_tags(start: str, end: str | None = None) -> dict[str, str]:
-    """A run's partition tags, `PARTITIONS_TAG` among them: with Dagster's range tags when
-    `end` is given, else `PARTITIONS_TAG` alone (Dagster adds its own partition tag to a
+    """A run's partition tags, `COVERS_TAG` among them: with Dagster's range tags when
+    `end` is given, else `COVERS_TAG` alone (Dagster adds its own partition tag to a
     run given `partition_key`)."""
-    tags = {PARTITIONS_TAG: partition_span(start, end)}
+    tags = {COVERS_TAG: partition_span(start, end)}
     if end is not None:
         tags |= {RANGE_START_TAG: start, RANGE_END_TAG: end}
     return tags

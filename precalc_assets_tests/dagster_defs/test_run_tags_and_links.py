@@ -33,14 +33,14 @@ def test_runs_carry_their_partitions_first_and_lines_link_to_them(
     assert run_missing(project.defs, project.instance, plan, echo=lines.append).failures == {}
     (ranged,) = project.instance.get_runs(dg.RunsFilter(job_name=keys.PRECALCULATE_JOB))
     span = "eos3b5e|lib-0000 .. rdkit-physchem|lib-0000"
-    assert visible(ranged.tags)[0] == keys.PARTITIONS_TAG
-    assert ranged.tags[keys.PARTITIONS_TAG] == span and HOST_TAG in ranged.tags
+    assert visible(ranged.tags)[0] == keys.COVERS_TAG
+    assert ranged.tags[keys.COVERS_TAG] == span and HOST_TAG in ranged.tags
     assert lines == [f"  {span}: published 2 partition(s)  {UI}runs/{ranged.run_id}"]
 
     lines.clear()
     single = {"lib-0000": ["eos3b5e"]}
     assert run_missing(project.defs, project.instance, single, echo=lines.append).failures == {}
     (one,) = project.instance.get_runs(dg.RunsFilter(job_name=keys.PRECALCULATE_JOB), limit=1)
-    assert visible(one.tags)[0] == keys.PARTITIONS_TAG
-    assert one.tags[keys.PARTITIONS_TAG] == "eos3b5e|lib-0000" and HOST_TAG in one.tags
+    assert visible(one.tags)[0] == keys.COVERS_TAG
+    assert one.tags[keys.COVERS_TAG] == "eos3b5e|lib-0000" and HOST_TAG in one.tags
     assert lines == [f"  eos3b5e|lib-0000: published  {UI}runs/{one.run_id}"]

@@ -76,7 +76,7 @@ def test_a_failed_runs_published_partitions_are_checked_again(local_project, tmp
         dagster_event=failure[0].dagster_event,
     ).for_run_failure()
     (request,) = recheck_after_failure_sensor(context)  # the never-published partition: none
-    assert request.tags[keys.PARTITIONS_TAG] == partition
+    assert request.tags[keys.COVERS_TAG] == partition
     assert request.run_key.startswith(f"recheck-{failed.run_id}:")
     check_job = project.defs.resolve_job_def(keys.CHECK_PARTITIONS_JOB)
     check_job.execute_in_process(instance=project.instance, tags=request.tags)
