@@ -18,10 +18,16 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 LIBRARY_FILE_TAG = "precalc/library_file"
+# The partition or range a run covers, as people read it (`partition_span`). Dagster
+# gives a run's tags back sorted by key and the UI's runs list hides the `dagster/` ones
+# above, so this name sorts before the process tags (`processes.HOST_TAG` and the rest):
+# the first tag the list shows is what the run covers.
+COVERS_TAG = "precalc/covers"
 
 # Job names.
 PRECALCULATE_JOB = "precalculate"
 CHECK_PARTITIONS_JOB = "check_partitions"
+LEDGER_JOB = "refresh_ledger"
 
 # Asset keys.
 LIBRARY_SLICES = "library_slices"
@@ -98,6 +104,21 @@ def library_of(slice_key: str) -> str:
 def partition_id(model_id: str, slice_key: str) -> str:
     """The string form of a model x slice partition key: `"<model>|<slice>"`."""
     return f"{model_id}{SEPARATOR}{slice_key}"
+
+
+def partition_span(start: str, end: str | None = None) -> str:
+    """What a run covers, as people read it: `first .. last`, or its one partition."""
+    return start if end is None or end == start else f"{start} .. {end}"
+
+
+def run_tags(start: str, end: str | None = None) -> dict[str, str]:
+    """A run's partition tags, `COVERS_TAG` among them: with Dagster's range tags when
+    `end` is given, else `COVERS_TAG` alone (Dagster adds its own partition tag to a
+    run given `partition_key`)."""
+    tags = {COVERS_TAG: partition_span(start, end)}
+    if end is not None:
+        tags |= {RANGE_START_TAG: start, RANGE_END_TAG: end}
+    return tags
 
 
 def split_partition_id(key: str) -> tuple[str, str]:

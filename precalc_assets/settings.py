@@ -35,6 +35,8 @@ MODELS_FILE_ENV = "PRECALC_MODELS_FILE"
 HTTP_ALLOW_ENV = "PRECALC_HTTP_ALLOW"
 ENVS_DIR_ENV = "PRECALC_ENVS_DIR"  # where repository models' environments are built
 ENVS_DIR = "envs"  # its default, under PRECALC_HOME
+UI_URL_ENV = "PRECALC_UI_URL"  # the Dagster webserver people open (`precalc run` links to runs)
+UI_URL = "http://localhost:3000"  # its default: `dagster dev`'s own
 
 
 class InstanceMismatch(ValueError):
@@ -62,6 +64,7 @@ class Settings:
     models_file: Path | None  # the deployment's declared models (models.trust)
     http_allow: tuple[str, ...]  # hosts whose http models a request in storage may name
     environments: Path  # where the environments of repository models are built
+    ui_url: str = UI_URL  # the Dagster webserver, without a trailing slash
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             models_file=Path(models_file).expanduser().resolve() if models_file else None,
             http_allow=(parse_allow_list(allow) if allow else (LOOPBACK_HOSTS if local else ())),
             environments=Path(env.get(ENVS_DIR_ENV) or home / ENVS_DIR).expanduser().resolve(),
+            ui_url=(env.get(UI_URL_ENV) or UI_URL).rstrip("/"),
         )
 
 

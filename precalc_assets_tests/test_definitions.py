@@ -71,10 +71,20 @@ def test_sensors_and_jobs_are_defined_and_start_running():
         "model_requests_sensor",
         "missing_partitions_sensor",
         "check_alerts_sensor",
+        "ledger_after_runs_sensor",
+        "recheck_after_failure_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     jobs = {j.name for j in defs.resolve_all_job_defs()}
-    assert {"precalculate", "prepare_library", "register_library_job"} <= jobs
+    assert {
+        "precalculate",
+        "check_partitions",
+        "refresh_ledger",
+        "prepare_library",
+        "register_library_job",
+    } <= jobs
+    ledger = defs.resolve_job_def("refresh_ledger")
+    assert ledger.asset_layer.selected_asset_keys == {dg.AssetKey("precalc_ledger")}
 
 
 def test_checks_are_partitioned_and_in_the_precalculate_job():

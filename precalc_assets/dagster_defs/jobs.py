@@ -1,6 +1,7 @@
-"""Jobs: `precalculate` (model x slice, every step), `prepare_library` (slices), and
-`register_library_job`, which cuts a library file found in storage into slices in a
-run, never inside a sensor tick (the file may be large).
+"""Jobs: `precalculate` (model x slice, every step), `check_partitions` (checks only),
+`refresh_ledger` (the ledger), `prepare_library` (slices), and `register_library_job`,
+which cuts a library file found in storage into slices in a run, never inside a sensor
+tick (the file may be large).
 
 Dagster reads the op's config annotation at runtime, so this module does not use
 `from __future__ import annotations`.
@@ -10,7 +11,7 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.chem import DEFAULT_MAX_SMILES_LENGTH
-from precalc_assets.dagster_defs.assets import MODEL_ASSETS, library_slices
+from precalc_assets.dagster_defs.assets import MODEL_ASSETS, library_slices, precalc_ledger
 from precalc_assets.dagster_defs.checks import CHECKS
 from precalc_assets.dagster_defs.resources import ObjectStorageResource
 from precalc_assets.inputs.libraries import register_stored_library
@@ -38,6 +39,13 @@ check_partitions_job = dg.define_asset_job(
         'run was killed during its checks: --tags \'{"dagster/partition": "eos3b5e|lib-0000"}\' '
         "(or the range tags)."
     ),
+)
+
+# The ledger alone: what `ledger_after_runs_sensor` requests after the daemon's runs.
+ledger_job = dg.define_asset_job(
+    name=keys.LEDGER_JOB,
+    selection=dg.AssetSelection.assets(precalc_ledger),
+    description="Write the ledger again from the materialisation history (precalc_ledger).",
 )
 
 prepare_library_job = dg.define_asset_job(
@@ -88,4 +96,10 @@ def register_library_job() -> None:
     register_library_file()
 
 
-JOBS = [precalculate_job, check_partitions_job, prepare_library_job, register_library_job]
+JOBS = [
+    precalculate_job,
+    check_partitions_job,
+    ledger_job,
+    prepare_library_job,
+    register_library_job,
+]

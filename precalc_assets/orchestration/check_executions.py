@@ -85,8 +85,10 @@ def latest_check_results(instance: dg.DagsterInstance) -> list[CheckResult]:
 
 
 def partitions_needing_checks(instance: dg.DagsterInstance, partitions: list[str]) -> set[str]:
-    """Materialised partitions that a check has not evaluated since (or whose check was
-    planned by a run that ended without evaluating it, e.g. a killed one)."""
+    """Published partitions that a check has not evaluated since, or whose check was
+    planned by a run that ended without evaluating it (a killed run, or one that failed
+    before its checks: Dagster reads that execution as failed, `EXECUTION_FAILED`, though
+    the check never ran). A partition never published has nothing to check."""
     needing: set[str] = set()
     step = keys.PARTITIONS_PER_QUERY
     for start in range(0, len(partitions), step):
@@ -121,7 +123,7 @@ def _needing_checks(instance: dg.DagsterInstance, partitions: list[str]) -> set[
     for partition in published:  # published, but some check has no execution at all
         if any((key, partition) not in evaluated for key in check_keys()):
             needing.add(partition)
-    return needing & set(partitions)
+    return needing & set(partitions) & set(published)
 
 
 def metadata_number(metadata: dict, name: str) -> float | None:

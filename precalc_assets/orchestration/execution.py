@@ -47,7 +47,9 @@ from precalc_assets.batches import Batch, plan_batches, run_size
 from precalc_assets.orchestration.partitions import partition_key
 from precalc_assets.orchestration.run_failures import first_error_line
 from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_flight
+from precalc_assets.orchestration.ui_links import run_url
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
+from precalc_assets.settings import Settings
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
 PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
@@ -70,13 +72,14 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class Work:
-    """What every run of one `run_missing` shares: the job, the partition orders, and
-    the partitions' publication ids when it was planned."""
+    """What every run of one `run_missing` shares: the job, the partition orders, the
+    partitions' publication ids when it was planned, and the UI its lines link to."""
 
     job_name: str
     models: list[str]
     slices: list[str]
     published_at_plan: dict[str, int]
+    ui_url: str
 
 
 def claims_for(instance: dg.DagsterInstance) -> Claims:
@@ -102,7 +105,8 @@ def run_missing(
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
-    work = Work(job_name, models, slices, _published_ids(instance, planned))
+    ui_url = Settings.from_env().ui_url
+    work = Work(job_name, models, slices, _published_ids(instance, planned), ui_url)
     workers = 1 + (pool.processes if pool is not None else 0)
     batches = batches_for(plan, models, slices, workers, max_partitions_per_run)
 
@@ -404,7 +408,7 @@ def claim_and_run(
                 held[key] = me
                 mine.append(key)
     try:
-        _run_batch(job, instance, batch, mine, me, summary, summary.lines.append)
+        _run_batch(job, instance, batch, mine, me, summary, work.ui_url, summary.lines.append)
     finally:
         with claims.locked() as held:
             for key in mine:
@@ -420,26 +424,31 @@ def _run_batch(
     mine: list[str],
     me: ProcessId,
     summary: RunSummary,
+    ui_url: str,
     echo: Callable[[str], None],
 ) -> None:
     """The whole rectangle in one run when this process holds all of it, else (and after
-    a failed ranged run) one partition per run."""
+    a failed ranged run) one partition per run. Each line ends with the run's UI link."""
     if mine and len(mine) == batch.size > 1:
         start, end = batch.range
         result = job.execute_in_process(
             instance=instance,
-            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end, **me.tags()},
+            tags={**keys.run_tags(start, end), **me.tags()},
             raise_on_error=False,
             run_config=QUIET,
         )
         summary.runs += 1
+        link = run_url(ui_url, result.run_id)
         if result.success:
             summary.partitions_done += mine
-            echo(f"  {start} .. {end}: {_verb(job)} {batch.size} partition(s)")
+            echo(f"  {start} .. {end}: {_verb(job)} {batch.size} partition(s)  {link}")
             return
-        echo(f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now")
+        echo(
+            f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now"
+            f"  {link}"
+        )
     for key in mine:
-        _run_one(job, instance, key, me, summary, echo)
+        _run_one(job, instance, key, me, summary, ui_url, echo)
 
 
 def _run_one(
@@ -448,18 +457,20 @@ def _run_one(
     key: str,
     me: ProcessId,
     summary: RunSummary,
+    ui_url: str,
     echo: Callable[[str], None],
 ) -> None:
     result = job.execute_in_process(
         instance=instance, raise_on_error=False, run_config=QUIET, **_one_partition(job, key, me)
     )
     summary.runs += 1
+    link = run_url(ui_url, result.run_id)
     if result.success:
         summary.partitions_done.append(key)
-        echo(f"  {key}: {_verb(job)}")
+        echo(f"  {key}: {_verb(job)}  {link}")
     else:
         summary.failures[key] = _first_error(result)
-        echo(f"  {key}: FAILED: {summary.failures[key]}")
+        echo(f"  {key}: FAILED: {summary.failures[key]}  {link}")
 
 
 def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
@@ -471,9 +482,10 @@ def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
     PartitionsDefinition shared by all the provided assets"). Such a job gets its
     partition as a run tag, as `dagster job execute --tags` gives it; its checks read
     the key from there, as they read a ranged run's range tags."""
+    tags = {**keys.run_tags(key), **me.tags()}
     if job.partitions_def is None:
-        return {"tags": {keys.PARTITION_TAG: key, **me.tags()}}
-    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": me.tags()}
+        return {"tags": {**tags, keys.PARTITION_TAG: key}}
+    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": tags}
 
 
 def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:

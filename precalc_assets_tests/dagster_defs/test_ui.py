@@ -239,8 +239,9 @@ def test_a_missing_partition_materialised_from_the_ui_succeeds_and_is_served(
     with WEHI.open() as handle:
         smiles = [row[0] for row in csv.reader(handle)][:EXTRA_ROWS]
     assert served == len(expected_molecules(smiles)) > 0
-    # The newest run is the one launched from the UI; after publication it runs the checks.
-    (run,) = _instance(home).get_runs(limit=1)
+    # The newest run of the partition is the one launched from the UI (the daemon's ledger
+    # runs carry no partition); after publication it runs the checks.
+    (run,) = _instance(home).get_runs(dg.RunsFilter(tags={keys.PARTITION_TAG: partition}), limit=1)
     while not run.is_finished:
         assert time.monotonic() < deadline, f"run {run.run_id} still {run.status} at the end"
         time.sleep(1)

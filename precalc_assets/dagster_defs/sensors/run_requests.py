@@ -23,14 +23,12 @@ def run_requests_for(
         key = f"{run_key}:{start}:{end}"
         if versions is not None:
             key += ":" + "+".join(sorted({versions[m] for m in batch.models}))
-        requests.append(
-            dg.RunRequest(run_key=key, tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end})
-        )
+        requests.append(dg.RunRequest(run_key=key, tags=keys.run_tags(start, end)))
     return requests
 
 
 def run_span(tags: dict[str, str]) -> str:
     """What a run covers, as people read it: `first .. last`, or its one partition."""
     if keys.RANGE_START_TAG in tags:
-        return f"{tags[keys.RANGE_START_TAG]} .. {tags[keys.RANGE_END_TAG]}"
+        return keys.partition_span(tags[keys.RANGE_START_TAG], tags[keys.RANGE_END_TAG])
     return tags.get(keys.PARTITION_TAG, "")
