@@ -112,12 +112,12 @@ def run(
         return
     summary = precalc_run(build_definitions, instance, deployment, scope, _Terminal())
     print_report(scope.models, scope.slices)
-    if summary.failures:
+    if summary.failures:  # each said above, in one line with its cause and its run
         click.echo(
-            f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True
+            f"{len(summary.failures)} partition(s) failed (each above, with its cause and its "
+            "run); fix the cause and run again",
+            err=True,
         )
-        for key, error in summary.failures.items():
-            click.echo(f"  {key}: {error}", err=True)
         sys.exit(1)
 
 

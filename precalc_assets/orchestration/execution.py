@@ -437,7 +437,7 @@ def _run_batch(
             summary.partitions_done += mine
             echo(f"  {start} .. {end}: {_verb(job)} {batch.size} partition(s)")
             return
-        echo(f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now")
+        echo(f"  {start} .. {end}: run {result.run_id} failed; one partition per run now")
     for key in mine:
         _run_one(job, instance, key, me, summary, echo)
 
@@ -459,7 +459,7 @@ def _run_one(
         echo(f"  {key}: {_verb(job)}")
     else:
         summary.failures[key] = _first_error(result)
-        echo(f"  {key}: FAILED: {summary.failures[key]}")
+        echo(f"  {key}: FAILED: {summary.failures[key]} {whole_trace(result.run_id)}")
 
 
 def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
@@ -507,6 +507,11 @@ def _published_ids(instance: dg.DagsterInstance, partitions: list[str]) -> dict[
             partitions=set(partitions[start : start + step]),
         )
     return ids
+
+
+def whole_trace(run_id: str) -> str:
+    """Where a failed partition's whole trace is: the terminal has its cause's first line."""
+    return f"(whole trace: run {run_id} in the Dagster UI)"
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
