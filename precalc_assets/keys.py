@@ -18,6 +18,8 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 LIBRARY_FILE_TAG = "precalc/library_file"
+# The directory where a run of `precalc run` tells its progress (orchestration.progress).
+PROGRESS_TAG = "precalc/progress"
 
 # Job names.
 PRECALCULATE_JOB = "precalculate"

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -130,8 +131,8 @@ class _Terminal:
     def warn(self, line: str) -> None:
         click.echo(line, err=True)
 
-    def progress(self, partitions: int, rows_by_slice: dict[str, int]) -> RunProgress:
-        return RunProgress(partitions, rows_by_slice, "precalculating")
+    def progress(self, molecules: dict[str, int], directory: Path) -> RunProgress:
+        return RunProgress(molecules, directory, "precalculating")
 
 
 @click.command("status")

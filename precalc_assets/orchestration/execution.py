@@ -50,6 +50,17 @@ from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_f
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _quiet(progress_dir: str) -> dict:
+    """The run config of `precalc run`'s runs: its console, telling its lines to the
+    progress directory when there is one (they print above the progress bar)."""
+    if not progress_dir:
+        return QUIET
+    config = {"log_level": "WARNING", "progress_dir": progress_dir}
+    return {"loggers": {"precalc_console": {"config": config}}}
+
+
 PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 
 
@@ -77,6 +88,7 @@ class Work:
     models: list[str]
     slices: list[str]
     published_at_plan: dict[str, int]
+    progress_dir: str = ""  # where its runs tell their progress (`orchestration.progress`)
 
 
 def claims_for(instance: dg.DagsterInstance) -> Claims:
@@ -92,17 +104,19 @@ def run_missing(
     job_name: str = keys.PRECALCULATE_JOB,
     on_batch: Callable[[Batch, RunSummary], None] | None = None,
     pool: WorkerPool | None = None,
+    progress_dir: str = "",
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
     `job_name`, this process and the processes of `pool` a run each at a time; a run
     that fails is retried one partition per run, so one bad partition never holds back
     the others and each failure is reported with its own cause. `on_batch` hears of
-    each batch as it ends (progress)."""
+    each batch as it ends; with a `progress_dir`, each run tells it its progress as it
+    goes (`orchestration.progress`)."""
     summary = RunSummary()
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
-    work = Work(job_name, models, slices, _published_ids(instance, planned))
+    work = Work(job_name, models, slices, _published_ids(instance, planned), progress_dir)
     workers = 1 + (pool.processes if pool is not None else 0)
     batches = batches_for(plan, models, slices, workers, max_partitions_per_run)
 
@@ -403,8 +417,9 @@ def claim_and_run(
             else:
                 held[key] = me
                 mine.append(key)
+    tags = {**me.tags(), **({keys.PROGRESS_TAG: work.progress_dir} if work.progress_dir else {})}
     try:
-        _run_batch(job, instance, batch, mine, me, summary, summary.lines.append)
+        _run_batch(job, instance, batch, mine, (tags, _quiet(work.progress_dir)), summary)
     finally:
         with claims.locked() as held:
             for key in mine:
@@ -413,24 +428,28 @@ def claim_and_run(
     return summary
 
 
+RunSettings = tuple[dict[str, str], dict]  # the tags and run config of each run
+
+
 def _run_batch(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     batch: Batch,
     mine: list[str],
-    me: ProcessId,
+    settings: RunSettings,
     summary: RunSummary,
-    echo: Callable[[str], None],
 ) -> None:
     """The whole rectangle in one run when this process holds all of it, else (and after
     a failed ranged run) one partition per run."""
+    echo = summary.lines.append
+    tags, run_config = settings
     if mine and len(mine) == batch.size > 1:
         start, end = batch.range
         result = job.execute_in_process(
             instance=instance,
-            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end, **me.tags()},
+            tags={keys.RANGE_START_TAG: start, keys.RANGE_END_TAG: end, **tags},
             raise_on_error=False,
-            run_config=QUIET,
+            run_config=run_config,
         )
         summary.runs += 1
         if result.success:
@@ -439,19 +458,23 @@ def _run_batch(
             return
         echo(f"  {start} .. {end}: run {result.run_id} failed; one partition per run now")
     for key in mine:
-        _run_one(job, instance, key, me, summary, echo)
+        _run_one(job, instance, key, settings, summary)
 
 
 def _run_one(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     key: str,
-    me: ProcessId,
+    settings: RunSettings,
     summary: RunSummary,
-    echo: Callable[[str], None],
 ) -> None:
+    echo = summary.lines.append
+    tags, run_config = settings
     result = job.execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET, **_one_partition(job, key, me)
+        instance=instance,
+        raise_on_error=False,
+        run_config=run_config,
+        **_one_partition(job, key, tags),
     )
     summary.runs += 1
     if result.success:
@@ -462,8 +485,8 @@ def _run_one(
         echo(f"  {key}: FAILED: {summary.failures[key]} {whole_trace(result.run_id)}")
 
 
-def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
-    """How a run of `job` is given one partition (with this process in its tags).
+def _one_partition(job: dg.JobDefinition, key: str, tags: dict[str, str]) -> dict:
+    """How a run of `job` is given one partition (with this process in its `tags`).
 
     Dagster infers a job's partitions definition from the assets it selects. The
     `check_partitions` job selects checks only, so it has none, and
@@ -472,8 +495,8 @@ def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
     partition as a run tag, as `dagster job execute --tags` gives it; its checks read
     the key from there, as they read a ranged run's range tags."""
     if job.partitions_def is None:
-        return {"tags": {keys.PARTITION_TAG: key, **me.tags()}}
-    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": me.tags()}
+        return {"tags": {keys.PARTITION_TAG: key, **tags}}
+    return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": tags}
 
 
 def materialize_ledger(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
