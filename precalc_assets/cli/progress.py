@@ -104,8 +104,9 @@ class MoleculeTally:
 
     def postfix(self) -> str:
         left = self.seconds_left
+        dropped = f", {len(self.dropped)} failed or left to others" if self.dropped else ""
         return (
-            f"{len(self.published)}/{self.partitions} partitions, "
+            f"{len(self.published)}/{self.partitions} partitions{dropped}, "
             f"{self.rate:,.0f} molecules/s, "
             f"{tqdm.format_interval(left) if left is not None else '?'} left"
         )

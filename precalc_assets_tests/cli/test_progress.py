@@ -36,7 +36,7 @@ def test_the_tally_counts_each_batch_then_the_whole_partition_once_published():
     tally.told({PARTITION: B, COMPUTED: 200}, at=106.0)
     tally.ended([A], [B], at=107.0)  # B failed: its rows leave the total
     assert (tally.done, tally.total, tally.partitions) == (1_000, 1_000, 1)
-    assert tally.postfix().startswith("1/1 partitions, ")
+    assert tally.postfix().startswith("1/1 partitions, 1 failed or left to others, ")
 
 
 def test_rate_and_time_left_come_from_when_molecules_were_told():
