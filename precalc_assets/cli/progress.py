@@ -149,7 +149,9 @@ class RunProgress:
     def echo(self, line: str) -> None:
         if self.bar.disable:
             click.echo(line)
-        else:
+            return
+        with self.lock:
+            self._read_told()  # a run's own lines before the line saying how it ended
             self.bar.write(line, file=self.out)
 
     def partitions_ended(self, done: list[str], dropped: list[str]) -> None:
@@ -163,11 +165,14 @@ class RunProgress:
 
     def _read(self) -> None:
         with self.lock:
-            for record in self.reader.new_records():
-                line = self.tally.told(record, time.monotonic())
-                if line is not None:
-                    self.bar.write(line, file=self.out)
+            self._read_told()
             self._show()
+
+    def _read_told(self) -> None:
+        for record in self.reader.new_records():
+            line = self.tally.told(record, time.monotonic())
+            if line is not None:
+                self.bar.write(line, file=self.out)
 
     def _show(self) -> None:
         if self.bar.disable:

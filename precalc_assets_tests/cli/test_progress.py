@@ -4,9 +4,10 @@ times are given."""
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 
-from precalc_assets.cli.progress import MoleculeTally
+from precalc_assets.cli.progress import MoleculeTally, RunProgress
 from precalc_assets.orchestration.execution import run_missing
 from precalc_assets.orchestration.progress import (
     COMPUTED,
@@ -118,3 +119,22 @@ def test_without_a_terminal_run_prints_plain_lines_and_follows_nothing(local_pro
     assert "  eos3b5e|lib-0000 .. eos3b5e|lib-0001: published 2 partition(s)" in out.splitlines()
     directory = progress_directory(local_project.instance.root_directory)
     assert not directory.exists()  # no run was told to tell its progress
+
+
+def test_on_a_terminal_the_runs_lines_print_above_the_bar_in_their_order(tmp_path):
+    """A run's own lines (read from its progress file) before the line saying how it
+    ended, each above the bar, and the bar counting what the run told."""
+    screen = io.StringIO()
+    shown = RunProgress({A: 100, B: 50}, tmp_path / "progress", "precalculating", screen, True)
+    with shown:
+        told = ProgressFile.of_run(shown.directory, "run-1")
+        told.computed(A, 30)
+        told.line("a warning of the run")
+        told.published(B)
+        shown.echo("  the run ended")
+        shown.partitions_ended([A, B], [])
+    out = screen.getvalue()
+    assert out.index("a warning of the run\n") < out.index("  the run ended\n")
+    last = out.rstrip().rsplit("\r", 1)[-1]
+    assert "| 150/150 molecules, 2/2 partitions, " in last and last.endswith(", 00:00 left")
+    assert not (tmp_path / "progress").exists()
