@@ -50,6 +50,7 @@ from precalc_assets.orchestration.run_processes import fail_dead_runs, runs_in_f
 from precalc_assets.processes import Claims, ProcessId, die_with_parent
 
 QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
+PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 
 
 def _quiet(progress_dir: str) -> dict:
@@ -59,9 +60,6 @@ def _quiet(progress_dir: str) -> dict:
         return QUIET
     config = {"log_level": "WARNING", "progress_dir": progress_dir}
     return {"loggers": {"precalc_console": {"config": config}}}
-
-
-PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 
 
 @dataclass
