@@ -23,6 +23,8 @@ LIBRARY_FILE_TAG = "precalc/library_file"
 # above, so this name sorts before the process tags (`processes.HOST_TAG` and the rest):
 # the first tag the list shows is what the run covers.
 COVERS_TAG = "precalc/covers"
+# The directory where a run of `precalc run` tells its progress (orchestration.progress).
+PROGRESS_TAG = "precalc/progress"
 
 # Job names.
 PRECALCULATE_JOB = "precalculate"

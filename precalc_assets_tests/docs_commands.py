@@ -262,7 +262,7 @@ README_HUB_MODELS = (
 )
 RUNNING_HUB_MODELS = (
     ("docs/running.md", "add-library library.smi --slice-size 10000"),
-    ("docs/running.md", "repo\": \"models/eos3b5e"),
+    ("docs/running.md", 'repo": "models/eos3b5e'),
     ("docs/running.md", "example-repo models/example-mw"),
     ("docs/running.md", "ersilia serve"),
 )

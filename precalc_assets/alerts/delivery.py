@@ -53,13 +53,15 @@ def deliver(
     alerts: Sequence[Alert],
     jsonl: JsonlSink,
     remote: Mapping[str, Callable[[], Notifier]],
-    log: AlertLog,
+    log: AlertLog | None,
 ) -> dict[str, int]:
     """Send `alerts` to the JSONL file, the log and every remote sink; how many each took.
 
     A remote sink is built inside its own try (a malformed URL/ARN fails here, not
     silently). Every sink is tried even if one fails; then `AlertDeliveryError` names the
-    failed ones. `jsonl` counts only alerts new to the file (it is idempotent).
+    failed ones. `jsonl` counts only alerts new to the file (it is idempotent). With no
+    `log` (`precalc alerts`, which prints the alerts itself) the log is not a sink, so a
+    terminal shows each alert once.
     """
     alerts = list(alerts)
     if not alerts:
@@ -70,8 +72,9 @@ def deliver(
         counts["jsonl"] = len(jsonl.append(alerts))
     except Exception as exc:  # a full disk must not keep Slack/SNS from hearing
         failures["jsonl"] = f"{type(exc).__name__}: {exc}"
-    _log_alerts(log, alerts)
-    counts["log"] = len(alerts)
+    if log is not None:
+        _log_alerts(log, alerts)
+        counts["log"] = len(alerts)
     for name, build in remote.items():
         try:
             build().send(alerts)
@@ -82,7 +85,8 @@ def deliver(
     if failures:
         summary = "; ".join(f"{name}: {why}" for name, why in failures.items())
         for name, why in failures.items():
-            log.error(f"alert delivery to {name} failed: {why}")
+            if log is not None:
+                log.error(f"alert delivery to {name} failed: {why}")
         raise AlertDeliveryError(
             f"{len(alerts)} alert(s) not delivered to {sorted(failures)} ({summary}); "
             f"delivered: {counts}. Failing so the alerts are retried on the next tick.",

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -112,12 +113,12 @@ def run(
         return
     summary = precalc_run(build_definitions, instance, deployment, scope, _Terminal())
     print_report(scope.models, scope.slices)
-    if summary.failures:
+    if summary.failures:  # each said above, in one line with its cause and its run
         click.echo(
-            f"{len(summary.failures)} partition(s) failed; fix the cause and run again:", err=True
+            f"{len(summary.failures)} partition(s) failed (each above, with its cause and its "
+            "run); fix the cause and run again",
+            err=True,
         )
-        for key, error in summary.failures.items():
-            click.echo(f"  {key}: {error}", err=True)
         sys.exit(1)
 
 
@@ -130,8 +131,8 @@ class _Terminal:
     def warn(self, line: str) -> None:
         click.echo(line, err=True)
 
-    def progress(self, partitions: int, rows_by_slice: dict[str, int]) -> RunProgress:
-        return RunProgress(partitions, rows_by_slice, "precalculating")
+    def progress(self, molecules: dict[str, int], directory: Path) -> RunProgress:
+        return RunProgress(molecules, directory, "precalculating")
 
 
 @click.command("status")

@@ -140,11 +140,15 @@ class NotifierResource(dg.ConfigurableResource):
     def sinks(self) -> dict[str, Notifier]:
         return {name: self.sink(name) for name in self.sink_names()}
 
-    def notify(self, alerts: Sequence[Alert], log: AlertLog | None = None) -> dict[str, int]:
-        """Send `alerts` to every sink; how many each took (see `alerts.delivery`)."""
+    def notify(
+        self, alerts: Sequence[Alert], log: AlertLog | None = None, logged: bool = True
+    ) -> dict[str, int]:
+        """Send `alerts` to every sink; how many each took (see `alerts.delivery`).
+        `logged=False` leaves the log out, for a caller that prints the alerts itself."""
         remote = {name: (lambda name=name: self.sink(name)) for name in self.sink_names()}
         logger = log if log is not None else dg.get_dagster_logger("precalc_alerts")
-        return deliver(alerts, JsonlNotifier(self.resolved_alerts_path()), remote, logger)
+        jsonl = JsonlNotifier(self.resolved_alerts_path())
+        return deliver(alerts, jsonl, remote, logger if logged else None)
 
 
 def notifier_resource_for(deployment: str) -> NotifierResource:

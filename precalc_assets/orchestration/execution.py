@@ -55,6 +55,15 @@ QUIET = {"loggers": {"precalc_console": {"config": {"log_level": "WARNING"}}}}
 PUBLISHED = dg.AssetKey(keys.PUBLISHED_PREDICTIONS)
 
 
+def _quiet(progress_dir: str) -> dict:
+    """The run config of `precalc run`'s runs: its console, telling its lines to the
+    progress directory when there is one (they print above the progress bar)."""
+    if not progress_dir:
+        return QUIET
+    config = {"log_level": "WARNING", "progress_dir": progress_dir}
+    return {"loggers": {"precalc_console": {"config": config}}}
+
+
 @dataclass
 class RunSummary:
     runs: int = 0
@@ -80,6 +89,7 @@ class Work:
     slices: list[str]
     published_at_plan: dict[str, int]
     ui_url: str
+    progress_dir: str = ""  # where its runs tell their progress (`orchestration.progress`)
 
 
 def claims_for(instance: dg.DagsterInstance) -> Claims:
@@ -95,18 +105,20 @@ def run_missing(
     job_name: str = keys.PRECALCULATE_JOB,
     on_batch: Callable[[Batch, RunSummary], None] | None = None,
     pool: WorkerPool | None = None,
+    progress_dir: str = "",
 ) -> RunSummary:
     """Run the planned partitions packed into model-range x slice-range runs of
     `job_name`, this process and the processes of `pool` a run each at a time; a run
     that fails is retried one partition per run, so one bad partition never holds back
     the others and each failure is reported with its own cause. `on_batch` hears of
-    each batch as it ends (progress)."""
+    each batch as it ends; with a `progress_dir`, each run tells it its progress as it
+    goes (`orchestration.progress`)."""
     summary = RunSummary()
     models = instance.get_dynamic_partitions(keys.MODEL)
     slices = instance.get_dynamic_partitions(keys.SLICE)
     planned = [keys.partition_id(m, s) for s, ms in plan.items() for m in ms]
     ui_url = Settings.from_env().ui_url
-    work = Work(job_name, models, slices, _published_ids(instance, planned), ui_url)
+    work = Work(job_name, models, slices, _published_ids(instance, planned), ui_url, progress_dir)
     workers = 1 + (pool.processes if pool is not None else 0)
     batches = batches_for(plan, models, slices, workers, max_partitions_per_run)
 
@@ -408,7 +420,7 @@ def claim_and_run(
                 held[key] = me
                 mine.append(key)
     try:
-        _run_batch(job, instance, batch, mine, me, summary, work.ui_url, summary.lines.append)
+        _run_batch(job, instance, batch, mine, _run_settings(work, me), summary)
     finally:
         with claims.locked() as held:
             for key in mine:
@@ -417,64 +429,77 @@ def claim_and_run(
     return summary
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """What each run of a batch is given: its tags (this process's, and where it tells
+    its progress), its run config, and the UI its lines link to."""
+
+    tags: dict[str, str]
+    run_config: dict
+    ui_url: str
+
+
+def _run_settings(work: Work, me: ProcessId) -> RunSettings:
+    progress = {keys.PROGRESS_TAG: work.progress_dir} if work.progress_dir else {}
+    return RunSettings({**me.tags(), **progress}, _quiet(work.progress_dir), work.ui_url)
+
+
 def _run_batch(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     batch: Batch,
     mine: list[str],
-    me: ProcessId,
+    settings: RunSettings,
     summary: RunSummary,
-    ui_url: str,
-    echo: Callable[[str], None],
 ) -> None:
     """The whole rectangle in one run when this process holds all of it, else (and after
     a failed ranged run) one partition per run. Each line ends with the run's UI link."""
+    echo = summary.lines.append
     if mine and len(mine) == batch.size > 1:
         start, end = batch.range
         result = job.execute_in_process(
             instance=instance,
-            tags={**keys.run_tags(start, end), **me.tags()},
+            tags={**keys.run_tags(start, end), **settings.tags},
             raise_on_error=False,
-            run_config=QUIET,
+            run_config=settings.run_config,
         )
         summary.runs += 1
-        link = run_url(ui_url, result.run_id)
+        link = run_url(settings.ui_url, result.run_id)
         if result.success:
             summary.partitions_done += mine
             echo(f"  {start} .. {end}: {_verb(job)} {batch.size} partition(s)  {link}")
             return
-        echo(
-            f"  {start} .. {end}: failed ({_first_error(result)}); one partition per run now"
-            f"  {link}"
-        )
+        echo(f"  {start} .. {end}: run {result.run_id} failed; one partition per run now  {link}")
     for key in mine:
-        _run_one(job, instance, key, me, summary, ui_url, echo)
+        _run_one(job, instance, key, settings, summary)
 
 
 def _run_one(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     key: str,
-    me: ProcessId,
+    settings: RunSettings,
     summary: RunSummary,
-    ui_url: str,
-    echo: Callable[[str], None],
 ) -> None:
+    echo = summary.lines.append
     result = job.execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET, **_one_partition(job, key, me)
+        instance=instance,
+        raise_on_error=False,
+        run_config=settings.run_config,
+        **_one_partition(job, key, settings.tags),
     )
     summary.runs += 1
-    link = run_url(ui_url, result.run_id)
+    link = run_url(settings.ui_url, result.run_id)
     if result.success:
         summary.partitions_done.append(key)
         echo(f"  {key}: {_verb(job)}  {link}")
     else:
         summary.failures[key] = _first_error(result)
-        echo(f"  {key}: FAILED: {summary.failures[key]}  {link}")
+        echo(f"  {key}: FAILED: {summary.failures[key]} (whole trace: {link})")
 
 
-def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
-    """How a run of `job` is given one partition (with this process in its tags).
+def _one_partition(job: dg.JobDefinition, key: str, tags: dict[str, str]) -> dict:
+    """How a run of `job` is given one partition (with this process in its `tags`).
 
     Dagster infers a job's partitions definition from the assets it selects. The
     `check_partitions` job selects checks only, so it has none, and
@@ -482,7 +507,7 @@ def _one_partition(job: dg.JobDefinition, key: str, me: ProcessId) -> dict:
     PartitionsDefinition shared by all the provided assets"). Such a job gets its
     partition as a run tag, as `dagster job execute --tags` gives it; its checks read
     the key from there, as they read a ranged run's range tags."""
-    tags = {**keys.run_tags(key), **me.tags()}
+    tags = {**keys.run_tags(key), **tags}
     if job.partitions_def is None:
         return {"tags": {**tags, keys.PARTITION_TAG: key}}
     return {"partition_key": partition_key(*keys.split_partition_id(key)), "tags": tags}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import dagster as dg
@@ -27,19 +28,23 @@ from precalc_assets.orchestration.execution import (
     run_missing,
 )
 from precalc_assets.orchestration.ledger_reads import build_ledger
+from precalc_assets.orchestration.progress import progress_directory
 from precalc_assets.orchestration.run_processes import fail_dead_runs
 from precalc_assets.stores.urls import history_target
 
 Echo = Callable[[str], None]
-Ended = Callable[[list[str], list[str]], None]  # partitions done, partitions failed
+Ended = Callable[[list[str], list[str]], None]  # partitions done; failed or left to others
 
 
 class Progress(Protocol):
-    """Where a run's lines go while a progress bar shows the partitions done."""
+    """Where a run's lines go while a progress bar shows the molecules and partitions
+    done; `directory` is where the runs tell their progress ("": nobody follows it)."""
+
+    directory: str
 
     def echo(self, line: str) -> None: ...
 
-    def partitions_ended(self, done: list[str], failed: list[str]) -> None: ...
+    def partitions_ended(self, done: list[str], dropped: list[str]) -> None: ...
 
 
 class Terminal(Protocol):
@@ -50,7 +55,7 @@ class Terminal(Protocol):
     def warn(self, line: str) -> None: ...
 
     def progress(
-        self, partitions: int, rows_by_slice: dict[str, int]
+        self, molecules: dict[str, int], directory: Path
     ) -> AbstractContextManager[Progress]: ...
 
 
@@ -104,7 +109,13 @@ def _planned_and_run(
         f"x {len(scope.slices)} slice(s)"
     )
 
-    def run(plan: dict[str, list[str]], echo: Echo, job: str, ended: Ended | None = None):
+    def run(
+        plan: dict[str, list[str]],
+        echo: Echo,
+        job: str,
+        ended: Ended | None = None,
+        progress_dir: str = "",
+    ):
         return run_missing(
             definitions,
             instance,
@@ -114,10 +125,15 @@ def _planned_and_run(
             job_name=job,
             on_batch=_batches_ended(ended),
             pool=pool,
+            progress_dir=progress_dir,
         )
 
-    with terminal.progress(todo, slice_rows(store, list(plan))) as progress:
-        summary = run(plan, progress.echo, keys.PRECALCULATE_JOB, progress.partitions_ended)
+    rows = slice_rows(store, list(plan))
+    molecules = {keys.partition_id(m, s): rows.get(s, 0) for s, ms in plan.items() for m in ms}
+    directory = progress_directory(instance.root_directory)
+    with terminal.progress(molecules, directory) as progress:
+        job, ended = keys.PRECALCULATE_JOB, progress.partitions_ended
+        summary = run(plan, progress.echo, job, ended, progress.directory)
     partitions = [keys.partition_id(m, s) for m in scope.models for s in scope.slices]
     unchecked = partitions_needing_checks(instance, partitions)  # failed but published too
     if unchecked:
@@ -135,7 +151,7 @@ def _planned_and_run(
 def _batches_ended(ended: Ended | None) -> Callable[[Batch, RunSummary], None] | None:
     if ended is None:
         return None
-    return lambda _, part: ended(part.partitions_done, list(part.failures))
+    return lambda _, part: ended(part.partitions_done, [*part.failures, *part.left_to_others])
 
 
 def planned_runs(

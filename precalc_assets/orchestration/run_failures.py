@@ -15,7 +15,12 @@ def first_error_line(events: Iterable[dg.DagsterEvent]) -> str:
             error = event.step_failure_data.error
             while error.cause is not None and "dagster" in error.cls_name.lower():
                 error = error.cause
-            return error.message.strip().splitlines()[0] if error.message else error.cls_name
+            if not error.message:
+                return error.cls_name
+            first = error.message.strip().splitlines()[0]
+            # "precalc_assets.models.spec.ModelError: ..." -> "ModelError: ..."
+            qualified, found, rest = first.partition(f".{error.cls_name}: ")
+            return f"{error.cls_name}: {rest}" if found and " " not in qualified else first
     return ""
 
 

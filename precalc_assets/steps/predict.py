@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from precalc_assets import layout
 from precalc_assets.chem import Molecule, mols_from_inputs
 from precalc_assets.models.partition_files import read_library_slice, with_code_version
 from precalc_assets.models.runners import model_stream, run_model, runner_class
-from precalc_assets.models.runners.base import Log, no_log
+from precalc_assets.models.runners.base import Answered, Log, no_log
 from precalc_assets.models.spec import INPUT_COLUMN, LIBRARY_TEXT, ModelSpec
 from precalc_assets.models.tables import predictions_to_arrow
 from precalc_assets.steps.prepare import CHUNK_ROWS, Chunk, SlicePreparation
@@ -70,6 +71,38 @@ class _Outputs:
         )
 
 
+ModelAnswered = Callable[[str, int], None]  # model ID, molecules it has just answered
+
+
+def no_progress(model_id: str, molecules: int) -> None:
+    """The default: nobody follows the step's progress."""
+
+
+class _Answers:
+    """Molecules each model has answered, told as they are (a batch, a chunk), so that
+    `precalc run` shows progress within a partition; a model that answers only at the
+    end (a `python` one) is told then. Batches answer from the model's threads."""
+
+    def __init__(self, told: ModelAnswered) -> None:
+        self.told = told
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def of(self, model_id: str) -> Answered:
+        return lambda molecules: self.add(model_id, molecules)
+
+    def add(self, model_id: str, molecules: int) -> None:
+        with self.lock:
+            self.counts[model_id] = self.counts.get(model_id, 0) + molecules
+        self.told(model_id, molecules)
+
+    def settle(self, model_id: str, molecules: int) -> None:
+        """All `molecules` answered (a batched model answers a repeated SMILES once)."""
+        rest = molecules - self.counts.get(model_id, 0)
+        if rest > 0:
+            self.add(model_id, rest)
+
+
 def slice_chunks(
     store: ObjectStore, slice_key: str, with_mols: bool
 ) -> tuple[Iterable[Chunk], SlicePreparation | None]:
@@ -102,7 +135,11 @@ def model_inputs(spec: ModelSpec, texts: list[str], smiles: list[str]) -> list[s
 
 
 def compute_predictions(
-    store: ObjectStore, specs: list[ModelSpec], slice_key: str, log: Log = no_log
+    store: ObjectStore,
+    specs: list[ModelSpec],
+    slice_key: str,
+    log: Log = no_log,
+    answered: ModelAnswered = no_progress,
 ) -> SlicePredictions:
     """Every model of `specs` over one slice, from one parse of each molecule.
 
@@ -113,20 +150,25 @@ def compute_predictions(
     the whole slice). A hub model is given each row's text as the library file wrote it
     (unless its `input_smiles` is `canonical`), as the hub's own pipelines send it.
     Nothing is written for any model unless every model succeeded on every molecule it
-    could."""
+    could. `answered` hears of the molecules each model answered, as it answers them."""
     where = f" on slice {slice_key!r}"
     on_mols = [s for s in specs if runner_class(s.runner, s.model_id).needs_mols]
     on_smiles = [s for s in specs if s not in on_mols]
     chunks, preparation = slice_chunks(store, slice_key, with_mols=bool(on_mols))
     outputs = _Outputs()
+    answers = _Answers(answered)
     with ExitStack() as running:
-        streams = [running.enter_context(model_stream(s, where, log)) for s in on_smiles]
+        streams = [
+            running.enter_context(model_stream(s, where, log, answers.of(s.model_id)))
+            for s in on_smiles
+        ]
         for chunk in chunks:
             outputs.molecules += chunk.molecules
             smiles = [m.smiles for m in chunk.molecules]
             for spec in on_mols:
                 started = time.perf_counter()
                 outputs.add(spec, run_model(spec, smiles, chunk.mols, where, log), started)
+                answers.add(spec.model_id, len(smiles))
             texts = [m.input_smiles.strip() for m in chunk.molecules]
             for stream in streams:
                 started = time.perf_counter()
@@ -135,6 +177,7 @@ def compute_predictions(
         for stream in streams:
             started = time.perf_counter()
             outputs.add(stream.spec, stream.result(), started)
+            answers.settle(stream.spec.model_id, len(outputs.molecules))
     keys = outputs.keys()
     results = [_write_predictions(store, spec, slice_key, keys, outputs) for spec in specs]
     return SlicePredictions(results, preparation.result if preparation else None)

@@ -154,9 +154,15 @@ def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
     )
     precalc("add-model", "crashy", "--spec", str(spec))
     monkeypatch.setenv(FAIL_SWITCH, "1")
-    result = precalc("run", ok=False)
+    result = precalc("run", "--workers", "1", ok=False)
     assert result.exit_code == 1
     assert "crashy|lib-0000: FAILED" in result.output and "crashed halfway" in result.output
+    # One line per failed partition, with its cause and its run (the ranged run that
+    # failed first names its run only).
+    for key in ("crashy|lib-0000", "crashy|lib-0001"):
+        (line,) = [line for line in result.output.splitlines() if line.startswith(f"  {key}: ")]
+        assert "crashed halfway" in line and "whole trace: run " in line, result.output
+    assert result.output.count("crashed halfway") == 2, result.output
     monkeypatch.delenv(FAIL_SWITCH)
     out = precalc("run").output
     assert "2 partition(s) missing" in out and "2/2" in out
@@ -294,6 +300,10 @@ def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp
     shown = run.stdout + run.stderr
     assert run.returncode == 1 and "crashy|lib-0000: FAILED" in shown and "crashed halfway" in shown
     assert "Traceback" not in shown and "Stack Trace" not in shown, shown
+    # One line for the failed partition, not Dagster's ~10 ERROR lines (failed step,
+    # skipped steps, run failure): those stay in the run's event log.
+    (line,) = [line for line in shown.splitlines() if "crashy|lib-0000" in line]
+    assert "whole trace: run " in line and " - ERROR - " not in shown, shown
     assert "Warning" not in shown, shown
 
 

@@ -18,6 +18,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from precalc_assets.models.reasons import MODEL_FAILED
+from precalc_assets.models.runners import model_stream
 from precalc_assets.models.runners.batched import HOPELESS_AFTER
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.spec import DETAIL_COLUMN, REASON_COLUMN, ModelError, ModelSpec
@@ -695,3 +696,14 @@ def test_an_undeclared_column_of_any_size_costs_nothing(tmp_path):
     frame = CommandRunner(spec({"command": command})).predict(SMILES, [])
     assert frame["mol_weight"].tolist() == [1.5] * len(SMILES)
     assert frame["reason"].isna().all()
+
+
+def test_each_batch_is_told_as_it_is_answered(tmp_path):
+    """`precalc run`'s progress within a partition: a batched model tells each batch's
+    molecules as it answers them (a repeated SMILES is answered once)."""
+    told: list[int] = []
+    with model_stream(score_spec(tmp_path, batch_size=2), answered=told.append) as stream:
+        stream.add(SMILES[:5])
+        stream.add(SMILES[:2])  # repeated
+        frame = stream.result()
+    assert len(frame) == 7 and sorted(told) == [1, 2, 2]

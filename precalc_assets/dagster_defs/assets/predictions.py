@@ -13,6 +13,7 @@ from precalc_assets.dagster_defs.metadata import (
 from precalc_assets.dagster_defs.resources import ModelPolicyResource, ObjectStorageResource
 from precalc_assets.inputs.model_requests import probe_model
 from precalc_assets.models.runners.command import CommandRunner
+from precalc_assets.orchestration.progress import ProgressFile
 from precalc_assets.orchestration.run_processes import record_run_process
 from precalc_assets.steps.predict import compute_predictions
 
@@ -39,10 +40,15 @@ def predictions(
         m: probe_model(store, m, policy, context.log.info)
         for m in dict.fromkeys(m for ms in by_slice.values() for m in ms)
     }
+    progress = ProgressFile.from_tags(context.run.tags, context.run.run_id)
     results = []
     for slice_key, model_ids in by_slice.items():
         specs = [probes[m].spec for m in model_ids]
-        predicted = compute_predictions(store, specs, slice_key, context.log.info)
+
+        def answered(model_id: str, molecules: int, slice_key: str = slice_key) -> None:
+            progress.computed(keys.partition_id(model_id, slice_key), molecules)
+
+        predicted = compute_predictions(store, specs, slice_key, context.log.info, answered)
         if predicted.prepared is not None:
             # The slice was canonicalised in this step, on the same parse as the models:
             # record it as a materialisation of `library_slices`, so history stays true.

@@ -11,6 +11,7 @@ from precalc_assets.dagster_defs.resources import (
     ObjectStorageResource,
     ServingTableResource,
 )
+from precalc_assets.orchestration.progress import ProgressFile
 from precalc_assets.steps.publish import publish_predictions
 
 
@@ -30,9 +31,11 @@ def published_predictions(
 ) -> dg.MaterializeResult:
     store = storage.open()
     table = serving.open()
+    progress = ProgressFile.from_tags(context.run.tags, context.run.run_id)
     results = []
     for slice_key, specs in specs_by_slice(context, store, models.open()):
         for spec in specs:
             results.append(publish_predictions(store, table, spec, slice_key, context.run.run_id))
+            progress.published(keys.partition_id(spec.model_id, slice_key))
     record_partitions(context, results, keys.ITEMS_PUBLISHED, keys.NOT_PUBLISHED)
     return dg.MaterializeResult()

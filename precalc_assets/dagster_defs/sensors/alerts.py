@@ -12,6 +12,7 @@ import dagster as dg
 
 from precalc_assets import keys
 from precalc_assets.alerts.alert import Alert
+from precalc_assets.alerts.delivery import AlertLog
 from precalc_assets.alerts.transitions import CheckEvaluation, check_alerts_for
 from precalc_assets.dagster_defs.resources import NotifierResource
 from precalc_assets.dagster_defs.sensors.run_requests import run_span
@@ -130,51 +131,65 @@ def _one_each(first: str, last: str) -> tuple[str, str]:
 def check_alerts_sensor(
     context: dg.SensorEvaluationContext, notifier: NotifierResource
 ) -> dg.SkipReason:
-    state = json.loads(context.cursor) if context.cursor else {}
+    said, cursor = alerts_tick(context.instance, context.cursor, notifier, context.log)
+    if cursor != (context.cursor or ""):
+        context.update_cursor(cursor)
+    return dg.SkipReason(said)
+
+
+def alerts_tick(
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    notifier: NotifierResource,
+    log: AlertLog | None,
+) -> tuple[str, str]:
+    """One tick: what it says, and the cursor after it. With no `log` the alerts go to
+    every sink but the log: the caller prints what the tick says, so a terminal shows
+    each alert once."""
+    state = json.loads(cursor) if cursor else {}
     checks = state.get("checks") if isinstance(state.get("checks"), dict) else {}
     after_run = state.get("runs", 0)
     failing: dict[str, str] = state.get("failing", {})
     try:
-        alerts, checks = check_alerts(context.instance, checks, failing)
+        alerts, checks = check_alerts(instance, checks, failing)
     except Exception as exc:  # e.g. a storage without the asset-check tables
         why = (
             f"cannot read check executions from this instance ({type(exc).__name__}: {exc}); "
             "if Dagster says a migration is needed, run `dagster instance migrate`"
         )
-        if state.get("error") != why:  # said once, not every 30 s
-            context.log.error(why)
-            context.update_cursor(json.dumps({**state, "error": why}))
-        return dg.SkipReason(why)
-    runs = context.instance.fetch_run_status_changes(
+        if state.get("error") == why:  # said once, not every 30 s
+            return why, cursor or ""
+        if log is not None:
+            log.error(why)
+        return why, json.dumps({**state, "error": why})
+    runs = instance.fetch_run_status_changes(
         dg.RunStatusChangeRecordsFilter(
             dg.DagsterEventType.RUN_FAILURE, after_storage_id=after_run
         ),
         limit=ALERT_BATCH,
         ascending=True,
     ).records
-    alerts += [run_alert(context.instance, r) for r in runs]
-    sent = notifier.notify(alerts, log=context.log) if alerts else {}
+    alerts += [run_alert(instance, r) for r in runs]
+    sent = notifier.notify(alerts, log=log, logged=log is not None) if alerts else {}
     # Only after every sink took them: a failed delivery fails the tick, nothing is lost.
-    context.update_cursor(
-        json.dumps(
-            {
-                "checks": checks,
-                "runs": runs[-1].storage_id if runs else after_run,
-                "failing": failing,
-            }
-        )
+    cursor = json.dumps(
+        {
+            "checks": checks,
+            "runs": runs[-1].storage_id if runs else after_run,
+            "failing": failing,
+        }
     )
     if not alerts:
-        return dg.SkipReason("no new check failure, recovery or failed run")
+        return "no new check failure, recovery or failed run", cursor
     shown = "\n".join(a.text() for a in alerts[:20])
     more = f"\n... and {len(alerts) - 20} more" if len(alerts) > 20 else ""
-    return dg.SkipReason(f"{len(alerts)} alert(s) sent to {sorted(sent)}:\n{shown}{more}")
+    return f"{len(alerts)} alert(s) sent to {sorted(sent)}:\n{shown}{more}", cursor
 
 
 def alerts_once(
     instance: dg.DagsterInstance, resources: dict[str, Any], cursor: str | None
 ) -> tuple[str, str]:
-    """One tick of `check_alerts_sensor` outside the daemon: (what it said, new cursor)."""
+    """One tick of `check_alerts_sensor` outside the daemon, for `precalc alerts`: (what
+    it said, new cursor). The CLI prints what it said, so the log is not a sink here."""
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
-        result = check_alerts_sensor(context)
-        return result.skip_message or "", context.cursor or ""
+        return alerts_tick(instance, cursor, context.resources.notifier, log=None)

@@ -13,7 +13,7 @@ import pandas as pd
 from rdkit import Chem
 
 from precalc_assets.models.options import Reach
-from precalc_assets.models.runners.base import Log, Runner, Stream, no_log
+from precalc_assets.models.runners.base import Answered, Log, Runner, Stream, no_answer, no_log
 from precalc_assets.models.runners.command import CommandRunner
 from precalc_assets.models.runners.http import HttpRunner
 from precalc_assets.models.runners.python import PythonRunner
@@ -107,11 +107,15 @@ class ModelStream:
 
 
 @contextmanager
-def model_stream(spec: ModelSpec, where: str = "", log: Log = no_log) -> Iterator[ModelStream]:
+def model_stream(
+    spec: ModelSpec, where: str = "", log: Log = no_log, answered: Answered = no_answer
+) -> Iterator[ModelStream]:
     """A SMILES model that starts on the first molecules given while the rest are still
-    being prepared (a batched runner's batches run as soon as they are full)."""
+    being prepared (a batched runner's batches run as soon as they are full, each told
+    to `answered` as it is answered)."""
     with _failure_said(spec, where):
         runner = runner_for(spec, log)
+    runner.answered = answered
     with runner.stream() as stream:
         yield ModelStream(spec, stream, where)
 

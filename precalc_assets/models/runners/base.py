@@ -20,6 +20,13 @@ def no_log(message: str) -> None:
     """The default log of a runner used outside a Dagster run."""
 
 
+Answered = Callable[[int], None]  # molecules a model has just answered (a batch): progress
+
+
+def no_answer(molecules: int) -> None:
+    """The default: nobody follows the runner's progress."""
+
+
 class Stream(Protocol):
     """A SMILES model given a slice a part at a time, as its molecules are prepared, and
     asked for all of their outputs at the end (in the order given)."""
@@ -55,6 +62,9 @@ class Runner(ABC):
     def __init__(self, spec: ModelSpec, log: Log = no_log):
         self.spec = spec
         self.log = log
+        # Told of each batch as it is answered (`model_stream` sets it), so `precalc run`
+        # shows progress within a partition; a runner without batches says nothing.
+        self.answered: Answered = no_answer
 
     @classmethod
     def parse_options(

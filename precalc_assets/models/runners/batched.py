@@ -22,7 +22,7 @@ from rdkit import Chem
 from precalc_assets.models.casting import cast_outputs
 from precalc_assets.models.options import Reach, number_in, option, whole_number_in
 from precalc_assets.models.reasons import MODEL_FAILED
-from precalc_assets.models.runners.base import Log, Runner, no_log
+from precalc_assets.models.runners.base import Answered, Log, Runner, no_answer, no_log
 from precalc_assets.models.spec import (
     CANONICAL,
     DETAIL_COLUMN,
@@ -126,8 +126,8 @@ class BatchOptions(Protocol):
 class _Tally:
     """Batches and molecules given and done, isolated failures, and the progress lines."""
 
-    def __init__(self, model_id: str, log: Log):
-        self.model_id, self.log = model_id, log
+    def __init__(self, model_id: str, log: Log, answered: Answered = no_answer):
+        self.model_id, self.log, self.answered = model_id, log, answered
         self.batches = self.molecules = 0
         self.done_batches = self.done_molecules = self.failed = self.failed_in_a_row = 0
         self.started = self.logged = time.perf_counter()
@@ -150,6 +150,7 @@ class _Tally:
             if now - self.logged >= PROGRESS_EVERY_S:
                 self.logged = now
                 self.log(self.line(now))
+        self.answered(molecules)
 
     def ended(self) -> None:
         self.log(self.line(time.perf_counter()))
@@ -183,7 +184,7 @@ class _BatchStream:
 
     def __init__(self, runner: BatchedRunner, pool: ThreadPoolExecutor) -> None:
         self.runner, self.pool = runner, pool
-        self.tally = _Tally(runner.spec.model_id, runner.log)
+        self.tally = _Tally(runner.spec.model_id, runner.log, runner.answered)
         self.smiles: list[str] = []
         self.unique: dict[str, int] = {}  # SMILES -> its place among the unique ones
         self.pending: list[str] = []  # unique SMILES not in a batch yet

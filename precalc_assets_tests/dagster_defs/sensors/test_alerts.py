@@ -215,3 +215,14 @@ def test_a_new_library_of_10_slices_for_3_models_is_one_drift_message_per_model(
         r["partition"] for r in results if r["check"] == "prediction_drift" and not r["passed"]
     }
     assert failing == {p for a in drift for p in a["partitions"]}
+
+
+def test_precalc_alerts_prints_each_alert_once(local_project, tmp_path):
+    """`precalc alerts` prints its own summary: the log sink's line, a second copy of
+    each alert on the terminal, is left out there (the JSONL file still gets it)."""
+    report(local_project.instance, evaluation("eos3b5e|frag-0000", False, 1.0))
+    out = precalc("alerts").output
+    (line,) = [line for line in out.splitlines() if "prediction_drift" in line]
+    assert line.startswith("[WARN] prediction_drift failed on published_predictions eos3b5e|")
+    assert "WARNING" not in out and out.startswith("1 alert(s) sent to ['jsonl']:"), out
+    assert [a["partition"] for a in read_jsonl(alerts_file(tmp_path))] == ["eos3b5e|frag-0000"]
