@@ -161,7 +161,8 @@ def test_failed_partition_makes_run_exit_nonzero_and_rerun_completes(
     # failed first names its run only).
     for key in ("crashy|lib-0000", "crashy|lib-0001"):
         (line,) = [line for line in result.output.splitlines() if line.startswith(f"  {key}: ")]
-        assert "crashed halfway" in line and "whole trace: run " in line, result.output
+        assert "crashed halfway" in line, result.output
+        assert "(whole trace: http://localhost:3000/runs/" in line, result.output
     assert result.output.count("crashed halfway") == 2, result.output
     monkeypatch.delenv(FAIL_SWITCH)
     out = precalc("run").output
@@ -303,7 +304,7 @@ def test_a_failed_partition_prints_its_cause_without_stack_traces_or_notices(tmp
     # One line for the failed partition, not Dagster's ~10 ERROR lines (failed step,
     # skipped steps, run failure): those stay in the run's event log.
     (line,) = [line for line in shown.splitlines() if "crashy|lib-0000" in line]
-    assert "whole trace: run " in line and " - ERROR - " not in shown, shown
+    assert "(whole trace: http://localhost:3000/runs/" in line and " - ERROR - " not in shown, shown
     assert "Warning" not in shown, shown
 
 
