@@ -10,7 +10,6 @@ import re
 import yaml
 
 from precalc_assets_tests.docs_commands import (
-    CHECKED_ELSEWHERE,
     REPO,
     WALKTHROUGHS,
     block,
@@ -47,7 +46,6 @@ def test_the_sam_deploy_block_names_the_templates_parameters():
     assert overrides and set(overrides) <= set(parameters)
     required = {name for name, p in parameters.items() if "Default" not in p}
     assert required <= set(overrides)
-    assert ("deploy/README.md", "sam build") in CHECKED_ELSEWHERE
 
 
 def test_the_call_block_reads_the_stacks_outputs():
