@@ -268,8 +268,8 @@ RUNNING_HUB_MODELS = (
 )
 # Blocks that cannot run here, and the test that checks them instead.
 CHECKED_ELSEWHERE = {
-    ("deploy/README.md", "sam build"): "test_docs_blocks: parameters against the template",
-    ("deploy/README.md", "describe-stacks"): "test_docs_blocks: outputs against the template",
+    ("deploy/README.md", "sam build"): "docs/test_blocks.py: parameters against the template",
+    ("deploy/README.md", "describe-stacks"): "docs/test_blocks.py: outputs against the template",
 }
 WALKTHROUGHS = (
     QUICK_START,

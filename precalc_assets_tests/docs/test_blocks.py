@@ -1,5 +1,5 @@
 """Every command block of the README and `docs/` is run by a walkthrough test
-(`test_docs_walkthroughs.py`, `test_docs_hub_models.py`) or checked here; the blocks
+(`test_walkthroughs.py`, `test_hub_models.py`) or checked here; the blocks
 that cannot run on this machine (an AWS deployment) are checked against what they name."""
 
 from __future__ import annotations
