@@ -20,7 +20,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -n 3 --dist loadfile -q
 
 dev: install
 	$(BIN)/python -c "from precalc_assets.settings import Settings, ensure_dagster_home as e; e(Settings.from_env())"
