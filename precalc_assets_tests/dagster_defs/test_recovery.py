@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,11 +33,27 @@ LINES = ["Oc1ccccn1", *nci_lines(140), "O=c1cccc[nH]1", *nci_lines(150, start=14
 SLICE_SIZE = 100  # 3 slices x 2 models = 6 partitions
 
 
-def precalc(home: Path, *args: str, **popen) -> subprocess.Popen:
+class Logged(subprocess.Popen):
+    """A process whose output goes to a file, not a pipe: a process it leaves behind
+    (Dagster's `tail -F` of a step's captured output, when it outlives its run) keeps a
+    pipe open, so reading the pipe to its end could outlast the process by any time.
+    `communicate` waits for the process itself, then reads the file."""
+
+    def __init__(self, command: list[str], log: Path, **popen) -> None:
+        self.log = log
+        with log.open("w") as out:
+            super().__init__(command, stdout=out, stderr=subprocess.STDOUT, text=True, **popen)
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002 (Popen's own names)
+        self.wait(timeout)
+        return self.log.read_text(), None
+
+
+def precalc(home: Path, *args: str, **popen) -> Logged:
     env = {**os.environ, "PRECALC_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    command = [sys.executable, "-m", *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **popen)  # fmt: skip
+    handle, log = tempfile.mkstemp(suffix=".log", dir=home.parent)
+    os.close(handle)
+    return Logged([sys.executable, "-m", *args], Path(log), env=env, **popen)
 
 
 def finished(process: subprocess.Popen, timeout: float = 300) -> str:
